@@ -1,0 +1,19 @@
+"""POST /v1/payments/authorize: hold funds on a card for up to 7 days."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, payments, schemas
+from tahsil.models import PaymentCreate
+
+app = http.resolver()
+
+
+@app.post("/v1/payments/authorize", summary="Authorize a payment", tags=["Payments"],
+          responses=schemas.responses(schemas.Payment, 402, 409))
+def authorize(body: Annotated[PaymentCreate, Body()]):
+    return http.respond(app, lambda who, ctx: payments.create(who, body, capture=False, ctx=ctx))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,19 @@
+"""POST /v1/payments/{id}/capture: capture all or part of an authorization."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, payments, schemas
+from tahsil.models import CaptureRequest
+
+app = http.resolver()
+
+
+@app.post("/v1/payments/<id>/capture", summary="Capture an authorized payment", tags=["Payments"],
+          responses=schemas.responses(schemas.Payment, 404, 409, 410))
+def capture(id: str, body: Annotated[CaptureRequest, Body()] = CaptureRequest()):  # noqa: A002
+    return http.respond(app, lambda who, ctx: payments.capture(who, id, body, ctx))
+
+
+handler = http.entrypoint(app)

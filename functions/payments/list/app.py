@@ -1,0 +1,31 @@
+"""GET /v1/payments: the merchant's payments, newest first, with a cursor."""
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from tahsil import http, payments, schemas
+
+app = http.resolver()
+
+Status = Literal["authorized", "captured", "voided", "refunded", "partially_refunded", "failed", "expired"]
+
+
+@app.get("/v1/payments", summary="List payments", tags=["Payments"],
+          responses=schemas.responses(schemas.PaymentList))
+def list_payments(
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    starting_after: Annotated[str | None, Query(description="id of the last payment of the previous page")] = None,
+    status: Annotated[Status | None, Query()] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    created_gte: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_lte: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
+):
+    return http.respond(app, lambda who, _ctx: payments.list_payments(
+        who, limit=limit, starting_after=starting_after, status=status,
+        currency=currency.upper() if currency else None, created_gte=created_gte, created_lte=created_lte,
+    ))
+
+
+handler = http.entrypoint(app)

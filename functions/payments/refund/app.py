@@ -1,0 +1,19 @@
+"""POST /v1/payments/{id}/refund: return captured money, in full or in parts."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, payments, schemas
+from tahsil.models import RefundRequest
+
+app = http.resolver()
+
+
+@app.post("/v1/payments/<id>/refund", summary="Refund a captured payment", tags=["Payments"],
+          responses=schemas.responses(schemas.Payment, 404, 409))
+def refund(id: str, body: Annotated[RefundRequest, Body()]):  # noqa: A002
+    return http.respond(app, lambda who, ctx: payments.refund(who, id, body, ctx))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,19 @@
+"""POST /v1/payments/{id}/void: cancel an authorization and release the hold."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, payments, schemas
+from tahsil.models import VoidRequest
+
+app = http.resolver()
+
+
+@app.post("/v1/payments/<id>/void", summary="Void an authorization", tags=["Payments"],
+          responses=schemas.responses(schemas.Payment, 404, 409, 410))
+def void(id: str, body: Annotated[VoidRequest, Body()]):  # noqa: A002
+    return http.respond(app, lambda who, ctx: payments.void(who, id, body, ctx))
+
+
+handler = http.entrypoint(app)

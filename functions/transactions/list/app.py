@@ -1,0 +1,22 @@
+"""GET /v1/transactions: offset pagination with a total, as seed 002 documents it."""
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from tahsil import http, payments, schemas
+
+app = http.resolver()
+
+
+@app.get("/v1/transactions", summary="List transactions", tags=["Transactions"],
+          responses=schemas.responses(schemas.TransactionList))
+def list_transactions(
+    status: Annotated[Literal["authorized", "captured", "voided", "refunded", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    return http.respond(app, lambda who, _ctx: payments.list_transactions(who, status=status, limit=limit, offset=offset))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,33 @@
+"""boto3 clients, built on first use (not at import) and shared by threads.
+
+Importing boto3 costs ~100 ms; keeping it out of import time keeps cold starts short
+and lets tests set up moto before any client exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            import boto3
+            from botocore.config import Config
+
+            config = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=64)
+            _clients[service] = boto3.session.Session().client(service, config=config)
+        return _clients[service]
+
+
+def reset() -> None:
+    """Forget every client (tests switch endpoints between runs)."""
+    with _lock:
+        _clients.clear()

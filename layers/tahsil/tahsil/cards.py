@@ -1,0 +1,76 @@
+"""Card checks (Luhn, brand, expiry) and the simulated issuer with seed 002's test cards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+
+def luhn_ok(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# (brand, prefix ranges, allowed lengths); ranges follow the public IIN tables.
+_BRANDS: list[tuple[str, list[tuple[int, int]], tuple[int, ...]]] = [
+    ("amex", [(34, 34), (37, 37)], (15,)),
+    ("visa", [(4, 4)], (13, 16, 19)),
+    ("mastercard", [(51, 55), (2221, 2720)], (16,)),
+    ("discover", [(6011, 6011), (644, 649), (65, 65)], (16, 19)),
+    ("jcb", [(3528, 3589)], (16, 17, 18, 19)),
+    ("diners", [(300, 305), (36, 36), (38, 39)], (14, 16, 19)),
+    ("unionpay", [(62, 62)], (16, 17, 18, 19)),
+]
+
+
+def detect_brand(number: str) -> str | None:
+    for brand, ranges, lengths in _BRANDS:
+        if len(number) not in lengths:
+            continue
+        for lo, hi in ranges:
+            width = len(str(lo))
+            if lo <= int(number[:width]) <= hi:
+                return brand
+    return None
+
+
+def expiry_in_future(exp_month: int, exp_year: int, today: dt.date) -> bool:
+    """A card is valid through the last day of its expiry month."""
+    return (exp_year, exp_month) >= (today.year, today.month)
+
+
+@dataclass(frozen=True)
+class IssuerAnswer:
+    approved: bool
+    response_code: str
+    response_message: str
+    auth_code: str | None
+    fraud_flag: bool = False  # the card is on the risky list (adds to the fraud score)
+
+
+# Seed 002, "Test Cards": number -> (response code, message).
+TEST_DECLINES: dict[str, tuple[str, str]] = {
+    "4000000000000002": ("05", "Do not honor"),
+    "4000000000009995": ("51", "Insufficient funds"),
+    "4000000000000069": ("54", "Expired card"),
+    "4000000000000127": ("N7", "CVV mismatch"),
+    "4000000000000119": ("96", "Processing error"),
+}
+HIGH_RISK_CARDS = frozenset({"4000000000000259"})
+
+
+def issuer_decision(number: str, payment_id: str) -> IssuerAnswer:
+    """The simulated issuer: deterministic, so a test card always gives the same answer."""
+    if number in TEST_DECLINES:
+        code, message = TEST_DECLINES[number]
+        return IssuerAnswer(False, code, message, None)
+    auth_code = str(int(hashlib.sha256(payment_id.encode()).hexdigest()[:8], 16) % 1_000_000).zfill(6)
+    return IssuerAnswer(True, "00", "Approved", auth_code, fraud_flag=number in HIGH_RISK_CARDS)

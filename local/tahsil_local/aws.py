@@ -1,0 +1,134 @@
+"""Local AWS: a moto server on loopback, with the template's resources created in it.
+
+The handlers reach it through the standard ``AWS_ENDPOINT_URL`` variable, unmodified, and
+so can the AWS CLI or any boto3 script (the endpoint is written to ``.tahsil/dev.json``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from typing import Any
+
+from tahsil_local import template
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto accepts any credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+class _Serialized:
+    """WSGI middleware: one request at a time, as DynamoDB serializes conditional writes.
+
+    moto's backends are not written for concurrent threads: a condition check and the write
+    it guards could interleave. Real DynamoDB never lets them, so neither do we.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+class MotoServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host, self.port = host, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> str:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = _Serialized(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def use_endpoint(url: str) -> None:
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = url
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name=REGION)
+
+
+def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[str, str]:
+    """Create every table, key, secret and queue that the template declares; return Ref values."""
+    refs: dict[str, str] = dict(template.parameter_defaults(doc))
+    refs["Stage"] = "local"
+    ddb = _client("dynamodb")
+    for logical_id, props in template.resources(doc, "AWS::DynamoDB::Table").items():
+        name = f"{prefix}-{logical_id}"
+        args: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        if props.get("StreamSpecification"):
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        ddb.create_table(**args)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        refs[logical_id] = name
+    kms = _client("kms")
+    for logical_id, props in template.resources(doc, "AWS::KMS::Key").items():
+        refs[logical_id] = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]["KeyId"]
+    sm = _client("secretsmanager")
+    for logical_id, props in template.resources(doc, "AWS::SecretsManager::Secret").items():
+        length = int((props.get("GenerateSecretString") or {}).get("PasswordLength", 64))
+        arn = sm.create_secret(Name=f"{prefix}-{logical_id}", SecretString=secrets.token_urlsafe(length)[:length])["ARN"]
+        refs[logical_id] = arn
+    sqs = _client("sqs")
+    for logical_id, props in template.resources(doc, "AWS::SQS::Queue").items():
+        attrs = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod")}
+        refs[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attrs)["QueueUrl"]
+    return refs
+
+
+def resolve(value: Any, refs: dict[str, str]) -> str:
+    """Resolve the intrinsic functions that environment variables use (Ref, and Sub of refs)."""
+    if isinstance(value, dict) and "Ref" in value:
+        return refs[value["Ref"]]
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        text = value["Fn::Sub"]
+        for name, resolved in refs.items():
+            text = text.replace("${" + name + "}", resolved)
+        return text
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return refs[value["Fn::GetAtt"][0]]
+    return str(value)

@@ -1,0 +1,181 @@
+"""``tahsil``: run the gateway locally, create merchants, and keep the OpenAPI document current.
+
+    tahsil dev                         start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
+    tahsil merchants create --name N   create a merchant and its first keys
+                                       (--local: the running local gateway; --stack S: a deployed stack)
+    tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tahsil_local.template import ROOT
+
+DEFAULT_PORT = 3000
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("TAHSIL_STATE_DIR", ROOT / ".tahsil"))
+
+
+def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
+    from tahsil_local import aws, template
+    from tahsil_local.gateway import GatewayServer, Router
+
+    doc = template.load()
+    moto = aws.MotoServer(host)
+    aws.use_endpoint(moto.start())
+    refs = aws.create_resources(doc)
+    functions = template.functions(doc)
+
+    server = GatewayServer((host, port), Router(functions), verbose=verbose)
+    base_url = f"http://{host}:{server.server_address[1]}"
+    env: dict[str, str] = {}
+    for fn in functions:
+        for name, value in fn.environment.items():
+            env[name] = aws.resolve(value, refs)
+    os.environ.update(env)
+    os.environ["PUBLIC_BASE_URL"] = base_url
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+    from tahsil import ops
+
+    merchant = ops.create_merchant("Demo Store")
+    state = {
+        "base_url": base_url,
+        "merchant_id": merchant["merchant_id"],
+        "keys": merchant["keys"],
+        "aws_endpoint_url": moto.url,
+        "region": aws.REGION,
+        "environment": {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")},
+    }
+    state_dir = _state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_file = state_dir / "dev.json"
+    state_file.write_text(json.dumps(state, indent=2))
+    os.chmod(state_file, 0o600)
+
+    keys = merchant["keys"]
+    print(f"""
+Tahsil is running at {base_url}   (AWS emulated by moto at {moto.url})
+
+  Demo merchant  {merchant['merchant_id']}
+  Test secret    {keys['test']['secret']}
+  Test public    {keys['test']['publishable']}
+  Live secret    {keys['live']['secret']}
+  Live public    {keys['live']['publishable']}
+
+  These keys are shown once; they are also in {state_file}.
+  Try:  curl -s {base_url}/v1/payments -H "X-API-Key: {keys['test']['secret']}"
+
+Ctrl-C stops it.""", flush=True)
+
+    stop = threading.Event()
+
+    def _terminate(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _terminate)
+    serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
+    serving.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("\nstopping...", flush=True)
+    server.shutdown()
+    server.server_close()
+    moto.stop()
+    return 0
+
+
+def _use_local_state() -> None:
+    state_file = _state_dir() / "dev.json"
+    if not state_file.exists():
+        raise SystemExit(f"no local gateway state at {state_file}; start one with `tahsil dev`")
+    state = json.loads(state_file.read_text())
+    from tahsil_local import aws
+
+    aws.use_endpoint(state["aws_endpoint_url"])
+    os.environ.update(state["environment"])
+
+
+def _use_stack(stack: str, region: str | None) -> None:
+    import boto3
+
+    cfn = boto3.client("cloudformation", region_name=region)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+    os.environ.update({
+        "PAYMENTS_TABLE": outputs["PaymentsTableName"],
+        "IDEMPOTENCY_TABLE": outputs["IdempotencyTableName"],
+        "CREDENTIALS_TABLE": outputs["CredentialsTableName"],
+        "CARD_KEY_ID": outputs["CardDataKeyId"],
+        "PEPPER_SECRET_ID": outputs["PepperSecretArn"],
+    })
+
+
+def create_merchant(args: argparse.Namespace) -> int:
+    if args.stack:
+        _use_stack(args.stack, args.region)
+    else:
+        _use_local_state()
+    from tahsil import ops
+
+    print(json.dumps(ops.create_merchant(args.name), indent=2))
+    print("The keys above are shown once; store them now.", file=sys.stderr)
+    return 0
+
+
+def openapi(args: argparse.Namespace) -> int:
+    from tahsil_local import openapi as spec
+
+    current = spec.generate()
+    if args.check:
+        stale = [str(p) for p in spec.OUTPUTS if not p.exists() or p.read_text() != current]
+        if stale:
+            print("OpenAPI document is stale; run `tahsil openapi`: " + ", ".join(stale), file=sys.stderr)
+            return 1
+        return 0
+    for path in spec.OUTPUTS:
+        path.write_text(current)
+    print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in spec.OUTPUTS))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tahsil", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_dev = sub.add_parser("dev", help="run the local gateway")
+    p_dev.add_argument("--port", type=int, default=int(os.environ.get("TAHSIL_PORT", DEFAULT_PORT)))
+    p_dev.add_argument("--verbose", action="store_true", help="log every request")
+    p_merchants = sub.add_parser("merchants", help="manage merchants")
+    merchants_sub = p_merchants.add_subparsers(dest="action", required=True)
+    p_create = merchants_sub.add_parser("create", help="create a merchant and its first test and live keys")
+    p_create.add_argument("--name", required=True)
+    where = p_create.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_create.add_argument("--region")
+    p_openapi = sub.add_parser("openapi", help="write or check docs/openapi.json")
+    p_openapi.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        return dev(args.port, verbose=args.verbose)
+    if args.command == "merchants":
+        return create_merchant(args)
+    return openapi(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Read ``template.yaml`` itself, so the local runtime cannot drift from what ``sam deploy`` builds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short tags (!Ref, !GetAtt, !Sub...)."""
+
+
+def _tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # API Gateway resource path, e.g. /v1/payments/{id}/capture
+    regex: re.Pattern[str]
+
+
+@dataclass
+class Function:
+    logical_id: str
+    code_dir: Path
+    handler: str  # module.attribute
+    timeout: int
+    memory: int
+    environment: dict[str, Any]
+    routes: list[Route] = field(default_factory=list)
+    raw_events: dict[str, Any] = field(default_factory=dict)
+
+
+def _route(method: str, path: str) -> Route:
+    pattern = re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", path)
+    return Route(method.upper(), path, re.compile(f"^{pattern}$"))
+
+
+def functions(doc: dict[str, Any]) -> list[Function]:
+    glob = (doc.get("Globals") or {}).get("Function") or {}
+    found = []
+    for logical_id, res in doc["Resources"].items():
+        if res["Type"] != "AWS::Serverless::Function":
+            continue
+        props = res["Properties"]
+        env = dict((glob.get("Environment") or {}).get("Variables") or {})
+        env.update((props.get("Environment") or {}).get("Variables") or {})
+        fn = Function(
+            logical_id=logical_id,
+            code_dir=ROOT / props["CodeUri"],
+            handler=props["Handler"],
+            timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+            memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
+            environment=env,
+            raw_events=props.get("Events") or {},
+        )
+        for event in fn.raw_events.values():
+            if event["Type"] == "Api":
+                fn.routes.append(_route(event["Properties"]["Method"], event["Properties"]["Path"]))
+        found.append(fn)
+    return found
+
+
+def resources(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v.get("Properties") or {} for k, v in doc["Resources"].items() if v["Type"] == kind}
+
+
+def parameter_defaults(doc: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v.get("Default", "")) for k, v in (doc.get("Parameters") or {}).items()}
