@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 
 from tahsil import idempotency
 from tahsil.auth import Principal, authenticate
@@ -114,7 +115,7 @@ def _run(action: Action, principal: Principal, ctx: RequestContext, status: int)
 def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200) -> Response:
     event = app.current_event
     principal = authenticate(dict(event.headers or {}))
-    key = event.get_header_value("idempotency-key", case_sensitive=False)
+    key = event.headers.get("Idempotency-Key")  # Powertools' headers are case-insensitive
     ctx = RequestContext(request_id=_request_id(app), idempotency_key=key)
     headers: dict[str, str] = {}
     if key is None or event.http_method != "POST":
@@ -130,6 +131,7 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200) -
         )
         if answer.get("replayed"):
             headers["Idempotent-Replayed"] = "true"
+    metrics.add_metric(name=f"Responses{answer['status'] // 100}xx", unit=MetricUnit.Count, value=1)
     return Response(answer["status"], JSON, json.dumps(answer["body"]), headers=headers or None)
 
 

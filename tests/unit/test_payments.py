@@ -1,0 +1,349 @@
+"""The payments API as a merchant relies on it: handlers invoked with events/, moto in-process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import invoke, load_event
+
+CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
+
+
+def body(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"amount": 9999, "currency": "USD", "card": dict(CARD), "description": "Order #1"}
+    card = over.pop("card", None)
+    if card:
+        base["card"].update(card)
+    base.update(over)
+    return base
+
+
+def authorize(key: str, payload: dict[str, Any] | str | None = None, *, idem: str | None = None, sale: bool = False):
+    headers = {"Idempotency-Key": idem} if idem else None
+    name = "payments-sale" if sale else "payments-authorize"
+    event = load_event(name, key=key, body=payload if payload is not None else body(), headers=headers)
+    if idem is None:
+        event["headers"].pop("Idempotency-Key", None)
+        event["multiValueHeaders"].pop("Idempotency-Key", None)
+    return invoke("SalePaymentFunction" if sale else "AuthorizePaymentFunction", event)
+
+
+def act(action: str, key: str, payment_id: str, payload: dict[str, Any] | None = None):
+    fn = {"capture": "CapturePaymentFunction", "void": "VoidPaymentFunction", "refund": "RefundPaymentFunction"}[action]
+    return invoke(fn, load_event(f"payments-{action}", key=key, path_id=payment_id, body=payload or {}))
+
+
+def get(key: str, payment_id: str):
+    return invoke("GetPaymentFunction", load_event("payments-get", key=key, path_id=payment_id))
+
+
+def table_items() -> list[dict[str, Any]]:
+    from tahsil import dal
+
+    client = dal._ddb()
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=dal.payments_table()):
+        items.extend(dal.load(i) for i in page["Items"])
+    return items
+
+
+@pytest.fixture
+def sk(merchant: dict[str, Any]) -> str:
+    return merchant["keys"]["test"]["secret"]
+
+
+# ------------------------------------------------------------------ authorize and sale
+
+
+def test_authorize_holds_funds_and_writes_payment_transaction_and_event_together(sk: str) -> None:
+    answer = authorize(sk)
+    assert answer.status == 200
+    assert answer.headers["x-request-id"]
+    payment = answer.data
+    assert payment["status"] == "authorized"
+    assert payment["card_brand"] == "visa" and payment["card_last4"] == "4242"
+    assert payment["response_code"] == "00" and payment["fraud_decision"] == "approve"
+    assert payment["expires_at"] > payment["created_at"]
+
+    rows = table_items()
+    kinds = sorted(r["pk"].split("#")[0] for r in rows)
+    assert kinds == ["EVT", "PAY", "TXN", "VEL"]
+    event = next(r for r in rows if r["pk"].startswith("EVT"))
+    assert event["type"] == "payment.authorized"
+    assert json.loads(event["payload"])["data"]["object"]["id"] == payment["id"]
+
+
+def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
+    authorize(sk, body(card={"cvv": "987"}))
+    dump = json.dumps(table_items())
+    assert "4242424242424242" not in dump
+    assert "987" not in dump.replace("2030", "")  # the CVV appears nowhere
+    payment = next(r for r in table_items() if r["pk"].startswith("PAY"))
+    assert payment["card_sealed"]["alg"] == "AES-256-GCM"
+    from tahsil import crypto
+
+    assert crypto.vault.decrypt(payment["card_sealed"], f"{payment['merchant_id']}/{payment['id']}") == CARD["number"]
+
+
+def test_sale_captures_at_once(sk: str) -> None:
+    answer = authorize(sk, body(card={"number": "5555555555554444"}), sale=True)
+    assert answer.status == 200
+    assert answer.data["status"] == "captured"
+    assert answer.data["card_brand"] == "mastercard"
+    assert answer.data["captured_amount"] == 9999
+
+
+@pytest.mark.parametrize(
+    ("number", "code"),
+    [("4000000000000002", "05"), ("4000000000009995", "51"), ("4000000000000069", "54"),
+     ("4000000000000127", "N7"), ("4000000000000119", "96")],
+)
+def test_test_cards_decline_with_the_seed_codes_and_store_a_failed_payment(sk: str, number: str, code: str) -> None:
+    answer = authorize(sk, body(card={"number": number}))
+    assert answer.status == 402
+    assert answer.error["code"] == "PAYMENT_DECLINED"
+    assert answer.error["decline_code"] == code
+    stored = get(sk, answer.error["payment_id"])
+    assert stored.data["status"] == "failed"
+    assert stored.data["response_code"] == code
+
+
+def test_risky_card_is_declined_by_fraud_rules_with_score_above_70(sk: str) -> None:
+    answer = authorize(sk, body(card={"number": "4000000000000259"}))
+    assert answer.status == 402
+    assert answer.error["fraud_score"] > 70
+    assert "high fraud risk" in answer.error["message"]
+
+
+def test_fraud_score_is_deterministic_and_velocity_moves_it_to_review_then_decline(sk: str) -> None:
+    decisions = [authorize(sk, body(amount=100)) for _ in range(11)]
+    first = [a.data["fraud_decision"] for a in decisions[:3]]
+    assert first == ["approve"] * 3
+    assert decisions[5].data["fraud_decision"] == "review"  # 6th attempt this hour
+    assert decisions[10].status == 402  # 11th: velocity >= 10 adds 75 points
+    assert decisions[10].error["fraud_score"] > 70
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        ({"currency": "USD", "card": CARD}, "amount"),
+        (body(amount=0), "amount"),
+        (body(amount="100"), "amount"),
+        (body(amount=10.5), "amount"),
+        (body(currency="XYZ"), "currency"),
+        (body(currency="US"), "currency"),
+        (body(card={"number": "4242424242424241"}), "card.number"),
+        (body(card={"number": "42424242"}), "card.number"),
+        (body(card={"exp_year": 2020}), "card"),
+        (body(card={"exp_month": 13}), "card.exp_month"),
+        (body(card={"cvv": "12"}), "card.cvv"),
+        (body(colour="red"), "colour"),
+        (body(amount=10_000_000_01), "amount"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(sk: str, payload: dict[str, Any], param: str) -> None:
+    answer = authorize(sk, payload)
+    assert answer.status == 400
+    assert answer.body["success"] is False
+    assert answer.error["param"] == param
+    assert answer.error["request_id"]
+
+
+def test_malformed_json_is_a_400(sk: str) -> None:
+    answer = authorize(sk, '{"amount": 10,')
+    assert answer.status == 400
+    assert answer.error["param"] == "body"
+
+
+def test_currency_minor_units_bound_the_amount(sk: str) -> None:
+    # IQD has three decimals: 10M IQD is 10_000_000_000 fils.
+    assert authorize(sk, body(currency="IQD", amount=10_000_000_000)).status == 200
+    assert authorize(sk, body(currency="IQD", amount=10_000_000_001)).status == 400
+
+
+# ------------------------------------------------------------------ capture, void, refund
+
+
+def test_partial_capture_then_refunds_never_exceed_the_capture(sk: str) -> None:
+    pid = authorize(sk, body(amount=10000)).data["id"]
+    captured = act("capture", sk, pid, {"amount": 6000})
+    assert captured.status == 200 and captured.data["status"] == "captured"
+    assert captured.data["captured_amount"] == 6000
+
+    first = act("refund", sk, pid, {"amount": 2500, "reason": "damaged"})
+    assert first.data["status"] == "partially_refunded"
+    assert first.data["refunded_amount"] == 2500 and first.data["remaining_amount"] == 3500
+
+    too_much = act("refund", sk, pid, {"amount": 3501, "reason": "again"})
+    assert too_much.status == 400 and too_much.error["param"] == "amount"
+
+    rest = act("refund", sk, pid, {"amount": 3500, "reason": "rest"})
+    assert rest.data["status"] == "refunded" and rest.data["refunded_amount"] == 6000
+    assert act("refund", sk, pid, {"amount": 1, "reason": "more"}).status == 409
+
+
+def test_capture_above_authorized_is_400_and_second_capture_is_409(sk: str) -> None:
+    pid = authorize(sk, body(amount=500)).data["id"]
+    assert act("capture", sk, pid, {"amount": 501}).status == 400
+    assert act("capture", sk, pid, {}).data["captured_amount"] == 500
+    again = act("capture", sk, pid, {})
+    assert again.status == 409
+    assert again.error["message"] == "payment already captured"
+
+
+def test_void_releases_an_authorization_and_cannot_void_a_capture(sk: str) -> None:
+    pid = authorize(sk).data["id"]
+    voided = act("void", sk, pid, {"reason": "Customer requested order cancellation"})
+    assert voided.data["status"] == "voided" and voided.data["void_reason"].startswith("Customer")
+    assert act("void", sk, pid, {"reason": "twice"}).status == 409
+    sold = authorize(sk, sale=True).data["id"]
+    refused = act("void", sk, sold, {"reason": "late"})
+    assert refused.status == 409 and "use refund" in refused.error["message"]
+    assert act("void", sk, pid, {}).status == 400  # reason is required
+
+
+def test_refund_of_an_authorization_is_refused(sk: str) -> None:
+    pid = authorize(sk).data["id"]
+    assert act("refund", sk, pid, {"amount": 1, "reason": "x"}).status == 409
+
+
+def test_an_authorization_past_expires_at_reads_expired_and_cannot_be_captured(sk: str) -> None:
+    from tahsil import dal
+
+    pid = authorize(sk).data["id"]
+    dal.update(dal.payments_table(), f"PAY#{pid}", "PAY", "SET expires_at = :past",
+               vals=dal.values(past="2020-01-01T00:00:00Z"))
+    assert get(sk, pid).data["status"] == "expired"
+    answer = act("capture", sk, pid, {})
+    assert answer.status == 410 and answer.error["code"] == "AUTHORIZATION_EXPIRED"
+
+
+def test_every_change_emits_its_event_with_a_growing_sequence(sk: str) -> None:
+    pid = authorize(sk).data["id"]
+    act("capture", sk, pid, {"amount": 5000})
+    act("refund", sk, pid, {"amount": 100, "reason": "r"})
+    events = sorted((json.loads(r["payload"]) for r in table_items() if r["pk"].startswith("EVT")),
+                    key=lambda e: e["sequence"])
+    assert [e["type"] for e in events] == ["payment.authorized", "payment.captured", "payment.refunded"]
+    assert [e["sequence"] for e in events] == [1, 2, 3]
+    assert events[1]["data"]["previous_attributes"]["status"] == "authorized"
+
+
+# ------------------------------------------------------------------ authentication and isolation
+
+
+def test_missing_unknown_and_publishable_keys_are_401(merchant: dict[str, Any]) -> None:
+    assert authorize("").status == 401
+    assert authorize("sk_test_" + "x" * 32).status == 401
+    assert authorize(merchant["keys"]["test"]["publishable"]).status == 401
+
+
+def test_bearer_authorization_is_accepted(sk: str) -> None:
+    event = load_event("payments-authorize", body=body())
+    event["headers"].pop("X-API-Key")
+    event["multiValueHeaders"].pop("X-API-Key")
+    event["headers"]["Authorization"] = f"Bearer {sk}"
+    event["headers"].pop("Idempotency-Key")
+    assert invoke("AuthorizePaymentFunction", event).status == 200
+
+
+def test_other_merchants_and_other_modes_see_nothing(merchant: dict[str, Any]) -> None:
+    from tahsil import ops
+
+    pid = authorize(merchant["keys"]["test"]["secret"]).data["id"]
+    other = ops.create_merchant("Other Store")
+    for key in (other["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]):
+        answer = get(key, pid)
+        assert answer.status == 404
+        assert answer.error["message"] == "payment not found"
+        assert act("capture", key, pid, {}).status == 404
+
+
+def test_a_malformed_id_is_a_400_naming_it(sk: str) -> None:
+    answer = get(sk, "not-an-id")
+    assert answer.status == 400 and answer.error["param"] == "id"
+
+
+# ------------------------------------------------------------------ idempotency
+
+
+def test_same_key_same_body_replays_the_first_answer(sk: str) -> None:
+    first = authorize(sk, body(), idem="order-1")
+    second = authorize(sk, body(), idem="order-1")
+    assert second.status == first.status == 200
+    assert second.body == first.body
+    assert second.headers.get("idempotent-replayed") == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert sum(1 for r in table_items() if r["pk"].startswith("PAY")) == 1
+
+
+def test_a_replayed_decline_is_the_same_402_without_a_second_attempt(sk: str) -> None:
+    declined = body(card={"number": "4000000000000002"})
+    first = authorize(sk, declined, idem="d-1")
+    again = authorize(sk, declined, idem="d-1")
+    assert first.status == again.status == 402
+    assert again.body == first.body
+    assert sum(1 for r in table_items() if r["pk"].startswith("PAY")) == 1
+
+
+def test_same_key_with_a_different_body_is_409(sk: str) -> None:
+    authorize(sk, body(amount=100), idem="k")
+    answer = authorize(sk, body(amount=200), idem="k")
+    assert answer.status == 409 and answer.error["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_idempotency_keys_are_scoped_to_merchant_and_mode(merchant: dict[str, Any]) -> None:
+    test_key, live_key = merchant["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]
+    a = authorize(test_key, body(), idem="shared")
+    b = authorize(live_key, body(), idem="shared")
+    assert a.status == b.status == 200 and a.data["id"] != b.data["id"]
+    assert b.data["livemode"] is True
+
+
+def test_an_idempotency_key_over_255_characters_is_400(sk: str) -> None:
+    answer = authorize(sk, body(), idem="k" * 256)
+    assert answer.status == 400 and answer.error["param"] == "Idempotency-Key"
+
+
+# ------------------------------------------------------------------ lists and transactions
+
+
+def test_payments_list_pages_with_a_cursor_newest_first(sk: str) -> None:
+    ids = [authorize(sk, body(amount=100 + i)).data["id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": "2"} | ({"starting_after": cursor} if cursor else {})
+        page = invoke("ListPaymentsFunction", load_event("payments-list", key=sk, query=query)).data
+        seen += [p["id"] for p in page["payments"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_starting_after"]
+    assert seen == list(reversed(ids))
+
+
+def test_payments_list_filters_by_status(sk: str) -> None:
+    authorize(sk)
+    authorize(sk, sale=True)
+    page = invoke("ListPaymentsFunction", load_event("payments-list", key=sk, query={"status": "captured"})).data
+    assert [p["status"] for p in page["payments"]] == ["captured"]
+    bad = invoke("ListPaymentsFunction", load_event("payments-list", key=sk, query={"limit": "101"}))
+    assert bad.status == 400 and bad.error["param"] == "limit"
+
+
+def test_each_operation_is_a_transaction_with_seed_defaults(sk: str) -> None:
+    pid = authorize(sk).data["id"]
+    act("capture", sk, pid, {})
+    authorize(sk, body(card={"number": "4000000000009995"}))
+    listing = invoke("ListTransactionsFunction", load_event("transactions-list", key=sk, query={})).data
+    assert listing["total"] == 3 and listing["limit"] == 10 and listing["offset"] == 0
+    assert sorted(t["type"] for t in listing["transactions"]) == ["authorization", "capture", "decline"]
+    failed = invoke("ListTransactionsFunction", load_event("transactions-list", key=sk, query={"status": "failed"}))
+    assert failed.data["total"] == 1
+    one = listing["transactions"][0]
+    got = invoke("GetTransactionFunction", load_event("transactions-get", key=sk, path_id=one["id"]))
+    assert got.data == one
