@@ -1,0 +1,164 @@
+"""The local gateway driven over HTTP exactly as a merchant would, with the seed's curl examples."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.integration.conftest import ROOT, Gateway
+
+SEED_AUTHORIZE = {
+    "amount": 9999, "currency": "USD",
+    "card": {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030,
+             "cvv": "123"},
+    "customer": {"email": "john@example.com", "name": "John Doe"},
+    "description": "Order #12345 - Premium Plan",
+    "metadata": {"order_id": "12345", "plan": "premium"},
+}
+
+
+def curl(gw: Gateway, method: str, path: str, data: dict[str, Any] | None = None, idem: str | None = None) -> dict:
+    """The seed's curl examples, with only the host and the key changed."""
+    cmd = ["curl", "-s", "-X", method, gw.url + path, "-H", f"X-API-Key: {gw.key()}",
+           "-H", "Content-Type: application/json", "--max-time", "20"]
+    if idem:
+        cmd += ["-H", f"Idempotency-Key: {idem}"]
+    if data is not None:
+        cmd += ["-d", json.dumps(data)]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30).stdout)
+
+
+def test_seed_curl_examples_work_against_the_local_gateway(gateway: Gateway) -> None:
+    auth = curl(gateway, "POST", "/v1/payments/authorize", SEED_AUTHORIZE, idem="order-12345-auth")
+    assert auth["success"] is True and auth["data"]["status"] == "authorized"
+    pid = auth["data"]["id"]
+    assert curl(gateway, "GET", f"/v1/payments/{pid}")["data"]["status"] == "authorized"
+    captured = curl(gateway, "POST", f"/v1/payments/{pid}/capture", {"amount": 9999})
+    assert captured["data"]["status"] == "captured"
+    refund = curl(gateway, "POST", f"/v1/payments/{pid}/refund", {"amount": 2500, "reason": "Product damaged - partial refund"})
+    assert refund["data"]["status"] == "partially_refunded" and refund["data"]["remaining_amount"] == 7499
+
+    sale_body = {"amount": 4999, "currency": "USD", "card": {"number": "5555555555554444", "cardholder_name": "Jane Smith",
+                 "exp_month": 6, "exp_year": 2030, "cvv": "456"}, "description": "Subscription - Monthly Plan"}
+    assert curl(gateway, "POST", "/v1/payments/sale", sale_body, idem="order-12345-sale")["data"]["status"] == "captured"
+    held = curl(gateway, "POST", "/v1/payments/authorize", SEED_AUTHORIZE)["data"]["id"]
+    voided = curl(gateway, "POST", f"/v1/payments/{held}/void", {"reason": "Customer requested order cancellation"})
+    assert voided["data"]["status"] == "voided"
+    listing = curl(gateway, "GET", "/v1/transactions?status=authorized&limit=20&offset=0")
+    assert listing["data"]["total"] >= 2 and listing["data"]["limit"] == 20
+
+
+def test_every_answer_has_a_request_id_and_unknown_paths_are_404(gateway: Gateway) -> None:
+    answer = gateway.call("GET", "/v1/nowhere")
+    assert answer.status_code == 404
+    ok = gateway.call("GET", "/v1/payments")
+    assert ok.status_code == 200 and ok.headers["X-Request-Id"]
+
+
+def test_openapi_document_is_served_and_matches_docs(gateway: Gateway) -> None:
+    served = requests.get(gateway.url + "/v1/openapi.json", timeout=10)
+    assert served.status_code == 200
+    assert served.json() == json.loads((ROOT / "docs" / "openapi.json").read_text())
+
+
+def test_ops_command_creates_a_merchant_whose_key_works(gateway: Gateway) -> None:
+    env = {**os.environ, "TAHSIL_STATE_DIR": str(gateway.state_dir)}
+    out = subprocess.run([sys.executable, "-m", "tahsil_local.cli", "merchants", "create", "--name", "Ops Store", "--local"],
+                         env=env, capture_output=True, text=True, timeout=60, check=True)
+    created = json.loads(out.stdout)
+    key = created["keys"]["test"]["secret"]
+    answer = gateway.call("POST", "/v1/payments/authorize", key=key, json_body=SEED_AUTHORIZE)
+    assert answer.status_code == 200
+    assert gateway.call("GET", f"/v1/payments/{answer.json()['data']['id']}").status_code == 404  # other merchant
+
+
+def test_dev_json_holds_base_url_merchant_and_keys(gateway: Gateway) -> None:
+    state = json.loads((Path(gateway.state_dir) / "dev.json").read_text())
+    assert state["base_url"] == gateway.url
+    assert state["merchant_id"].startswith("mer_")
+    assert state["keys"]["test"]["secret"].startswith("sk_test_")
+    assert state["keys"]["live"]["publishable"].startswith("pk_live_")
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def fire(n: int, call: Any) -> list[requests.Response]:
+    """n calls released together by a barrier."""
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> requests.Response:
+        barrier.wait(timeout=30)
+        return call(i)
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def count_payments(gw: Gateway, key: str) -> int:
+    total, cursor = 0, None
+    while True:
+        page = gw.call("GET", "/v1/payments?limit=100" + (f"&starting_after={cursor}" if cursor else ""), key=key).json()["data"]
+        total += len(page["payments"])
+        if not page["has_more"]:
+            return total
+        cursor = page["next_starting_after"]
+
+
+def fresh_key(gw: Gateway) -> str:
+    env = {**os.environ, "TAHSIL_STATE_DIR": str(gw.state_dir)}
+    out = subprocess.run([sys.executable, "-m", "tahsil_local.cli", "merchants", "create", "--name", "Race Store"],
+                         env=env, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout)["keys"]["test"]["secret"]
+
+
+def test_50_concurrent_identical_authorizes_with_one_key_make_exactly_one_payment(gateway: Gateway) -> None:
+    key = fresh_key(gateway)
+    answers = fire(50, lambda i: gateway.call("POST", "/v1/payments/authorize", key=key, json_body=SEED_AUTHORIZE,
+                                              idem="double-click-1"))
+    statuses = [a.status_code for a in answers]
+    assert all(s < 500 for s in statuses), statuses
+    assert set(statuses) <= {200, 409}
+    ids = {a.json()["data"]["id"] for a in answers if a.status_code == 200}
+    assert len(ids) == 1
+    assert count_payments(gateway, key) == 1
+
+
+def test_20_concurrent_partial_refunds_never_exceed_the_capture(gateway: Gateway) -> None:
+    key = fresh_key(gateway)
+    pid = gateway.call("POST", "/v1/payments/sale", key=key, json_body={**SEED_AUTHORIZE, "amount": 10000}).json()["data"]["id"]
+    answers = fire(20, lambda i: gateway.call("POST", f"/v1/payments/{pid}/refund", key=key,
+                                              json_body={"amount": 700, "reason": f"part {i}"}))
+    statuses = [a.status_code for a in answers]
+    assert all(s < 500 for s in statuses), statuses
+    won = sum(1 for s in statuses if s == 200)
+    final = gateway.call("GET", f"/v1/payments/{pid}", key=key).json()["data"]
+    assert final["refunded_amount"] == 700 * won <= final["captured_amount"] == 10000
+    assert won == 14  # 14 x 700 = 9,800; a 15th would exceed 10,000
+    listing = gateway.call("GET", "/v1/transactions?limit=100", key=key).json()["data"]
+    assert sum(1 for t in listing["transactions"] if t["type"] == "refund") == won
+
+
+def test_10_concurrent_captures_have_exactly_one_winner(gateway: Gateway) -> None:
+    key = fresh_key(gateway)
+    pid = gateway.call("POST", "/v1/payments/authorize", key=key, json_body=SEED_AUTHORIZE).json()["data"]["id"]
+    answers = fire(10, lambda i: gateway.call("POST", f"/v1/payments/{pid}/capture", key=key, json_body={}))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [409] * 9, statuses
+    final = gateway.call("GET", f"/v1/payments/{pid}", key=key).json()["data"]
+    assert final["status"] == "captured" and final["captured_amount"] == 9999
+
+
+def test_ctrl_c_stops_the_gateway_cleanly(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    assert gw.call("GET", "/v1/payments").status_code == 200
+    assert gw.stop() == 0
+    assert "stopping" in (tmp_path / "gateway.log").read_text()
