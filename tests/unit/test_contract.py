@@ -1,0 +1,43 @@
+"""The contract around the handlers: OpenAPI from the code, the template, sample events."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import EVENTS, invoke, load_event
+
+
+def test_committed_openapi_documents_match_the_code() -> None:
+    from tahsil_local import openapi
+
+    generated = openapi.generate()
+    for path in openapi.OUTPUTS:
+        assert path.read_text() == generated, f"{path} is stale: run `make openapi`"
+
+
+def test_openapi_function_serves_the_document(aws_env: object) -> None:
+    answer = invoke("OpenApiFunction", load_event("openapi"))
+    assert answer.status == 200
+    assert answer.body["openapi"].startswith("3.")
+    assert "/v1/payments/{id}/refund" in answer.body["paths"]
+
+
+def test_every_api_route_in_the_template_has_a_sample_event_and_the_event_matches_it() -> None:
+    from tahsil_local import template
+
+    routes = {(r.method, r.path) for fn in template.functions(template.load()) for r in fn.routes}
+    events = {(e["httpMethod"], e["resource"]) for e in (json.loads(p.read_text()) for p in EVENTS.glob("*.json"))}
+    assert routes == events
+
+
+def test_template_declares_arm64_python313_and_protected_tables() -> None:
+    from tahsil_local import template
+
+    doc = template.load()
+    glob = doc["Globals"]["Function"]
+    assert glob["Runtime"] == "python3.13" and glob["Architectures"] == ["arm64"]
+    for name, props in template.resources(doc, "AWS::DynamoDB::Table").items():
+        assert props["BillingMode"] == "PAY_PER_REQUEST", name
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
+        assert props["SSESpecification"]["SSEEnabled"], name
+        assert props["TimeToLiveSpecification"]["Enabled"], name
