@@ -187,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         event = build_event(route, self.command, url.path, url.query, headers, body, params, self.client_address[0])
         try:
             result = pool.invoke(event)
-        except Exception as exc:  # a crashed Lambda is a 502 at API Gateway
+        except Exception as exc:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway
             sys.stderr.write(f"function {pool.fn.logical_id} crashed: {exc!r}\n")
             self._error(502, "BAD_GATEWAY", "the function failed; see the gateway's log")
             return
@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         self._send(int(result.get("statusCode", 200)), out_headers, data)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
 
 class GatewayServer(ThreadingHTTPServer):

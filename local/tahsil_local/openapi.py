@@ -46,8 +46,8 @@ def generate() -> str:
     for fn in template.functions(template.load()):
         app = getattr(_load(fn), "app", None)
         if app is not None and fn.routes:
-            combined._static_routes.extend(app._static_routes)  # noqa: SLF001 - merging resolvers has no public API
-            combined._dynamic_routes.extend(app._dynamic_routes)  # noqa: SLF001
+            combined._static_routes.extend(app._static_routes)
+            combined._dynamic_routes.extend(app._dynamic_routes)
     schema = combined.get_openapi_schema(
         title="Tahsil API",
         version=__version__,

@@ -35,7 +35,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(fh, Loader=_CfnLoader)
 
 
 @dataclass

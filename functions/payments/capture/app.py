@@ -8,11 +8,12 @@ from tahsil import http, payments, schemas
 from tahsil.models import CaptureRequest
 
 app = http.resolver()
+FULL = CaptureRequest()  # no body: capture everything that is authorized
 
 
 @app.post("/v1/payments/<id>/capture", summary="Capture an authorized payment", tags=["Payments"],
           responses=schemas.responses(schemas.Payment, 404, 409, 410))
-def capture(id: str, body: Annotated[CaptureRequest, Body()] = CaptureRequest()):  # noqa: A002
+def capture(id: str, body: Annotated[CaptureRequest, Body()] = FULL):
     return http.respond(app, lambda who, ctx: payments.capture(who, id, body, ctx))
 
 

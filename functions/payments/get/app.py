@@ -8,7 +8,7 @@ app = http.resolver()
 
 @app.get("/v1/payments/<id>", summary="Retrieve a payment", tags=["Payments"],
           responses=schemas.responses(schemas.Payment, 404))
-def get_payment(id: str):  # noqa: A002
+def get_payment(id: str):
     return http.respond(app, lambda who, _ctx: payments.get(who, id))
 
 

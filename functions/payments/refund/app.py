@@ -12,7 +12,7 @@ app = http.resolver()
 
 @app.post("/v1/payments/<id>/refund", summary="Refund a captured payment", tags=["Payments"],
           responses=schemas.responses(schemas.Payment, 404, 409))
-def refund(id: str, body: Annotated[RefundRequest, Body()]):  # noqa: A002
+def refund(id: str, body: Annotated[RefundRequest, Body()]):
     return http.respond(app, lambda who, ctx: payments.refund(who, id, body, ctx))
 
 

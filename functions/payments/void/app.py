@@ -12,7 +12,7 @@ app = http.resolver()
 
 @app.post("/v1/payments/<id>/void", summary="Void an authorization", tags=["Payments"],
           responses=schemas.responses(schemas.Payment, 404, 409, 410))
-def void(id: str, body: Annotated[VoidRequest, Body()]):  # noqa: A002
+def void(id: str, body: Annotated[VoidRequest, Body()]):
     return http.respond(app, lambda who, ctx: payments.void(who, id, body, ctx))
 
 

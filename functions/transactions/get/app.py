@@ -8,7 +8,7 @@ app = http.resolver()
 
 @app.get("/v1/transactions/<id>", summary="Retrieve a transaction", tags=["Transactions"],
           responses=schemas.responses(schemas.Transaction, 404))
-def get_transaction(id: str):  # noqa: A002
+def get_transaction(id: str):
     return http.respond(app, lambda who, _ctx: payments.get_transaction(who, id))
 
 

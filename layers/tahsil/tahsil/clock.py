@@ -20,4 +20,4 @@ def sortable(moment: dt.datetime) -> str:
 
 
 def parse(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text)

@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from tahsil import idempotency
 from tahsil.auth import Principal, authenticate
 from tahsil.errors import ConcurrentUpdate, InvalidRequest, NotFound, TahsilError
-from tahsil.payments import RequestContext
+from tahsil.events import RequestContext
 
 logger = Logger(service="tahsil")
 tracer = Tracer(service="tahsil")
@@ -112,9 +112,12 @@ def _run(action: Action, principal: Principal, ctx: RequestContext, status: int)
         return {"status": exc.http_status, "body": _error_body(exc, ctx.request_id)}
 
 
-def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200) -> Response:
+def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
+            principal: Principal | None = None) -> Response:
+    """Authenticate (unless the caller already knows the principal, as public endpoints do), then run."""
     event = app.current_event
-    principal = authenticate(dict(event.headers or {}))
+    if principal is None:
+        principal = authenticate(dict(event.headers or {}))
     key = event.headers.get("Idempotency-Key")  # Powertools' headers are case-insensitive
     ctx = RequestContext(request_id=_request_id(app), idempotency_key=key)
     headers: dict[str, str] = {}

@@ -7,8 +7,6 @@ the transaction row, and the event row (the outbox): all of them land, or none d
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from tahsil import cards, clock, crypto, dal, fraud
@@ -22,6 +20,7 @@ from tahsil.errors import (
     NotFound,
     PaymentDeclined,
 )
+from tahsil.events import RequestContext, event_row, owner_keys
 from tahsil.ids import looks_like, new_id
 from tahsil.models import TRANSITIONS, CaptureRequest, PaymentCreate, PaymentStatus, RefundRequest, VoidRequest
 from tahsil.money import max_amount
@@ -29,12 +28,6 @@ from tahsil.money import max_amount
 AUTHORIZATION_TTL = dt.timedelta(days=7)
 VELOCITY_TTL = dt.timedelta(hours=2)
 OPTIMISTIC_RETRIES = 12
-
-
-@dataclass(frozen=True)
-class RequestContext:
-    request_id: str
-    idempotency_key: str | None = None
 
 
 # ---------------------------------------------------------------- views
@@ -107,15 +100,11 @@ def transaction_view(item: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- rows
 
 
-def _owner_keys(p: Principal, kind: str, now: dt.datetime, object_id: str) -> dict[str, str]:
-    return {"gsi1pk": f"{p.owner}#{kind}", "gsi1sk": f"{clock.sortable(now)}#{object_id}"}
-
-
 def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type_: str, status: str, amount: int,
                      now: dt.datetime, response_code: str = "00", response_message: str = "Approved",
                      auth_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
     return {
-        "pk": f"TXN#{txn_id}", "sk": "TXN", **_owner_keys(p, "TXN", now, txn_id),
+        "pk": f"TXN#{txn_id}", "sk": "TXN", **owner_keys(p, "TXN", now, txn_id),
         "id": txn_id, "merchant_id": p.merchant_id, "mode": p.mode, "payment_id": payment["id"],
         "type": type_, "status": status, "amount": amount, "currency": payment["currency"],
         "card_brand": payment["card_brand"], "card_last4": payment["card_last4"],
@@ -123,29 +112,6 @@ def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type
         "reason": reason, "created_at": clock.iso(now),
     }
 
-
-def _event_row(p: Principal, ctx: RequestContext, *, type_: str, payment: dict[str, Any],
-               previous: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """The outbox row. ``payload`` holds the exact JSON that deliveries will sign and send."""
-    event_id = new_id("evt")
-    payload = {
-        "id": event_id,
-        "object": "event",
-        "type": type_,
-        "created": clock.iso(now),
-        "livemode": p.livemode,
-        "api_version": p.api_version,
-        "sequence": payment["version"],
-        "data": {"object": view(payment, now), "previous_attributes": previous},
-        "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
-    }
-    return {
-        "pk": f"EVT#{event_id}", "sk": "EVT", **_owner_keys(p, "EVT", now, event_id),
-        "id": event_id, "type": type_, "merchant_id": p.merchant_id, "mode": p.mode,
-        "object_id": payment["id"], "sequence": payment["version"], "created_at": clock.iso(now),
-        "payload": json.dumps(payload, separators=(",", ":"), sort_keys=True),
-        "delivery_status": "pending",
-    }
 
 
 # ---------------------------------------------------------------- create
@@ -186,7 +152,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             code, message, auth_code = answer.response_code, answer.response_message, answer.auth_code
 
         payment = {
-            "pk": f"PAY#{payment_id}", "sk": "PAY", **_owner_keys(p, "PAY", now, payment_id),
+            "pk": f"PAY#{payment_id}", "sk": "PAY", **owner_keys(p, "PAY", now, payment_id),
             "id": payment_id, "merchant_id": p.merchant_id, "mode": p.mode, "version": 1,
             "status": status, "amount": req.amount, "currency": req.currency,
             "captured_amount": req.amount if status == PaymentStatus.CAPTURED else 0, "refunded_amount": 0,
@@ -207,7 +173,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")
         txn = _transaction_row(p, payment, txn_id=txn_id, type_=txn_type, status=status, amount=req.amount, now=now,
                                response_code=code, response_message=message, auth_code=auth_code)
-        event = _event_row(p, ctx, type_=f"payment.{status}", payment=payment, previous={}, now=now)
+        event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
         actions = [
             dal.put_action(table, payment),
             dal.put_action(table, txn),
@@ -392,7 +358,8 @@ def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, chan
             dal.update_action(table, item["pk"], item["sk"], f"SET {sets}, #version = :next, #txn = :txn",
                               condition=condition, names=names, vals=vals),
             dal.put_action(table, txn),
-            dal.put_action(table, _event_row(p, ctx, type_=event_type, payment=updated, previous=previous, now=now)),
+            dal.put_action(table, event_row(p, ctx, type_=event_type, obj=view(updated, now), sequence=version + 1,
+                                            previous=previous, now=now)),
         ]
         try:
             dal.transact(actions)
