@@ -1,26 +1,32 @@
 """Tahsil benchmark: DynamoDB round trips, cold import time and warm latency, per endpoint.
 
-Run with ``make bench`` (or ``.venv/bin/python scripts/bench.py [--n 200] [--import-runs 5]``).
+Run with ``make bench`` (or ``.venv/bin/python scripts/bench.py [--n 200] [--import-runs 5]``);
+docs/benchmarks.md explains the method and holds the last results.
 
-1. DynamoDB round trips per request: every DynamoDB API call a warm handler makes for one
-   request (POSTs carry an Idempotency-Key), counted by wrapping botocore's
-   ``BaseClient._make_api_call`` (every client, whatever made it) and, for HTTP attempts
-   (retries included), a ``before-send.dynamodb`` hook on ``tahsil.aws.client("dynamodb")``.
+1. DynamoDB round trips per request: every DynamoDB API call one warm request makes (after a
+   warm-up request; POSTs carry a new Idempotency-Key), counted by wrapping botocore's
+   ``BaseClient._make_api_call`` (every client, whoever made it), with HTTP attempts
+   (retries) counted by a ``before-send.dynamodb`` hook on ``tahsil.aws.client("dynamodb")``.
+   Also: the authorize replay (same key, same body), and the 4th authorization on one card
+   within an hour (informational).
 2. Cold import: a fresh ``python -c`` per run imports the handler's ``app.py`` the way
    ``tests/conftest.py::handler_of`` does (``spec_from_file_location`` + ``exec_module``),
-   timed with ``time.perf_counter``; the median of the runs, in ms.
-3. Warm latency: p50/p99 over ``--n`` requests through the handler, in process, with moto's
+   timed with ``time.perf_counter``; the median of ``--import-runs`` runs, in ms.
+3. Warm latency: p50/p99 over ``--n`` requests through the handler, in process, on moto's
    ``mock_aws`` (resources from template.yaml via ``tahsil_local.aws.create_resources``).
-   moto's latency is not DynamoDB's: the figure is the gateway's own overhead plus moto.
+   moto's latency is not DynamoDB's: the figure is the gateway's own overhead plus moto's.
+   "Outside AWS calls" subtracts the time spent in botocore calls (botocore and moto).
 
-Exits 1 if authorize takes more than 4 DynamoDB round trips or a cold import takes 250 ms
-or more.
+Exits 1 if authorize takes more than 4 DynamoDB round trips, or a handler's cold import
+takes 250 ms or more; the report says which.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import io
 import json
 import os
 import platform
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +57,7 @@ from tests.conftest import Answer, _reset_caches, handler_of, load_event  # noqa
 
 AUTHORIZE_MAX_ROUND_TRIPS = 4
 COLD_IMPORT_MAX_MS = 250.0
+READ_AUTHORIZED, READ_SALES = 15, 5  # the read endpoints' data set (see run_inprocess)
 APPROVING_CARD = "4242424242424242"  # tahsil/cards.py: not a decline, not risky -> approved
 EXP_YEAR = dt.date.today().year + 3  # cards are validated against today's date
 
@@ -69,12 +77,63 @@ ENDPOINTS: list[tuple[str, str, str]] = [  # (label, template logical id, events
 # ---------------------------------------------------------------- counting AWS calls
 
 
+@dataclass
+class Call:
+    service: str
+    operation: str
+    detail: str  # table and key shape, e.g. "Credentials KEY#…"
+    thread: str
+    start: float
+    end: float = 0.0
+
+    def label(self) -> str:
+        return f"{self.operation}({self.detail})" if self.detail else self.operation
+
+
+def _shape(value: Any) -> str:
+    """A key's shape: the fixed words kept, ids and hashes elided (``RL#…#payments#s#…``)."""
+    parts = str(value).split("#")
+    return "#".join(p if p.isalpha() and len(p) <= 12 else "…" for p in parts)
+
+
+def _key_of(item: dict[str, Any]) -> str:
+    for name in ("pk", "id"):
+        if name in item:
+            return _shape(next(iter(item[name].values())))
+    return ""
+
+
+def _table(name: str | None) -> str:
+    return (name or "?").rsplit("-", 1)[-1].removesuffix("Table")  # tahsil-local-PaymentsTable -> Payments
+
+
+def describe(operation: str, params: dict[str, Any]) -> str:
+    if operation == "TransactWriteItems":
+        inner = []
+        for action in params.get("TransactItems", []):
+            kind, body = next(iter(action.items()))
+            inner.append(f"{kind} {_key_of(body.get('Item') or body.get('Key') or {})}".strip())
+        tables = sorted({_table(next(iter(a.values())).get("TableName")) for a in params.get("TransactItems", [])})
+        return f"{'+'.join(tables)}: {', '.join(inner)}"
+    if operation == "Query":
+        index = f" {params['IndexName']}" if params.get("IndexName") else ""
+        count = " COUNT" if params.get("Select") == "COUNT" else ""
+        return f"{_table(params.get('TableName'))}{index}{count}"
+    if "TableName" in params:
+        key = _key_of(params.get("Key") or params.get("Item") or {})
+        return f"{_table(params['TableName'])} {key}".strip()
+    return ""
+
+
 class CallCounter:
-    """Every AWS API call made in process (by any botocore client), and DynamoDB HTTP attempts."""
+    """Every AWS API call made in process (by any botocore client, on any thread), and DynamoDB HTTP attempts."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []  # (service, operation)
+        import threading
+
+        self.calls: list[Call] = []
         self.ddb_attempts = 0
+        self._lock = threading.Lock()
         self._hooked: set[int] = set()
         from botocore.client import BaseClient
 
@@ -82,8 +141,14 @@ class CallCounter:
         counter = self
 
         def counted(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            counter.calls.append((client.meta.service_model.service_name, operation_name))
-            return original(client, operation_name, api_params)
+            call = Call(client.meta.service_model.service_name, operation_name, describe(operation_name, api_params),
+                        threading.current_thread().name, time.perf_counter())
+            with counter._lock:
+                counter.calls.append(call)
+            try:
+                return original(client, operation_name, api_params)
+            finally:
+                call.end = time.perf_counter()
 
         BaseClient._make_api_call = counted  # type: ignore[method-assign]
 
@@ -97,17 +162,62 @@ class CallCounter:
             self._hooked.add(id(ddb))
 
     def _on_send(self, **_: Any) -> None:
-        self.ddb_attempts += 1
+        with self._lock:
+            self.ddb_attempts += 1
 
     def reset(self) -> None:
-        self.calls.clear()
-        self.ddb_attempts = 0
+        with self._lock:
+            self.calls = []
+            self.ddb_attempts = 0
 
-    def ddb_ops(self) -> list[str]:
-        return [op for service, op in self.calls if service == "dynamodb"]
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            calls = list(self.calls)
+            attempts = self.ddb_attempts
+        ddb = [c for c in calls if c.service == "dynamodb"]
+        return Snapshot(
+            ddb_ops=[c.label() for c in ddb],
+            other_ops=[f"{c.service}:{c.label()}" for c in calls if c.service != "dynamodb"],
+            attempts=attempts,
+            depth=sequential_depth(ddb),
+            parallel=[c.label() for c in ddb if c.thread != threading_main()],
+            aws_ms=union_ms([(c.start, c.end) for c in calls]),
+        )
 
-    def other_ops(self) -> list[str]:
-        return [f"{service}:{op}" for service, op in self.calls if service != "dynamodb"]
+
+def threading_main() -> str:
+    import threading
+
+    return threading.main_thread().name
+
+
+@dataclass
+class Snapshot:
+    ddb_ops: list[str]
+    other_ops: list[str]
+    attempts: int
+    depth: int  # the longest chain of DynamoDB calls each starting after the previous ended
+    parallel: list[str]  # DynamoDB calls made off the handler's thread
+    aws_ms: float  # wall time inside AWS calls (overlaps counted once)
+
+
+def sequential_depth(calls: list[Call]) -> int:
+    """Round trips on the critical path: calls that overlap in time count once."""
+    ordered = sorted(calls, key=lambda c: c.end)
+    depth: list[int] = []
+    for i, call in enumerate(ordered):
+        before = [depth[j] for j in range(i) if ordered[j].end <= call.start]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
+def union_ms(intervals: list[tuple[float, float]]) -> float:
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total * 1000
 
 
 # ---------------------------------------------------------------- fixtures (as tests/conftest.py's aws_env)
@@ -126,10 +236,18 @@ def start_aws() -> Any:
     mock.start()
     doc = template.load()
     refs = local_aws.create_resources(doc)
+    benched = {logical_id for _, logical_id, _ in ENDPOINTS}
     for fn in template.functions(doc):
+        if fn.logical_id not in benched:  # only the environment of the functions under test
+            continue
         for name, value in fn.environment.items():
             if not name.startswith("POWERTOOLS_"):
                 os.environ[name] = local_aws.resolve(value, refs)
+    # Rate limits out of reach: a loop runs faster than 20 payments a second. The counters
+    # still run (and are counted); they just never refuse.
+    for name in list(os.environ):
+        if name.startswith("RATE_LIMIT_") and name.endswith(("_PER_SECOND", "_PER_HOUR")):
+            os.environ[name] = str(10**9)
     _reset_caches()
     return mock
 
@@ -137,9 +255,8 @@ def start_aws() -> Any:
 def fresh_card(serial: int) -> str:
     """A Luhn-valid Visa number the simulated issuer approves, different for every serial.
 
-    Loops use a new card per request: the velocity rule counts authorizations per card per
-    hour, so 200 on 4242424242424242 would take the slow path from the 4th and be declined
-    as fraud from the 10th.
+    The read data set needs many payments that stay in the table: on one card, the velocity
+    rule would take the slow path from the 4th authorization in an hour and decline the 10th.
     """
     from tahsil import cards
 
@@ -156,25 +273,68 @@ def card_body(event_name: str, pan: str) -> dict[str, Any]:
     return body
 
 
-class Client:
-    """Builds events from events/*.json and calls the handlers directly."""
+def clear_tables() -> None:
+    """Empty PaymentsTable and IdempotencyTable, the stream's records included (untimed).
 
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.serial = 0
+    moto's TransactWriteItems deep-copies the table once per action, and what it copies
+    grows with everything written so far: the stream's records (StreamViewType NEW_IMAGE),
+    and an empty partition left behind by every deleted item. So the bench empties moto's
+    tables directly between write requests, which keeps every request on the same footing;
+    with another moto it falls back to the API (correct, but slower as the run goes on).
+    The credentials stay.
+    """
+    from tahsil.config import settings
+
+    tables = (settings().payments_table, settings().idempotency_table)
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        from tahsil_local.aws import REGION
+
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+        for name in tables:
+            table = backend.get_table(name)
+            table.items.clear()
+            if table.stream_shard is not None:
+                table.stream_shard.items.clear()
+        return
+    except (ImportError, AttributeError, KeyError):
+        pass
+    from tahsil import aws
+
+    ddb = aws.client("dynamodb")
+    for table in tables:
+        key_names = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
+        args: dict[str, Any] = {"TableName": table, "ProjectionExpression": ", ".join(key_names)}
+        while True:
+            page = ddb.scan(**args)
+            for i in range(0, len(page["Items"]), 25):
+                ddb.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": key}}
+                                                           for key in page["Items"][i:i + 25]]})
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class Client:
+    """Builds events from events/*.json for one merchant and calls the handlers directly."""
+
+    def __init__(self, key: str, first_card: int = 0) -> None:
         from tahsil_local.gateway import LambdaContext
 
+        self.key = key
+        self.serial = first_card
         self._context = LambdaContext
 
     def next_card(self) -> str:
         self.serial += 1
         return fresh_card(self.serial)
 
-    def event(self, name: str, *, body: Any = None, path_id: str | None = None, idem: str | None = None,
-              query: dict[str, str] | None = None) -> dict[str, Any]:
+    def event(self, name: str, *, body: Any = None, path_id: str | None = None, idem: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idem} if idem else None
-        event = load_event(name, key=self.key, body=body, path_id=path_id, headers=headers, query=query)
-        if idem is None:  # some sample events carry a fixed key; a bench request gets its own or none
+        event = load_event(name, key=self.key, body=body, path_id=path_id, headers=headers)
+        if idem is None:  # a sample event may carry a fixed key: a setup request sends none
             event["headers"].pop("Idempotency-Key", None)
             event["multiValueHeaders"].pop("Idempotency-Key", None)
         return event
@@ -182,17 +342,16 @@ class Client:
     def context(self, logical_id: str) -> Any:
         return self._context(logical_id, 512, str(uuid.uuid4()), deadline=time.monotonic() + 15)
 
-    def call(self, logical_id: str, event: dict[str, Any]) -> Answer:
-        return Answer(handler_of(logical_id)(event, self.context(logical_id)))
+    def call(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        return ok(Answer(handler_of(logical_id)(event, self.context(logical_id))))
 
-    # Setup helpers (never timed)
-    def authorized(self) -> dict[str, Any]:
-        body = card_body("payments-authorize", self.next_card())
-        return ok(self.call("AuthorizePaymentFunction", self.event("payments-authorize", body=body, idem=new_key())))
+    # Setup requests (never timed, no Idempotency-Key)
+    def authorized(self, pan: str = APPROVING_CARD) -> dict[str, Any]:
+        return self.call("AuthorizePaymentFunction",
+                         self.event("payments-authorize", body=card_body("payments-authorize", pan)))
 
-    def captured(self) -> dict[str, Any]:
-        body = card_body("payments-sale", self.next_card())
-        return ok(self.call("SalePaymentFunction", self.event("payments-sale", body=body, idem=new_key())))
+    def captured(self, pan: str = APPROVING_CARD) -> dict[str, Any]:
+        return self.call("SalePaymentFunction", self.event("payments-sale", body=card_body("payments-sale", pan)))
 
 
 def new_key() -> str:
@@ -212,17 +371,24 @@ def ok(answer: Answer) -> dict[str, Any]:
 class Result:
     label: str
     logical_id: str
-    round_trips: int | None = None
-    ddb_ops: list[str] = field(default_factory=list)
-    other_ops: list[str] = field(default_factory=list)
-    attempts: int | None = None
-    rt_min: int | None = None
-    rt_max: int | None = None
+    counted: Snapshot | None = None  # the request after the warm-up
+    calls_min: int | None = None  # over the timed loop
+    calls_max: int | None = None
+    depth_min: int | None = None
+    depth_max: int | None = None
     p50: float | None = None
     p99: float | None = None
+    own_p50: float | None = None  # the part outside AWS calls (botocore + moto)
     import_ms: float | None = None
     import_runs: list[float] = field(default_factory=list)
-    note: str = ""
+
+    @property
+    def calls(self) -> int | None:
+        return len(self.counted.ddb_ops) if self.counted else None
+
+    @property
+    def depth(self) -> int | None:
+        return self.counted.depth if self.counted else None
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -233,12 +399,12 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
 
 
-def measure(counter: CallCounter, client: Client, result: Result,
-            prepare: Callable[[], dict[str, Any]], n: int, expect: int = 200) -> None:
-    """One warm-up request, one counted request, then n timed ones (each prepared untimed)."""
+def measure(counter: CallCounter, client: Client, result: Result, prepare: Callable[[], dict[str, Any]], n: int,
+            *, after: Callable[[], None] | None = None, check: Callable[[Answer], bool] | None = None) -> None:
+    """One warm-up request, one counted request, then n timed ones; prepare() and after() are untimed."""
     handler = handler_of(result.logical_id)
 
-    def once() -> tuple[float, Answer]:
+    def once() -> tuple[float, Snapshot]:
         event = prepare()
         context = client.context(result.logical_id)
         counter.hook()
@@ -246,25 +412,32 @@ def measure(counter: CallCounter, client: Client, result: Result,
         start = time.perf_counter()
         raw = handler(event, context)
         elapsed = (time.perf_counter() - start) * 1000
+        seen = counter.snapshot()
         answer = Answer(raw)
-        if answer.status != expect:
-            raise SystemExit(f"bench: {result.label}: expected {expect}, got {answer.status}: {answer.body}")
-        return elapsed, answer
+        if answer.status != 200 or (check and not check(answer)):
+            raise SystemExit(f"bench: {result.label}: unexpected answer {answer.status} {answer.headers}: {answer.body}")
+        if after:
+            after()
+        return elapsed, seen
 
-    once()  # warm-up: lazy clients, the pepper, a KMS data key, pydantic's first validations
-    once()
-    result.ddb_ops = counter.ddb_ops()
-    result.other_ops = counter.other_ops()
-    result.round_trips = len(result.ddb_ops)
-    result.attempts = counter.ddb_attempts
+    began = time.perf_counter()
+    once()  # warm-up: lazy clients, the pepper, a KMS data key, first validations
+    result.counted = once()[1]
     samples: list[float] = []
-    trips: list[int] = []
+    own: list[float] = []
+    calls: list[int] = []
+    depths: list[int] = []
     for _ in range(n):
-        elapsed, _answer = once()
+        elapsed, seen = once()
         samples.append(elapsed)
-        trips.append(len(counter.ddb_ops()))
-    result.p50, result.p99 = percentile(samples, 50), percentile(samples, 99)
-    result.rt_min, result.rt_max = min(trips), max(trips)
+        own.append(elapsed - seen.aws_ms)
+        calls.append(len(seen.ddb_ops))
+        depths.append(seen.depth)
+    result.p50, result.p99, result.own_p50 = percentile(samples, 50), percentile(samples, 99), percentile(own, 50)
+    result.calls_min, result.calls_max = min(calls), max(calls)
+    result.depth_min, result.depth_max = min(depths), max(depths)
+    print(f"  {result.label}: {n} requests, p50 {result.p50:.1f} ms ({time.perf_counter() - began:.1f} s)",
+          file=sys.stderr, flush=True)
 
 
 def run_inprocess(n: int) -> tuple[list[Result], list[Result], dict[str, int]]:
@@ -274,81 +447,77 @@ def run_inprocess(n: int) -> tuple[list[Result], list[Result], dict[str, int]]:
     mock = start_aws()
     try:
         writer = Client(ops.create_merchant("Bench Writes")["keys"]["test"]["secret"])
-        reader = Client(ops.create_merchant("Bench Reads")["keys"]["test"]["secret"])
-        reader.serial = 10**8  # distinct cards from the writer's
         results = {label: Result(label, logical_id) for label, logical_id, _ in ENDPOINTS}
         extra: list[Result] = []
 
-        # authorize: the headline number uses the test card 4242 4242 4242 4242 (the warm-up
-        # is its 1st authorization this hour, the counted request its 2nd); the loop uses a
-        # new card per request, see fresh_card().
-        first = [True, True]
+        # Writes: the test card 4242 4242 4242 4242, a new Idempotency-Key per request, and an
+        # empty PaymentsTable before each (see clear_tables), so the card's velocity
+        # count this hour is always 1.
+        def authorize_event(key: str | None = None) -> dict[str, Any]:
+            return writer.event("payments-authorize", body=card_body("payments-authorize", APPROVING_CARD),
+                                idem=key or new_key())
 
-        def authorize() -> dict[str, Any]:
-            if first:
-                first.pop()
-                pan = APPROVING_CARD
-            else:
-                pan = writer.next_card()
-            return writer.event("payments-authorize", body=card_body("payments-authorize", pan), idem=new_key())
+        def after_create() -> None:
+            clear_tables()
 
-        measure(counter, writer, results["authorize"], authorize, n)
+        clear_tables()
+        measure(counter, writer, results["authorize"], authorize_event, n, after=after_create)
 
-        # the replay: the same Idempotency-Key and the same body as an authorization already answered
+        # The replay: the same Idempotency-Key and body as an authorization already answered.
         replay_key = new_key()
-        replay_body = card_body("payments-authorize", writer.next_card())
-        writer.call("AuthorizePaymentFunction", writer.event("payments-authorize", body=replay_body, idem=replay_key))
+        replay_event = authorize_event(replay_key)
+        writer.call("AuthorizePaymentFunction", json.loads(json.dumps(replay_event)))
         replay = Result("authorize (replay)", "AuthorizePaymentFunction")
-        measure(counter, writer, replay,
-                lambda: writer.event("payments-authorize", body=replay_body, idem=replay_key), n)
-        replay.note = "same Idempotency-Key and body; answered from the idempotency record"
+        measure(counter, writer, replay, lambda: json.loads(json.dumps(replay_event)), n,
+                check=lambda a: a.headers.get("idempotent-replayed") == "true")
         extra.append(replay)
 
-        # authorize on a card that already has 3 authorizations this hour: the velocity fast path misses
-        busy = Result("authorize (4th+ on one card/hour)", "AuthorizePaymentFunction")
-        busy_card = writer.next_card()
+        # Informational: the 4th authorization on one card within the hour (velocity fast path misses).
+        clear_tables()
         for _ in range(3):
-            writer.call("AuthorizePaymentFunction",
-                        writer.event("payments-authorize", body=card_body("payments-authorize", busy_card), idem=new_key()))
+            writer.authorized()
+        counter.hook()
         counter.reset()
-        answer = writer.call("AuthorizePaymentFunction",
-                             writer.event("payments-authorize", body=card_body("payments-authorize", busy_card),
-                                          idem=new_key()))
-        ok(answer)
-        busy.ddb_ops = counter.ddb_ops()
-        busy.other_ops = counter.other_ops()
-        busy.round_trips = len(busy.ddb_ops)
-        busy.note = "velocity fast path misses: a velocity read and a second transaction (informational)"
-        extra.append(busy)
+        writer.call("AuthorizePaymentFunction", authorize_event())
+        extra.append(Result("authorize, 4th on one card in an hour", "AuthorizePaymentFunction",
+                            counted=counter.snapshot()))
+        clear_tables()
 
         measure(counter, writer, results["sale"],
-                lambda: writer.event("payments-sale", body=card_body("payments-sale", writer.next_card()),
-                                     idem=new_key()), n)
+                lambda: writer.event("payments-sale", body=card_body("payments-sale", APPROVING_CARD), idem=new_key()),
+                n, after=after_create)
         measure(counter, writer, results["capture"],
-                lambda: writer.event("payments-capture", path_id=writer.authorized()["id"], idem=new_key()), n)
+                lambda: writer.event("payments-capture", path_id=writer.authorized()["id"], idem=new_key()),
+                n, after=after_create)
         measure(counter, writer, results["void"],
-                lambda: writer.event("payments-void", path_id=writer.authorized()["id"], idem=new_key()), n)
+                lambda: writer.event("payments-void", path_id=writer.authorized()["id"], idem=new_key()),
+                n, after=after_create)
         measure(counter, writer, results["refund"],
-                lambda: writer.event("payments-refund", path_id=writer.captured()["id"], idem=new_key()), n)
+                lambda: writer.event("payments-refund", path_id=writer.captured()["id"], idem=new_key()),
+                n, after=after_create)
 
-        # Reads run against a second merchant with a fixed data set, so they do not depend on --n.
+        # Reads: a second merchant with a fixed data set that stays, so they do not depend on --n.
+        reader = Client(ops.create_merchant("Bench Reads")["keys"]["test"]["secret"], first_card=10**6)
         payments: list[dict[str, Any]] = []
-        for i in range(40):
-            payment = reader.authorized()
+        transactions = 0
+        for i in range(READ_AUTHORIZED):  # a third captured, a third voided, a third left authorized
+            payment = reader.authorized(reader.next_card())
             payments.append(payment)
-            if i < 10:
-                ok(reader.call("CapturePaymentFunction", reader.event("payments-capture", path_id=payment["id"],
-                                                                       idem=new_key())))
-            elif i < 20:
-                ok(reader.call("VoidPaymentFunction", reader.event("payments-void", path_id=payment["id"],
-                                                                    idem=new_key())))
-        for i in range(10):
-            payment = reader.captured()
+            transactions += 1
+            if i % 3 == 0:
+                reader.call("CapturePaymentFunction", reader.event("payments-capture", path_id=payment["id"]))
+                transactions += 1
+            elif i % 3 == 1:
+                reader.call("VoidPaymentFunction", reader.event("payments-void", path_id=payment["id"]))
+                transactions += 1
+        for i in range(READ_SALES):  # half of them partly refunded
+            payment = reader.captured(reader.next_card())
             payments.append(payment)
-            if i < 5:
-                ok(reader.call("RefundPaymentFunction", reader.event("payments-refund", path_id=payment["id"],
-                                                                      idem=new_key())))
-        dataset = {"payments": len(payments), "transactions": 40 + 10 + 10 + 10 + 5}
+            transactions += 1
+            if i % 2 == 0:
+                reader.call("RefundPaymentFunction", reader.event("payments-refund", path_id=payment["id"]))
+                transactions += 1
+        dataset = {"payments": len(payments), "transactions": transactions}
         target = payments[-1]
         measure(counter, reader, results["get payment"], lambda: reader.event("payments-get", path_id=target["id"]), n)
         measure(counter, reader, results["list payments"], lambda: reader.event("payments-list"), n)
@@ -375,44 +544,49 @@ print((time.perf_counter() - start) * 1000)
 """
 
 
-def cold_imports(results: list[Result], runs: int) -> None:
+def _probe_args(logical_id: str) -> list[str]:
     from tahsil_local import template
 
-    functions = {fn.logical_id: fn for fn in template.functions(template.load())}
-    env = {**os.environ, **BENCH_ENV}
+    fn = {f.logical_id: f for f in template.functions(template.load())}[logical_id]
+    module_file, attr = fn.handler.rsplit(".", 1)
+    return ["-c", IMPORT_PROBE, str(fn.code_dir / f"{module_file}.py"), f"test_fn_{logical_id}", attr]
+
+
+def _probe_env() -> dict[str, str]:
+    # No .pyc written or read for the repository's own code, as in Lambda (read-only code, a
+    # layer built from source); site-packages keep the .pyc pip compiled, as a built layer does.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    return {**env, **BENCH_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def cold_imports(results: list[Result], runs: int) -> None:
     for result in results:
-        fn = functions[result.logical_id]
-        module_file, attr = fn.handler.rsplit(".", 1)
-        path = fn.code_dir / f"{module_file}.py"
         for _ in range(runs):
-            out = subprocess.run(
-                [sys.executable, "-c", IMPORT_PROBE, str(path), f"test_fn_{fn.logical_id}", attr],
-                cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-            )
+            out = subprocess.run([sys.executable, *_probe_args(result.logical_id)], cwd=ROOT, env=_probe_env(),
+                                 capture_output=True, text=True, check=False)
             if out.returncode != 0:
-                raise SystemExit(f"bench: importing {path} failed:\n{out.stderr}")
+                raise SystemExit(f"bench: importing {result.logical_id}'s handler failed:\n{out.stderr}")
             result.import_runs.append(float(out.stdout.strip().splitlines()[-1]))
         result.import_ms = statistics.median(result.import_runs)
 
 
-def slowest_imports(result: Result, top: int = 8) -> list[str]:
-    """``python -X importtime`` for one handler: the modules that cost the most (cumulative)."""
-    from tahsil_local import template
-
-    fn = {f.logical_id: f for f in template.functions(template.load())}[result.logical_id]
-    module_file, attr = fn.handler.rsplit(".", 1)
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", IMPORT_PROBE, str(fn.code_dir / f"{module_file}.py"),
-         f"test_fn_{fn.logical_id}", attr],
-        cwd=ROOT, env={**os.environ, **BENCH_ENV}, capture_output=True, text=True, check=False,
-    )
-    rows = []
+def import_breakdown(logical_id: str, top: int = 8) -> list[str]:
+    """``python -X importtime``: self time of every imported module, summed per top-level package."""
+    out = subprocess.run([sys.executable, "-X", "importtime", *_probe_args(logical_id)], cwd=ROOT, env=_probe_env(),
+                         capture_output=True, text=True, check=False)
+    per_package: dict[str, int] = {}
     for line in out.stderr.splitlines():
         parts = line.split("|")
         if len(parts) == 3 and parts[1].strip().isdigit():
-            rows.append((int(parts[1]), parts[2].rstrip()))
-    rows.sort(reverse=True)
-    return [f"{us / 1000:8.1f} ms  {name}" for us, name in rows[:top]]
+            self_us = int(parts[0].rsplit(":", 1)[1])
+            package = parts[2].strip().split(".")[0]
+            per_package[package] = per_package.get(package, 0) + self_us
+    ranked = sorted(per_package.items(), key=lambda kv: -kv[1])
+    total = sum(per_package.values())
+    lines = [f"{us / 1000:7.1f} ms  {name}" for name, us in ranked[:top]]
+    lines.append(f"{(total - sum(us for _, us in ranked[:top])) / 1000:7.1f} ms  (everything else)")
+    lines.append(f"{total / 1000:7.1f} ms  total (one run under -X importtime, which adds its own overhead)")
+    return lines
 
 
 # ---------------------------------------------------------------- report
@@ -422,83 +596,120 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def span(lo: int | None, hi: int | None) -> str:
+    return "-" if lo is None else (f"{lo}" if lo == hi else f"{lo}-{hi}")
+
+
 def table(results: list[Result], extra: list[Result]) -> str:
-    head = ("| endpoint | DynamoDB round trips | round trips over the loop (min-max) | cold import ms (median) "
-            "| warm p50 ms | warm p99 ms |")
-    lines = [head, "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| endpoint | DynamoDB calls | sequential round trips | loop: calls / sequential (min-max) "
+        "| cold import ms (median) | warm p50 ms | warm p99 ms | p50 outside AWS calls ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in [*results, *extra]:
-        loop = "-" if r.rt_min is None else (f"{r.rt_min}" if r.rt_min == r.rt_max else f"{r.rt_min}-{r.rt_max}")
-        lines.append(f"| {r.label} | {r.round_trips} | {loop} | {fmt(r.import_ms)} | {fmt(r.p50, 2)} | {fmt(r.p99, 2)} |")
+        loop = "-" if r.calls_min is None else f"{span(r.calls_min, r.calls_max)} / {span(r.depth_min, r.depth_max)}"
+        lines.append(f"| {r.label} | {r.calls} | {r.depth} | {loop} | {fmt(r.import_ms)} | {fmt(r.p50, 2)} "
+                     f"| {fmt(r.p99, 2)} | {fmt(r.own_p50, 2)} |")
     return "\n".join(lines)
 
 
-def calls(results: list[Result], extra: list[Result]) -> str:
+def call_list(results: list[Result], extra: list[Result]) -> str:
     lines = []
     for r in [*results, *extra]:
-        ops = ", ".join(r.ddb_ops) or "none"
-        more = f"  (also: {', '.join(r.other_ops)})" if r.other_ops else ""
-        lines.append(f"- {r.label}: {ops}{more}")
+        if r.counted is None:
+            continue
+        lines.append(f"- {r.label}: {', '.join(r.counted.ddb_ops) or 'none'}")
+        if r.counted.parallel:
+            lines.append(f"    off the handler's thread (overlapping other calls): {', '.join(r.counted.parallel)}")
+        if r.counted.other_ops:
+            lines.append(f"    other AWS calls: {', '.join(r.counted.other_ops)}")
     return "\n".join(lines)
+
+
+def machine() -> str:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{cpus} CPUs available ({os.cpu_count()} online), {platform.machine()}, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else ""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description="Tahsil bench: DynamoDB round trips, cold import, warm latency.")
     parser.add_argument("--n", type=int, default=200, help="timed requests per endpoint (default 200)")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per handler (default 5)")
+    parser.add_argument("--gate-on", choices=("calls", "sequential"), default="calls",
+                        help="what the authorize <= 4 check counts: every DynamoDB call (default), or the "
+                             "sequential round trips (calls that overlap in time count once)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.import_runs < 1:
         parser.error("--n and --import-runs must be at least 1")
 
     began = time.perf_counter()
-    machine = (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}),"
-               f" {platform.machine()}, {platform.system()} {platform.release()},"
-               f" Python {platform.python_version()} ({sys.executable})")
-    print(f"Tahsil bench: --n {args.n}, --import-runs {args.import_runs}")
-    print(f"machine: {machine}\n")
+    print(f"Tahsil bench: --n {args.n}, --import-runs {args.import_runs}, --gate-on {args.gate_on}")
+    print(f"machine: {machine()}; at start: {load()}", flush=True)
 
-    results, extra, dataset = run_inprocess(args.n)
+    # Powertools Metrics, disabled as in tests, still prints its EMF blob every 100 data
+    # points; keep the handlers' output out of the report.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with contextlib.redirect_stdout(io.StringIO()):
+        results, extra, dataset = run_inprocess(args.n)
     cold_imports(results, args.import_runs)
+    slowest = max(results, key=lambda r: r.import_ms or 0)
 
+    print()
     print(table(results, extra))
     print()
-    print("DynamoDB calls of the counted (warm) request, in order:")
-    print(calls(results, extra))
+    print("DynamoDB calls of the counted request (the one after the warm-up), in order of issue:")
+    print(call_list(results, extra))
+    print()
+    print(f"Where a cold import goes ({slowest.label}, the slowest; self time per top-level package):")
+    print("\n".join(f"  {line}" for line in import_breakdown(slowest.logical_id)))
     print()
     print("Notes:")
-    print("- Round trips: DynamoDB API calls of one warm request (after a warm-up request); POSTs carry an "
-          "Idempotency-Key. The loop column counts every timed request too.")
-    print(f"- Reads run against a merchant holding {dataset['payments']} payments and "
-          f"{dataset['transactions']} transactions; the queries are those of events/*.json.")
-    print("- Cold import: fresh interpreter per run, exec_module of the handler's app.py only (no interpreter "
-          "start-up, no Lambda init), tracing and metrics disabled as in tests.")
-    print("- Warm latency is in process against moto (mock_aws). moto's latency is NOT DynamoDB's: "
-          "the figure is the gateway's own overhead plus moto's, not what a deployed API answers in.")
-    mismatched = [r.label for r in results + extra if r.attempts is not None and r.attempts != r.round_trips]
-    if mismatched:
-        print(f"- HTTP attempts differ from API calls (retries?) for: {', '.join(mismatched)}")
+    print("- DynamoDB calls: every DynamoDB API call of one warm request (POSTs carry a new Idempotency-Key). "
+          "Sequential round trips: the longest chain of those calls each starting after the previous one ended, "
+          "so calls issued in parallel count once. The loop column gives both over every timed request.")
+    print("- Writes use the test card 4242 4242 4242 4242 and start from empty PaymentsTable and IdempotencyTable "
+          "(emptied between requests, untimed); capture and void get a fresh authorization, refund a fresh sale "
+          "(untimed). Rate limits are raised out of reach; their counters still run and are counted.")
+    print(f"- Reads run against a merchant holding {dataset['payments']} payments and {dataset['transactions']} "
+          "transactions, with the query strings of events/*.json.")
+    print("- Cold import: a fresh interpreter per run; only exec_module of the handler's app.py is timed (no "
+          "interpreter start-up, no Lambda init); tracing and metrics disabled as in tests; no .pyc for the "
+          "repository's own code (site-packages keep theirs).")
+    print("- Warm latency: in process against moto (mock_aws). moto's latency is NOT DynamoDB's: the figure is the "
+          "gateway's own overhead plus moto's, not what a deployed API answers in. 'Outside AWS calls' subtracts "
+          "the wall time spent inside botocore calls (botocore and moto), leaving the gateway's code: Powertools, "
+          "validation, hashing, encryption, JSON.")
+    retried = [r.label for r in results + extra if r.counted and r.counted.attempts != len(r.counted.ddb_ops)]
+    if retried:
+        print(f"- HTTP attempts differ from API calls (retries) for: {', '.join(retried)}")
 
     failures = []
     authorize = results[0]
-    if authorize.round_trips is None or authorize.round_trips > AUTHORIZE_MAX_ROUND_TRIPS:
-        failures.append(f"authorize makes {authorize.round_trips} DynamoDB round trips "
-                        f"(target <= {AUTHORIZE_MAX_ROUND_TRIPS}): {', '.join(authorize.ddb_ops)}")
-    if authorize.rt_max is not None and authorize.rt_max > AUTHORIZE_MAX_ROUND_TRIPS:
-        failures.append(f"an authorize in the loop made {authorize.rt_max} DynamoDB round trips "
-                        f"(target <= {AUTHORIZE_MAX_ROUND_TRIPS})")
+    measured = authorize.calls if args.gate_on == "calls" else authorize.depth
+    loop_max = authorize.calls_max if args.gate_on == "calls" else authorize.depth_max
+    what = "DynamoDB calls" if args.gate_on == "calls" else "sequential DynamoDB round trips"
+    if measured is None or measured > AUTHORIZE_MAX_ROUND_TRIPS:
+        failures.append(f"authorize makes {measured} {what} (target <= {AUTHORIZE_MAX_ROUND_TRIPS}): "
+                        + ", ".join(authorize.counted.ddb_ops if authorize.counted else []))
+    elif loop_max is not None and loop_max > AUTHORIZE_MAX_ROUND_TRIPS:
+        failures.append(f"an authorize in the loop made {loop_max} {what} (target <= {AUTHORIZE_MAX_ROUND_TRIPS})")
     for r in results:
         if r.import_ms is not None and r.import_ms >= COLD_IMPORT_MAX_MS:
-            failures.append(f"cold import of {r.label} ({r.logical_id}) takes {r.import_ms:.1f} ms "
-                            f"(target < {COLD_IMPORT_MAX_MS:.0f} ms); runs: "
-                            + ", ".join(f"{v:.1f}" for v in r.import_runs)
-                            + "\n    slowest imports (cumulative):\n    " + "\n    ".join(slowest_imports(r)))
-    print(f"\ntook {time.perf_counter() - began:.1f} s")
+            failures.append(f"cold import of {r.label} ({r.logical_id}): {r.import_ms:.1f} ms "
+                            f"(target < {COLD_IMPORT_MAX_MS:.0f} ms; runs: "
+                            + ", ".join(f"{v:.1f}" for v in r.import_runs) + ")")
+    print(f"\ntook {time.perf_counter() - began:.1f} s; at the end: {load()}")
     if failures:
         print("\nFAIL:")
         for failure in failures:
             print(f"- {failure}")
         return 1
-    print(f"\nOK: authorize <= {AUTHORIZE_MAX_ROUND_TRIPS} DynamoDB round trips, "
-          f"every cold import < {COLD_IMPORT_MAX_MS:.0f} ms")
+    print(f"\nOK: authorize <= {AUTHORIZE_MAX_ROUND_TRIPS} {what}; every cold import < {COLD_IMPORT_MAX_MS:.0f} ms")
     return 0
 
 

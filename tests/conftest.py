@@ -39,7 +39,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     from moto import mock_aws
 
     from tahsil_local import aws as local_aws
-    from tahsil_local import template
+    from tahsil_local import pollers, template
 
     for name, value in local_aws.FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
@@ -47,6 +47,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     with mock_aws():
         doc = template.load()
         refs = local_aws.create_resources(doc)
+        pollers.create_state_machines(doc, refs, ROOT)
         for fn in template.functions(doc):
             for name, value in fn.environment.items():
                 if not name.startswith("POWERTOOLS_"):
@@ -101,6 +102,15 @@ def load_event(name: str, *, key: str | None = None, body: Any = None, path_id: 
     if query is not None:
         event["queryStringParameters"] = query or None
         event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    return event
+
+
+def load_sqs_event(name: str, *, bodies: list[str] | None = None) -> dict[str, Any]:
+    """An SQS event from events/sqs/ (a function's queue trigger); ``bodies`` replace its records' bodies."""
+    event = copy.deepcopy(json.loads((EVENTS / "sqs" / f"{name}.json").read_text()))
+    if bodies is not None:
+        template = event["Records"][0]
+        event["Records"] = [{**copy.deepcopy(template), "messageId": str(uuid.uuid4()), "body": b} for b in bodies]
     return event
 
 

@@ -6,6 +6,7 @@ so can the AWS CLI or any boto3 script (the endpoint is written to ``.tahsil/dev
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -35,6 +36,10 @@ class _Serialized:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        # Only DynamoDB: a Lambda invocation from a Step Functions task runs a handler that
+        # itself calls DynamoDB, and must not hold the lock while it does.
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
         with self.lock:
             return list(self.app(environ, start_response))
 
@@ -91,6 +96,12 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
     """Create every table, key, secret and queue that the template declares; return Ref values."""
     refs: dict[str, str] = dict(template.parameter_defaults(doc))
     refs["Stage"] = "local"
+    # `TAHSIL_PARAMETER_OVERRIDES="Name=value Other=value"`, like `sam deploy --parameter-overrides`.
+    for pair in os.environ.get("TAHSIL_PARAMETER_OVERRIDES", "").split():
+        name, _, value = pair.partition("=")
+        refs[name] = value
+    refs.update({"AWS::Region": REGION, "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+                 "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": prefix})
     ddb = _client("dynamodb")
     for logical_id, props in template.resources(doc, "AWS::DynamoDB::Table").items():
         name = f"{prefix}-{logical_id}"
@@ -109,6 +120,8 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
         if ttl and ttl.get("Enabled"):
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         refs[logical_id] = name
+        refs[f"{logical_id}.Arn"] = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        refs[f"{logical_id}.StreamArn"] = name  # the pollers find the stream from the table
     kms = _client("kms")
     for logical_id, props in template.resources(doc, "AWS::KMS::Key").items():
         refs[logical_id] = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]["KeyId"]
@@ -118,9 +131,21 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
         arn = sm.create_secret(Name=f"{prefix}-{logical_id}", SecretString=secrets.token_urlsafe(length)[:length])["ARN"]
         refs[logical_id] = arn
     sqs = _client("sqs")
-    for logical_id, props in template.resources(doc, "AWS::SQS::Queue").items():
+    queues = template.resources(doc, "AWS::SQS::Queue")
+    for logical_id, props in queues.items():
         attrs = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod")}
-        refs[logical_id] = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attrs)["QueueUrl"]
+        url = sqs.create_queue(QueueName=f"{prefix}-{logical_id}", Attributes=attrs)["QueueUrl"]
+        refs[logical_id] = url
+        refs[f"{logical_id}.Arn"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        refs[f"{logical_id}.QueueName"] = f"{prefix}-{logical_id}"
+    for logical_id, props in queues.items():  # redrive policies name other queues: set them once all exist
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            policy = {k: resolve(v, refs) for k, v in redrive.items()}
+            sqs.set_queue_attributes(QueueUrl=refs[logical_id], Attributes={"RedrivePolicy": json.dumps(policy)})
+    for fn in template.functions(doc):
+        refs[fn.logical_id] = fn.logical_id
+        refs[f"{fn.logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:123456789012:function:{fn.logical_id}"
     return refs
 
 
@@ -134,5 +159,9 @@ def resolve(value: Any, refs: dict[str, str]) -> str:
             text = text.replace("${" + name + "}", resolved)
         return text
     if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return refs[value["Fn::GetAtt"][0]]
+        logical_id, attribute = value["Fn::GetAtt"]
+        return refs.get(f"{logical_id}.{attribute}", refs[logical_id])
+    if isinstance(value, dict) and "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(resolve(p, refs) for p in parts)
     return str(value)

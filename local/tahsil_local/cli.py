@@ -27,16 +27,21 @@ def _state_dir() -> Path:
 
 
 def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
-    from tahsil_local import aws, template
-    from tahsil_local.gateway import GatewayServer, Router
+    from tahsil_local import aws, moto_fixes, pollers, template
+    from tahsil_local.gateway import FunctionPool, GatewayServer, Router
 
+    moto_fixes.install()
     doc = template.load()
     moto = aws.MotoServer(host)
     aws.use_endpoint(moto.start())
-    refs = aws.create_resources(doc)
+    os.environ["MOTO_PORT"] = str(moto.port)  # moto's Step Functions executor calls back to its server
     functions = template.functions(doc)
+    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
+    pollers.route_lambda_invocations(pools)
+    refs = aws.create_resources(doc)
+    pollers.create_state_machines(doc, refs, ROOT)
 
-    server = GatewayServer((host, port), Router(functions), verbose=verbose)
+    server = GatewayServer((host, port), Router(functions, pools), verbose=verbose)
     base_url = f"http://{host}:{server.server_address[1]}"
     env: dict[str, str] = {}
     for fn in functions:
@@ -47,6 +52,7 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ["TAHSIL_LOCAL_RUNTIME"] = "true"  # test mode may send webhooks to http://localhost
 
     from tahsil import ops
 
@@ -88,12 +94,15 @@ Ctrl-C stops it.""", flush=True)
     signal.signal(signal.SIGTERM, _terminate)
     serving = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     serving.start()
+    running = pollers.start(functions, pools, refs)
     try:
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     print("\nstopping...", flush=True)
+    for poller in running:
+        poller.stop()
     server.shutdown()
     server.server_close()
     moto.stop()

@@ -83,10 +83,11 @@ class FunctionPool:
 
 
 class Router:
-    def __init__(self, functions: list[Function]) -> None:
+    def __init__(self, functions: list[Function], pools: dict[str, FunctionPool] | None = None) -> None:
         self.table: list[tuple[Route, FunctionPool]] = []
+        pools = pools if pools is not None else {fn.logical_id: FunctionPool(fn) for fn in functions}
         for fn in functions:
-            pool = FunctionPool(fn)
+            pool = pools[fn.logical_id]
             for route in fn.routes:
                 self.table.append((route, pool))
         # Literal segments beat parameters, as API Gateway matches them.

@@ -52,7 +52,9 @@ def generate() -> str:
         title="Tahsil API",
         version=__version__,
         description=DESCRIPTION,
-        security_schemes={"ApiKey": APIKey(name="X-API-Key", **{"in": APIKeyIn.header})},
+        security_schemes={"ApiKey": APIKey(name="X-API-Key", **{"in": APIKeyIn.header}),
+                          "ClientSecret": APIKey(name="X-Client-Secret", **{"in": APIKeyIn.header},
+                                                 description="A payment intent's client_secret (public checkout endpoints)")},
         security=[{"ApiKey": []}],
     )
     data = schema.model_dump(mode="json", by_alias=True, exclude_none=True)

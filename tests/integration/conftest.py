@@ -18,6 +18,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
+# Webhook retries wait this long (seconds) in the gateway under test, instead of minutes and hours.
+TEST_RETRY_SCHEDULE = (1, 2, 2, 2, 2, 2, 2)
 
 
 def free_port() -> int:
@@ -30,7 +32,9 @@ class Gateway:
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.state_dir = tmp
-        env = {**os.environ, "TAHSIL_PORT": str(self.port), "TAHSIL_STATE_DIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+        self.schedule = TEST_RETRY_SCHEDULE
+        env = {**os.environ, "TAHSIL_PORT": str(self.port), "TAHSIL_STATE_DIR": str(tmp), "PYTHONUNBUFFERED": "1",
+               "TAHSIL_PARAMETER_OVERRIDES": "WebhookRetrySchedule=" + ",".join(map(str, self.schedule))}
         env.pop("AWS_ENDPOINT_URL", None)
         self.log = open(tmp / "gateway.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "tahsil_local.cli", "dev"], cwd=ROOT, env=env,

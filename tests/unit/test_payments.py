@@ -239,7 +239,9 @@ def test_every_change_emits_its_event_with_a_growing_sequence(sk: str) -> None:
 def test_missing_unknown_and_publishable_keys_are_401(merchant: dict[str, Any]) -> None:
     assert authorize("").status == 401
     assert authorize("sk_test_" + "x" * 32).status == 401
-    assert authorize(merchant["keys"]["test"]["publishable"]).status == 401
+    # A publishable key is a real key used in the wrong place: 403 naming why (see docs/api.md).
+    refused = authorize(merchant["keys"]["test"]["publishable"])
+    assert refused.status == 403 and refused.error["code"] == "PUBLISHABLE_KEY_NOT_ALLOWED"
 
 
 def test_bearer_authorization_is_accepted(sk: str) -> None:

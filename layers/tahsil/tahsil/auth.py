@@ -1,15 +1,100 @@
-"""Who is calling: an API key becomes a Principal (merchant, mode, key) or a 401."""
+"""Who is calling, and may they: an API key becomes a Principal, or a 401 / 403 that says why.
+
+One key lookup (a strongly consistent GetItem by the key's keyed hash, then a
+constant-time compare) brings everything the checks need, in this order:
+
+1. the key exists, is active, and (when rolled with a grace period) has not expired: else 401;
+2. its type: publishable keys (``pk_``) work only on the public endpoints: else 403;
+3. the IP allowlist, against API Gateway's ``requestContext.identity.sourceIp``: else 403;
+4. the request signature, when the key requires signing (``tahsil.signing``): else 401 naming
+   what failed (missing headers, timestamp, clock drift, mismatch);
+5. the scope the route needs (``ROUTE_SCOPES``, the one table of route -> scope): else 403.
+"""
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
-from tahsil import crypto, dal
-from tahsil.errors import Unauthenticated
+from tahsil import crypto, dal, signing, versions
+from tahsil.errors import (
+    IpNotAllowed,
+    KeyTypeNotAllowed,
+    MissingScope,
+    SignatureMismatch,
+    SignatureRequired,
+    SignatureTimestampInvalid,
+    Unauthenticated,
+)
 
 KEY_PATTERN = re.compile(r"^(sk|pk)_(test|live)_[A-Za-z0-9]{24,64}$")
-LATEST_API_VERSION = "2026-06-14.basra"
+LATEST_API_VERSION = versions.LATEST
+
+SCOPES: dict[str, str] = {
+    "payments:create": "authorize and sale",
+    "payments:write": "capture and void",
+    "payments:read": "read payments and transactions",
+    "refunds:create": "refund payments",
+    "payment_intents:write": "create and cancel payment intents",
+    "payment_intents:read": "read payment intents",
+    "webhooks:write": "manage webhook endpoints, redeliver events",
+    "webhooks:read": "read webhook endpoints",
+    "events:read": "read events and their deliveries",
+    "keys:write": "create, roll and revoke API keys",
+    "keys:read": "list API keys, read the credential guards",
+    "logs:read": "read request logs",
+    "account:read": "read the account's API version",
+    "account:write": "upgrade the account's API version",
+}
+ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
+
+# Route (method, API Gateway resource path) -> the scope it needs. Every /v1 route has one.
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/payments/authorize"): "payments:create",
+    ("POST", "/v1/payments/sale"): "payments:create",
+    ("POST", "/v1/payments/{id}/capture"): "payments:write",
+    ("POST", "/v1/payments/{id}/void"): "payments:write",
+    ("POST", "/v1/payments/{id}/refund"): "refunds:create",
+    ("GET", "/v1/payments"): "payments:read",
+    ("GET", "/v1/payments/{id}"): "payments:read",
+    ("GET", "/v1/transactions"): "payments:read",
+    ("GET", "/v1/transactions/{id}"): "payments:read",
+    ("POST", "/v1/api-keys"): "keys:write",
+    ("GET", "/v1/api-keys"): "keys:read",
+    ("POST", "/v1/api-keys/{id}/roll"): "keys:write",
+    ("DELETE", "/v1/api-keys/{id}"): "keys:write",
+    ("GET", "/v1/request-logs"): "logs:read",
+    ("GET", "/v1/credential-guards"): "keys:read",
+    ("GET", "/v1/api-versions"): "account:read",
+    ("POST", "/v1/account/api-version"): "account:write",
+}
+# Families whose routes are read (GET) or write (anything else) as a whole: a new route in them
+# needs no entry above. Longest prefix first.
+FAMILY_SCOPES: tuple[tuple[str, str, str], ...] = (
+    ("/v1/payment-intents", "payment_intents:read", "payment_intents:write"),
+    ("/v1/webhook-endpoints", "webhooks:read", "webhooks:write"),
+    ("/v1/events", "events:read", "webhooks:write"),
+)
+# /v1 routes that take no key at all.
+OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/openapi.json")})
+
+
+def _now() -> float:
+    return time.time()
+
+
+def required_scope(method: str, resource: str) -> str | None:
+    found = ROUTE_SCOPES.get((method.upper(), resource))
+    if found:
+        return found
+    for prefix, read, write in FAMILY_SCOPES:
+        if resource == prefix or resource.startswith(prefix + "/"):
+            return read if method.upper() in ("GET", "HEAD") else write
+    return None
 
 
 @dataclass(frozen=True)
@@ -17,9 +102,11 @@ class Principal:
     merchant_id: str
     mode: str  # "test" | "live"
     key_id: str
-    key_type: str  # "secret" | "publishable"
+    key_type: str  # "secret" | "publishable" | "client_secret" (public endpoints)
     api_version: str = LATEST_API_VERSION
     merchant_name: str = ""
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    rate_limits: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     @property
     def livemode(self) -> bool:
@@ -29,6 +116,42 @@ class Principal:
     def owner(self) -> str:
         """The partition every object of this merchant and mode lives in."""
         return f"{self.merchant_id}#{self.mode}"
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise MissingScope(f"this API key lacks the scope {scope!r}", param=None, required_scope=scope)
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What of the HTTP request the checks look at (from the API Gateway proxy event)."""
+
+    method: str
+    path: str
+    resource: str
+    query: tuple[tuple[str, str], ...]
+    body: bytes
+    source_ip: str | None
+    headers: dict[str, str]
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> RequestFacts:
+        body = event.get("body") or ""
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        multi = event.get("multiValueQueryStringParameters") or {}
+        single = event.get("queryStringParameters") or {}
+        pairs = [(k, v) for k, vs in multi.items() for v in (vs or [])] if multi else list(single.items())
+        context = event.get("requestContext") or {}
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+        return cls(
+            method=str(event.get("httpMethod", "")).upper(),
+            path=str(event.get("path", "")),
+            resource=str(event.get("resource") or context.get("resourcePath") or event.get("path", "")),
+            query=tuple(pairs),
+            body=raw,
+            source_ip=(context.get("identity") or {}).get("sourceIp"),
+            headers=headers,
+        )
 
 
 def presented_key(headers: dict[str, str]) -> str | None:
@@ -42,7 +165,72 @@ def presented_key(headers: dict[str, str]) -> str | None:
     return None
 
 
-def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({"secret"})) -> Principal:
+def in_allowlist(source_ip: str | None, allowlist: list[str]) -> bool:
+    if not source_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(source_ip.strip())
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for entry in allowlist:
+        try:
+            network = ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            continue  # an invalid legacy entry matches nothing (the audit reports it)
+        if network.version == address.version and address in network:
+            return True
+    return False
+
+
+def _signature(item: dict[str, Any], request: RequestFacts, audit: dict[str, Any]) -> None:
+    secret = signing.secret_for(item["key_id"], item["signing"]["nonce"])
+    check = signing.verify(
+        secret, method=request.method, path=request.path, query=request.query, body=request.body,
+        timestamp=request.headers.get(signing.TIMESTAMP_HEADER.lower()),
+        signature=request.headers.get(signing.SIGNATURE_HEADER.lower()), now=_now(),
+    )
+    audit["signature"] = check.record()
+    if check.outcome == "passed":
+        return
+    if check.reason == "missing":
+        raise SignatureRequired("this API key requires signed requests: send Tahsil-Timestamp and Tahsil-Signature",
+                                param=signing.SIGNATURE_HEADER)
+    if check.reason == "bad_timestamp":
+        raise SignatureTimestampInvalid("Tahsil-Timestamp must be unix seconds", param=signing.TIMESTAMP_HEADER)
+    if check.reason == "clock_drift":
+        raise SignatureTimestampInvalid(
+            f"Tahsil-Timestamp is {abs(check.drift_s or 0)} s {'behind' if (check.drift_s or 0) > 0 else 'ahead of'} "
+            f"our clock; at most {signing.TOLERANCE_S} s of drift is tolerated",
+            param=signing.TIMESTAMP_HEADER, drift_s=check.drift_s)
+    if check.reason == "malformed":
+        raise SignatureMismatch("Tahsil-Signature must be v1=<64 hex digits>", param=signing.SIGNATURE_HEADER)
+    raise SignatureMismatch("Tahsil-Signature does not match the request (method, path, query, timestamp and body)",
+                            param=signing.SIGNATURE_HEADER)
+
+
+def principal_of(item: dict[str, Any]) -> Principal:
+    return Principal(
+        merchant_id=item["merchant_id"],
+        mode=item["mode"],
+        key_id=item["key_id"],
+        key_type=item["type"],
+        api_version=item.get("api_version", LATEST_API_VERSION),
+        merchant_name=item.get("merchant_name", ""),
+        scopes=frozenset(item.get("scopes") or ()),
+        rate_limits=item.get("rate_limits") or None,
+    )
+
+
+def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({"secret"}),
+                 request: RequestFacts | None = None, audit: dict[str, Any] | None = None) -> Principal:
+    """The key in ``headers``, checked against ``request`` (IP, signature, route scope).
+
+    Without ``request`` (a caller that has no event at hand) a key bound to an IP allowlist
+    or to request signing is refused: those checks cannot be skipped.
+    """
+    audit = audit if audit is not None else {}
     key = presented_key(headers)
     if not key:
         raise Unauthenticated("missing API key: send it in the X-API-Key header (or Authorization: Bearer)")
@@ -51,15 +239,37 @@ def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({
     key_hash = crypto.hash_secret(key)
     item = dal.get(dal.credentials_table(), f"KEY#{key_hash}", "KEY", consistent=True)
     # One read, then a constant-time compare of the stored hash with the presented key's.
-    if item is None or not crypto.same_secret(item["key_hash"], key) or item.get("status") != "active":
+    if item is None or not crypto.same_secret(item["key_hash"], key):
         raise Unauthenticated("invalid API key")
+    audit["key_id"] = item["key_id"]
+    audit["merchant_id"], audit["mode"] = item["merchant_id"], item["mode"]
+    if item.get("status") != "active":
+        raise Unauthenticated("invalid API key: it has been revoked or rolled")
+    if item.get("expires_at") is not None and _now() >= int(item["expires_at"]):
+        raise Unauthenticated("invalid API key: it was rolled and its grace period has ended")
     if item["type"] not in allow:
-        raise Unauthenticated(f"a {item['type']} key cannot be used on this endpoint; use a secret key (sk_...)")
-    return Principal(
-        merchant_id=item["merchant_id"],
-        mode=item["mode"],
-        key_id=item["key_id"],
-        key_type=item["type"],
-        api_version=item.get("api_version", LATEST_API_VERSION),
-        merchant_name=item.get("merchant_name", ""),
-    )
+        if item["type"] == "publishable":
+            raise KeyTypeNotAllowed("a publishable key (pk_...) works only on the public endpoints; use a secret key (sk_...)")
+        raise KeyTypeNotAllowed(f"a {item['type']} key cannot be used on this endpoint")
+    allowlist = item.get("ip_allowlist") or []
+    signed = bool((item.get("signing") or {}).get("required"))
+    if request is None:
+        if allowlist or signed:
+            raise Unauthenticated("this API key needs the request's source address and signature, which were not available")
+        return principal_of(item)
+    if allowlist and not in_allowlist(request.source_ip, allowlist):
+        raise IpNotAllowed(f"requests from {request.source_ip or 'an unknown address'} are not in this API key's IP allowlist")
+    if signed:
+        _signature(item, request, audit)
+    principal = principal_of(item)
+    scope = required_scope(request.method, request.resource)
+    if scope is None:
+        raise MissingScope(f"no scope is defined for {request.method} {request.resource}; refusing by default",
+                           required_scope=None)
+    principal.require(scope)
+    return principal
+
+
+def authenticate_event(event: dict[str, Any], *, audit: dict[str, Any] | None = None) -> Principal:
+    request = RequestFacts.from_event(event)
+    return authenticate(request.headers, request=request, audit=audit)

@@ -13,18 +13,24 @@ _clients: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def client(service: str) -> Any:
-    found = _clients.get(service)
+def client(service: str, *, quick: bool = False) -> Any:
+    """``quick``: short timeouts and one retry, for best-effort calls on the response path (request logs)."""
+    name = f"{service}:quick" if quick else service
+    found = _clients.get(name)
     if found is not None:
         return found
     with _lock:
-        if service not in _clients:
+        if name not in _clients:
             import boto3
             from botocore.config import Config
 
-            config = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=64)
-            _clients[service] = boto3.session.Session().client(service, config=config)
-        return _clients[service]
+            if quick:
+                config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=1, read_timeout=2,
+                                max_pool_connections=16)
+            else:
+                config = Config(retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=64)
+            _clients[name] = boto3.session.Session().client(service, config=config)
+        return _clients[name]
 
 
 def reset() -> None:

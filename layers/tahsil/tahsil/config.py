@@ -16,6 +16,16 @@ class Settings(BaseModel):
     pepper_secret_id: str
     public_base_url: str = ""
     stage: str = "dev"
+    # Developer platform (tahsil.ratelimit, tahsil.requestlog). Empty table/queue names switch the
+    # feature off with an error log (tools such as `tahsil merchants create` do not need them).
+    rate_limit_table: str = ""
+    request_logs_table: str = ""
+    request_log_queue_url: str = ""
+    rate_limit_payments_per_second: int = 20
+    rate_limit_payments_per_hour: int = 10_000
+    rate_limit_queries_per_second: int = 100
+    rate_limit_public_per_second: int = 50
+    rate_limit_other_per_second: int = 100
 
 
 _ENV = {
@@ -26,6 +36,14 @@ _ENV = {
     "pepper_secret_id": "PEPPER_SECRET_ID",
     "public_base_url": "PUBLIC_BASE_URL",
     "stage": "STAGE",
+    "rate_limit_table": "RATE_LIMIT_TABLE",
+    "request_logs_table": "REQUEST_LOGS_TABLE",
+    "request_log_queue_url": "REQUEST_LOG_QUEUE_URL",
+    "rate_limit_payments_per_second": "RATE_LIMIT_PAYMENTS_PER_SECOND",
+    "rate_limit_payments_per_hour": "RATE_LIMIT_PAYMENTS_PER_HOUR",
+    "rate_limit_queries_per_second": "RATE_LIMIT_QUERIES_PER_SECOND",
+    "rate_limit_public_per_second": "RATE_LIMIT_PUBLIC_PER_SECOND",
+    "rate_limit_other_per_second": "RATE_LIMIT_OTHER_PER_SECOND",
 }
 
 

@@ -51,6 +51,16 @@ def same_secret(stored_hash: str, presented: str) -> bool:
     return hmac.compare_digest(stored_hash, hash_secret(presented))
 
 
+def keyed_digest(purpose: str, message: str) -> bytes:
+    """HMAC-SHA256 of ``message`` under the pepper's subkey for ``purpose`` (domain-separated).
+
+    Request-signing secrets are derived this way from a random nonce stored on the key, so
+    the table holds neither the secret nor a ciphertext of it, and checking a signature
+    costs no KMS call.
+    """
+    return hmac.new(_subkey(purpose), message.encode(), hashlib.sha256).digest()
+
+
 def card_fingerprint(pan: str) -> str:
     return hmac.new(_subkey("tahsil/card-fingerprint/v1"), pan.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -70,6 +80,7 @@ class CardVault:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key: _DataKey | None = None
+        self._unwrapped: dict[str, bytes] = {}
 
     def _data_key(self) -> _DataKey:
         with self._lock:
@@ -78,6 +89,7 @@ class CardVault:
                 answer = aws.client("kms").generate_data_key(KeyId=settings().card_key_id, KeySpec="AES_256")
                 key = _DataKey(answer["Plaintext"], base64.b64encode(answer["CiphertextBlob"]).decode(), time.monotonic())
                 self._key = key
+                self._unwrapped[key.wrapped] = key.plaintext
             key.uses += 1
             return key
 
@@ -93,8 +105,20 @@ class CardVault:
         }
 
     def decrypt(self, sealed: dict[str, str], context: str) -> str:
-        """For operators' tooling only; no API returns a decrypted number."""
-        plaintext_key = aws.client("kms").decrypt(CiphertextBlob=base64.b64decode(sealed["wrapped_key"]))["Plaintext"]
+        """Open a sealed value. Card numbers: operators' tooling only, no API returns one.
+
+        Unwrapped data keys are kept per process (at most 256), so webhook deliveries
+        that open the same endpoint's secret do not call KMS each time.
+        """
+        wrapped = sealed["wrapped_key"]
+        with self._lock:
+            plaintext_key = self._unwrapped.get(wrapped)
+        if plaintext_key is None:
+            plaintext_key = aws.client("kms").decrypt(CiphertextBlob=base64.b64decode(wrapped))["Plaintext"]
+            with self._lock:
+                if len(self._unwrapped) >= 256:
+                    self._unwrapped.clear()
+                self._unwrapped[wrapped] = plaintext_key
         data = AESGCM(plaintext_key).decrypt(
             base64.b64decode(sealed["iv"]), base64.b64decode(sealed["ciphertext"]), context.encode()
         )

@@ -92,3 +92,61 @@ class AuthorizationExpired(Gone):
 class RateLimited(TahsilError):
     http_status = 429
     code = "RATE_LIMITED"
+
+
+# ---------------------------------------------------------------- payment intents (tahsil.intents)
+
+
+class InvalidClientSecret(Unauthenticated):
+    code = "INVALID_CLIENT_SECRET"
+
+
+class IntentCompleted(InvalidRequest):
+    """The seed answers 400 to cancelling a payment intent that has already been paid."""
+
+    code = "INTENT_COMPLETED"
+
+
+class IntentExpired(Gone):
+    code = "INTENT_EXPIRED"
+
+
+class MaxAttemptsReached(Gone):
+    code = "MAX_ATTEMPTS_REACHED"
+
+
+# ---------------------------------------------------------------- developer platform (tahsil.auth, ratelimit)
+
+
+class MissingScope(Forbidden):
+    code = "MISSING_SCOPE"
+
+
+class IpNotAllowed(Forbidden):
+    code = "IP_NOT_ALLOWED"
+
+
+class KeyTypeNotAllowed(Forbidden):
+    code = "PUBLISHABLE_KEY_NOT_ALLOWED"
+
+
+class SignatureRequired(Unauthenticated):
+    code = "SIGNATURE_REQUIRED"
+
+
+class SignatureTimestampInvalid(Unauthenticated):
+    """Tahsil-Timestamp is missing its digits, or outside the tolerated clock drift."""
+
+    code = "SIGNATURE_TIMESTAMP_INVALID"
+
+
+class SignatureMismatch(Unauthenticated):
+    code = "SIGNATURE_MISMATCH"
+
+
+class RateLimitExceeded(RateLimited):
+    """429 with the limiter's headers (Retry-After, X-RateLimit-*), which the HTTP layer sends."""
+
+    def __init__(self, message: str, *, headers: dict[str, str], **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers = headers

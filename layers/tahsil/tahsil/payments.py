@@ -7,6 +7,7 @@ the transaction row, and the event row (the outbox): all of them land, or none d
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from tahsil import cards, clock, crypto, dal, fraud
@@ -116,9 +117,26 @@ def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type
 
 # ---------------------------------------------------------------- create
 
+# extra_actions(payment item, status) -> more TransactWriteItems actions for the same transaction.
+ExtraActions = Callable[[dict[str, Any], str], list[dict[str, Any]]]
 
-def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext) -> dict[str, Any]:
-    """Authorize (capture=False) or sale (capture=True). A decline is stored, then raised as 402."""
+
+class ExtraActionFailed(ConcurrentUpdate):
+    """A condition of one of the caller's extra actions failed, so nothing was written (no payment either)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__("the object this payment belongs to changed; retry")
+        self.index = index  # which of the extra actions
+
+
+def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
+           extra_actions: ExtraActions | None = None) -> dict[str, Any]:
+    """Authorize (capture=False) or sale (capture=True). A decline is stored, then raised as 402.
+
+    ``extra_actions`` lets the caller change its own object in the payment's transaction (a payment
+    intent: succeeded, or one more failed attempt), so that both land or neither does. When one of
+    their conditions fails, nothing is written and ``ExtraActionFailed`` says which.
+    """
     if req.amount > max_amount(req.currency):
         raise InvalidRequest(f"amount must be at most {max_amount(req.currency)} for {req.currency}", param="amount")
     now = clock.now()
@@ -127,7 +145,8 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     answer = cards.issuer_decision(pan, payment_id)
     fingerprint = crypto.card_fingerprint(pan)
     sealed = crypto.vault.encrypt(pan, context=f"{p.merchant_id}/{payment_id}")
-    velocity_pk, velocity_sk = f"VEL#{fingerprint}", now.strftime("%Y%m%d%H")
+    # Per merchant, mode and card: test traffic never moves a live score, nor one shop another's.
+    velocity_pk, velocity_sk = f"VEL#{p.owner}#{fingerprint}", now.strftime("%Y%m%d%H")
     table = dal.payments_table()
 
     seen: int | None = None  # attempts on this card this hour, when the fast path guessed wrong
@@ -181,9 +200,14 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             dal.update_action(table, velocity_pk, velocity_sk, "ADD n :one SET #ttl = :ttl",
                               condition=velocity_condition, names={"#ttl": "ttl"}, vals=velocity_vals),
         ]
+        base = len(actions)
+        if extra_actions:
+            actions += extra_actions(payment, status)
         try:
             dal.transact(actions)
         except dal.ConditionFailed as exc:
+            if exc.index is not None and exc.index >= base:
+                raise ExtraActionFailed(exc.index - base) from exc
             if exc.index in (3, None):
                 current = dal.get(table, velocity_pk, velocity_sk)
                 seen = current["n"] if current else 0

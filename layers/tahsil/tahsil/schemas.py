@@ -93,16 +93,18 @@ class ErrorEnvelope(BaseModel):
 
 _ERRORS = {
     400: "Invalid request: the error names the field (`param`) and the reason",
-    401: "Missing, unknown or revoked API key",
+    401: "Missing, unknown, revoked or expired API key; a missing, stale or wrong request signature",
+    403: "The key lacks the route's scope, is publishable, or the request comes from outside its IP allowlist",
     402: "Payment declined by the issuer or the fraud rules; the payment is stored as failed",
     404: "No such object for this merchant and mode",
     409: "Wrong state, idempotency key reused with other data, or a duplicate still in flight",
     410: "The authorization has expired",
+    429: "Rate limit exceeded: see Retry-After and X-RateLimit-Limit / -Remaining / -Reset",
 }
 
 
 def responses(model: type[BaseModel], *codes: int, status: int = 200) -> dict[int, Any]:
     out: dict[int, Any] = {status: {"description": "OK", "content": {"application/json": {"model": Envelope[model]}}}}
-    for code in (400, 401, *codes):
+    for code in (400, 401, 403, *codes, 429):
         out[code] = {"description": _ERRORS[code], "content": {"application/json": {"model": ErrorEnvelope}}}
     return out

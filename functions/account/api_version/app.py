@@ -1,0 +1,19 @@
+"""POST /v1/account/api-version: move the account's API version pin forward (every key follows)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import account, http, schemas
+from tahsil.platform_models import ApiVersionPin, ApiVersionUpdate
+
+app = http.resolver()
+
+
+@app.post("/v1/account/api-version", summary="Upgrade the API version pin", tags=["API versions"],
+          responses=schemas.responses(ApiVersionPin))
+def upgrade(body: Annotated[ApiVersionUpdate, Body()]):
+    return http.respond(app, lambda who, _ctx: account.upgrade_api_version(who, body.api_version))
+
+
+handler = http.entrypoint(app)

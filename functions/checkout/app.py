@@ -1,0 +1,48 @@
+"""GET /checkout/{id}: the hosted checkout page; GET /checkout/assets/{name}: its script and styles.
+
+The page is HTML rendered from the intent (``tahsil.checkout``) for whoever holds the client
+secret in its URL; script and styles are files served from here, so the CSP needs no inline code.
+"""
+
+import functools
+import hashlib
+from pathlib import Path
+
+from aws_lambda_powertools.event_handler import Response
+
+from tahsil import checkout, http, intents
+from tahsil.errors import NotFound
+
+app = http.resolver()
+
+STATIC = Path(__file__).resolve().parent / "static"
+TYPES = {"checkout.js": "text/javascript; charset=utf-8", "checkout.css": "text/css; charset=utf-8"}
+
+
+@functools.cache
+def asset(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def asset_urls() -> dict[str, str]:
+    """Relative to /checkout/{id} (so they work under a stage prefix too), versioned by content."""
+    return {name: f"assets/{name}?v={hashlib.sha256(asset(name).encode()).hexdigest()[:12]}" for name in TYPES}
+
+
+@app.get("/checkout/<id>", include_in_schema=False)
+def checkout_page(id: str):
+    state = intents.checkout_state(id, app.current_event.get_query_string_value("client_secret"))
+    status, html = checkout.render(state, asset_urls())
+    return Response(status, "text/html; charset=utf-8", html, headers=dict(checkout.PAGE_HEADERS))
+
+
+@app.get("/checkout/assets/<name>", include_in_schema=False)
+def checkout_asset(name: str):
+    if name not in TYPES:
+        raise NotFound("no such asset", param="name")
+    return Response(200, TYPES[name], asset(name),
+                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
+handler = http.entrypoint(app)

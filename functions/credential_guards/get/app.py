@@ -1,0 +1,15 @@
+"""GET /v1/credential-guards: each guard rule, its status and enforcement, and this account's legacy rows."""
+
+from tahsil import guards, http, schemas
+from tahsil.platform_models import CredentialGuards
+
+app = http.resolver()
+
+
+@app.get("/v1/credential-guards", summary="Credential guards and their audit", tags=["API keys"],
+         responses=schemas.responses(CredentialGuards))
+def credential_guards():
+    return http.respond(app, lambda who, _ctx: guards.audit(who.merchant_id))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,13 @@
+"""GET /v1/events/{id}/deliveries: every endpoint's delivery of this event, attempt by attempt."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.get("/v1/events/<id>/deliveries", summary="An event's deliveries and attempts", tags=["Events"])
+def deliveries(id: str):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.deliveries(who, id))
+
+
+handler = http.entrypoint(app)

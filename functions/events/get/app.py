@@ -1,0 +1,13 @@
+"""GET /v1/events/{id}: one event, as delivered, with its delivery status."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.get("/v1/events/<id>", summary="Retrieve an event", tags=["Events"])
+def get_event(id: str):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.event_view(webhooks.load_event(who, id)))
+
+
+handler = http.entrypoint(app)

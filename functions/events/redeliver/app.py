@@ -1,0 +1,19 @@
+"""POST /v1/events/{id}/redeliver: send an event again, to every endpoint or to one."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, webhooks
+from tahsil.webhook_models import RedeliverRequest
+
+app = http.resolver()
+ALL = RedeliverRequest()
+
+
+@app.post("/v1/events/<id>/redeliver", summary="Redeliver an event", tags=["Events"])
+def redeliver(id: str, body: Annotated[RedeliverRequest, Body()] = ALL):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.redeliver(who, id, body.endpoint_id), status=202)
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,24 @@
+"""POST /v1/payment-intents: an amount to collect on the hosted checkout page (201, with checkout_url)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, intents
+from tahsil.config import settings
+from tahsil.intent_models import CreatedPaymentIntent, IntentCreate, responses
+
+app = http.resolver()
+
+
+@app.post("/v1/payment-intents", summary="Create a payment intent", tags=["Payment intents"],
+          responses=responses(CreatedPaymentIntent, 400, 401, 409, status=201))
+def create_intent(body: Annotated[IntentCreate, Body()]):
+    event = app.current_event
+    base_url = intents.public_base_url(settings().public_base_url,
+                                       domain_name=event.request_context.domain_name or event.headers.get("Host"),
+                                       stage=event.request_context.stage)
+    return http.respond(app, lambda who, ctx: intents.create(who, body, ctx, base_url=base_url), status=201)
+
+
+handler = http.entrypoint(app)

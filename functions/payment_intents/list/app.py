@@ -1,0 +1,26 @@
+"""GET /v1/payment-intents: the merchant's payment intents, newest first, with a cursor."""
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from tahsil import http, intents
+from tahsil.intent_models import PaymentIntentList, responses
+
+app = http.resolver()
+
+Status = Literal["created", "succeeded", "canceled", "expired", "locked"]
+
+
+@app.get("/v1/payment-intents", summary="List payment intents", tags=["Payment intents"],
+         responses=responses(PaymentIntentList, 400, 401))
+def list_intents(
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    starting_after: Annotated[str | None, Query(description="id of the last intent of the previous page")] = None,
+    status: Annotated[Status | None, Query()] = None,
+):
+    return http.respond(app, lambda who, _ctx: intents.list_intents(who, limit=limit, starting_after=starting_after,
+                                                                     status=status))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,32 @@
+"""POST /public/payment-intents/{id}/confirm: pay an intent with a card, from the customer's browser.
+
+The client secret comes in X-Client-Secret (or ?client_secret=); the merchant and mode are
+the intent's own. An Idempotency-Key sent here is scoped to the intent.
+"""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from tahsil import http, intents
+from tahsil.intent_models import ConfirmedPaymentIntent, IntentConfirm, responses
+
+app = http.resolver()
+
+
+@app.post("/public/payment-intents/<id>/confirm", summary="Confirm a payment intent with a card (public)",
+          tags=["Checkout (public)"], security=[{"ClientSecret": []}],
+          responses=responses(ConfirmedPaymentIntent, 400, 401, 402, 404, 409, 410))
+def confirm_intent(
+    id: str,
+    body: Annotated[IntentConfirm, Body()],
+    client_secret: Annotated[str | None, Query(description="Alternative to the X-Client-Secret header")] = None,
+):
+    secret = app.current_event.headers.get("X-Client-Secret") or client_secret
+    answer = http.respond(app, lambda who, ctx: intents.confirm(who, id, secret, body, ctx),
+                          principal=intents.public_principal(id), idempotency_scope=id)
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+handler = http.entrypoint(app)

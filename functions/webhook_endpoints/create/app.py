@@ -1,0 +1,20 @@
+"""POST /v1/webhook-endpoints: register a URL for events; the signing secret is shown only here."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, webhooks
+from tahsil.webhook_models import EndpointCreate
+
+app = http.resolver()
+
+
+@app.post("/v1/webhook-endpoints", summary="Create a webhook endpoint", tags=["Webhooks"])
+def create(body: Annotated[EndpointCreate, Body()]):
+    return http.respond(app, lambda who, _ctx: webhooks.create_endpoint(
+        who, name=body.name or body.url, url=body.url, enabled_events=body.enabled_events, description=body.description,
+    ), status=201)
+
+
+handler = http.entrypoint(app)

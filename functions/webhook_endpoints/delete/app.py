@@ -1,0 +1,13 @@
+"""DELETE /v1/webhook-endpoints/{id}: stop sending to it."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.delete("/v1/webhook-endpoints/<id>", summary="Delete a webhook endpoint", tags=["Webhooks"])
+def delete(id: str):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.delete_endpoint(who, id))
+
+
+handler = http.entrypoint(app)

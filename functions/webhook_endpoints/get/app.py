@@ -1,0 +1,13 @@
+"""GET /v1/webhook-endpoints/{id}: one endpoint (never its secret)."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.get("/v1/webhook-endpoints/<id>", summary="Retrieve a webhook endpoint", tags=["Webhooks"])
+def get_endpoint(id: str):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.endpoint_view(webhooks.load_endpoint(who, id)))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,13 @@
+"""GET /v1/webhook-endpoints: this mode's endpoints (never their secrets)."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.get("/v1/webhook-endpoints", summary="List webhook endpoints", tags=["Webhooks"])
+def list_endpoints():
+    return http.respond(app, lambda who, _ctx: webhooks.list_endpoints(who))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,18 @@
+"""POST /v1/webhook-endpoints/{id}/recover: resend what failed to this endpoint since a time."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, webhooks
+from tahsil.webhook_models import RecoverRequest
+
+app = http.resolver()
+
+
+@app.post("/v1/webhook-endpoints/<id>/recover", summary="Resend failed deliveries", tags=["Webhooks"])
+def recover(id: str, body: Annotated[RecoverRequest, Body()]):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.recover(who, id, body.since), status=202)
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,13 @@
+"""POST /v1/webhook-endpoints/{id}/rotate-secret: a new secret, shown once; the old one signs for 24 h more."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.post("/v1/webhook-endpoints/<id>/rotate-secret", summary="Rotate the signing secret", tags=["Webhooks"])
+def rotate(id: str):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.rotate_secret(who, id))
+
+
+handler = http.entrypoint(app)

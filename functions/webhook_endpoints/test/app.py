@@ -1,0 +1,13 @@
+"""POST /v1/webhook-endpoints/{id}/test: send a test event through the real pipeline."""
+
+from tahsil import http, webhooks
+
+app = http.resolver()
+
+
+@app.post("/v1/webhook-endpoints/<id>/test", summary="Send a test event", tags=["Webhooks"])
+def send_test(id: str):  # noqa: A002
+    return http.respond(app, lambda who, ctx: webhooks.send_test(who, id, ctx), status=202)
+
+
+handler = http.entrypoint(app)

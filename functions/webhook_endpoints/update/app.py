@@ -1,0 +1,18 @@
+"""PATCH /v1/webhook-endpoints/{id}: change the URL, the events, or enable/disable it."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, webhooks
+from tahsil.webhook_models import EndpointUpdate
+
+app = http.resolver()
+
+
+@app.patch("/v1/webhook-endpoints/<id>", summary="Update a webhook endpoint", tags=["Webhooks"])
+def update(id: str, body: Annotated[EndpointUpdate, Body()]):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: webhooks.update_endpoint(who, id, body.model_dump(exclude_unset=True)))
+
+
+handler = http.entrypoint(app)

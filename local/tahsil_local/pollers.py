@@ -1,0 +1,241 @@
+"""Event sources for the local runtime: what Lambda's pollers do in AWS.
+
+- SQS: each function subscribed with ``Type: SQS`` gets batches of messages; with
+  ``ReportBatchItemFailures`` only the failed messages stay on the queue (they come back
+  after the visibility timeout, and the queue's redrive policy moves them to the DLQ).
+- DynamoDB streams: each function subscribed with ``Type: DynamoDB`` gets the stream's
+  records in order, filtered by the template's ``FilterCriteria``; a reported failure
+  makes the poller retry from that record, as Lambda does (bisect-free, in order).
+- Step Functions: moto executes state machines; their Lambda tasks are routed here, to
+  the same in-process execution environments that serve HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from tahsil_local.gateway import FunctionPool
+from tahsil_local.template import Function
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+
+# ------------------------------------------------------------------ filter patterns
+
+
+def _matches(pattern: Any, value: Any) -> bool:
+    """The subset of EventBridge patterns that Lambda filter criteria use: values, prefix, exists."""
+    if isinstance(pattern, dict):
+        if not isinstance(value, dict):
+            return False
+        return all(_matches(p, value.get(k)) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        for option in pattern:
+            if isinstance(option, dict):
+                if "prefix" in option and isinstance(value, str) and value.startswith(option["prefix"]):
+                    return True
+                if "exists" in option and (value is not None) == option["exists"]:
+                    return True
+            elif option == value:
+                return True
+        return False
+    return pattern == value
+
+
+def passes(filters: list[dict[str, Any]] | None, record: dict[str, Any]) -> bool:
+    if not filters:
+        return True
+    return any(_matches(json.loads(f["Pattern"]), record) for f in filters)
+
+
+# ------------------------------------------------------------------ pollers
+
+
+class _Poller(threading.Thread):
+    def __init__(self, name: str, interval: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self.interval = interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                busy = self.poll()
+            except Exception as exc:  # noqa: BLE001 - a poller must survive a failed round
+                sys.stderr.write(f"{self.name}: {exc!r}\n")
+                busy = False
+            if not busy:
+                self.stopping.wait(self.interval)
+
+    def poll(self) -> bool:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class SqsPoller(_Poller):
+    def __init__(self, pool: FunctionPool, queue_url: str, queue_arn: str, batch_size: int, interval: float = 0.1) -> None:
+        super().__init__(f"sqs:{pool.fn.logical_id}", interval)
+        import boto3
+
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.pool, self.queue_url, self.queue_arn, self.batch_size = pool, queue_url, queue_arn, min(batch_size, 10)
+
+    def poll(self) -> bool:
+        # Short polls: a long poll would hold the emulator's connection for nothing.
+        answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
+                                          WaitTimeSeconds=0, AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages = answer.get("Messages", [])
+        if not messages:
+            return False
+        event = {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": m.get("MD5OfBody"), "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        } for m in messages]}
+        try:
+            result = self.pool.invoke(event) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            if failed:
+                sys.stderr.write(f"{self.name}: {len(failed)} message(s) failed; they return after the visibility timeout\n")
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: every message comes back
+            sys.stderr.write(f"{self.name}: batch failed: {exc!r}\n")
+            failed = {m["MessageId"] for m in messages}
+        done = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=done)
+        return True
+
+
+class StreamPoller(_Poller):
+    def __init__(self, pool: FunctionPool, table_name: str, batch_size: int, filters: list[dict[str, Any]] | None,
+                 interval: float = 0.1) -> None:
+        super().__init__(f"stream:{pool.fn.logical_id}", interval)
+        import boto3
+
+        self.ddb = boto3.client("dynamodb", region_name=REGION)
+        self.streams = boto3.client("dynamodbstreams", region_name=REGION)
+        self.pool, self.table_name, self.batch_size, self.filters = pool, table_name, batch_size, filters
+        self.stream_arn = self.ddb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+        self.shard_id = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        self.after: str | None = None  # last sequence number handed over (or filtered out)
+
+    def poll(self) -> bool:
+        # A fresh iterator each round, from the last sequence number: robust to the emulator
+        # replacing its table object when a transaction rolls back.
+        args: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": self.shard_id}
+        if self.after is None:
+            args["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            args |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.after}
+        iterator = self.streams.get_shard_iterator(**args)["ShardIterator"]
+        records = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size).get("Records", [])
+        if not records:
+            return False
+        batch = [r for r in records if passes(self.filters, r)]
+        for r in batch:
+            r["eventSourceARN"] = self.stream_arn
+        if not batch:
+            self.after = records[-1]["dynamodb"]["SequenceNumber"]
+            return True
+        try:
+            result = self.pool.invoke({"Records": batch}) or {}
+            failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
+        except Exception as exc:  # noqa: BLE001 - retry the whole batch, as Lambda does
+            sys.stderr.write(f"{self.name}: batch failed: {exc!r}\n")
+            time.sleep(1)
+            return False
+        if failures:
+            sys.stderr.write(f"{self.name}: {len(failures)} record(s) failed; retrying from the first\n")
+            first = min(failures, key=int)
+            previous = [r["dynamodb"]["SequenceNumber"] for r in records if int(r["dynamodb"]["SequenceNumber"]) < int(first)]
+            self.after = previous[-1] if previous else self.after
+            time.sleep(1)
+            return False
+        self.after = records[-1]["dynamodb"]["SequenceNumber"]
+        return True
+
+
+# ------------------------------------------------------------------ wiring
+
+
+def _queue_ref(value: Any) -> str:
+    """The logical id behind ``!GetAtt Queue.Arn`` or ``!Ref Queue``."""
+    if isinstance(value, dict):
+        if "Fn::GetAtt" in value:
+            return value["Fn::GetAtt"][0]
+        if "Ref" in value:
+            return value["Ref"]
+    raise ValueError(f"unsupported event source reference {value!r}")
+
+
+def start(functions: list[Function], pools: dict[str, FunctionPool], refs: dict[str, str]) -> list[_Poller]:
+    import boto3
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    pollers: list[_Poller] = []
+    for fn in functions:
+        for event in fn.raw_events.values():
+            props = event.get("Properties") or {}
+            if event["Type"] == "SQS":
+                queue_url = refs[_queue_ref(props["Queue"])]
+                arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                pollers.append(SqsPoller(pools[fn.logical_id], queue_url, arn, int(props.get("BatchSize", 10))))
+            elif event["Type"] == "DynamoDB":
+                table = refs[_queue_ref(props["Stream"])]
+                filters = (props.get("FilterCriteria") or {}).get("Filters")
+                pollers.append(StreamPoller(pools[fn.logical_id], table, int(props.get("BatchSize", 100)), filters))
+    for p in pollers:
+        p.start()
+    return pollers
+
+
+def route_lambda_invocations(pools: dict[str, FunctionPool]) -> None:
+    """Send moto's Lambda invocations (from Step Functions tasks) to the in-process functions."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.config import default_user_config
+
+    default_user_config["lambda"] = {"use_docker": False}
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+    def invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any) -> bytes:
+        name = function_name.split(":function:")[-1].split(":")[0]
+        pool = pools[name]
+        payload = json.loads(body) if body else {}
+        result = pool.invoke(payload)
+        return json.dumps(result).encode()
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+
+def create_state_machines(doc: dict[str, Any], refs: dict[str, str], root: Any) -> None:
+    import boto3
+
+    from tahsil_local import aws
+
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    for logical_id, res in doc["Resources"].items():
+        if res["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        props = res["Properties"]
+        definition = (root / props["DefinitionUri"]).read_text()
+        for name, value in (props.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + name + "}", aws.resolve(value, refs))
+        arn = sfn.create_state_machine(
+            name=f"tahsil-local-{logical_id}-{uuid.uuid4().hex[:6]}", definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{logical_id}Role", type=props.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        refs[logical_id] = arn

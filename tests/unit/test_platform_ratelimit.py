@@ -1,0 +1,158 @@
+"""Rate limits (seed 002): 20/s and 10,000/h for payments, 100/s for queries per merchant, 50/s per IP in public.
+
+The limiter's clock is frozen or moved by the tests (``tahsil.ratelimit.seconds``); the
+counters are real DynamoDB items (moto), shared by every handler, never process memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from tests.conftest import invoke, load_event
+from tests.unit.platform_support import PAYMENT, authorize, call
+
+
+@pytest.fixture
+def sk(merchant: dict[str, Any]) -> str:
+    return merchant["keys"]["test"]["secret"]
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The limiter's clock: ``frozen["t"]`` is what it reads (mid-second, far from a boundary)."""
+    import time
+
+    clock = {"t": int(time.time()) + 0.5}
+    monkeypatch.setattr("tahsil.ratelimit.seconds", lambda: clock["t"])
+    return clock
+
+
+def payment_rows() -> int:
+    from tahsil import dal
+
+    rows = dal._ddb().scan(TableName=dal.payments_table())["Items"]
+    return sum(1 for r in rows if r["pk"]["S"].startswith("PAY#"))
+
+
+def test_the_21st_payment_in_a_second_is_a_429_with_headers_and_never_runs(sk: str, frozen: dict[str, float]) -> None:
+    answers = [authorize(sk) for _ in range(25)]
+    statuses = [a.status for a in answers]
+    assert statuses == [200] * 20 + [429] * 5
+    assert payment_rows() == 20  # a refused request never reached the domain action
+    ok, refused = answers[0], answers[20]
+    assert ok.headers["x-ratelimit-limit"] == "20" and ok.headers["x-ratelimit-remaining"] == "19"
+    assert ok.headers["x-ratelimit-reset"] == str(int(frozen["t"]) + 1)
+    assert refused.headers["retry-after"] == "1" and refused.headers["x-ratelimit-remaining"] == "0"
+    assert refused.error["code"] == "RATE_LIMITED" and refused.error["message"] == "rate limit exceeded: 20 requests per second"
+    frozen["t"] += 1  # the next second is a new window
+    assert authorize(sk).status == 200
+
+
+def test_limits_are_per_merchant(sk: str, frozen: dict[str, float]) -> None:
+    from tahsil import ops
+
+    for _ in range(20):
+        authorize(sk)
+    assert authorize(sk).status == 429
+    other = ops.create_merchant("Other")["keys"]["test"]["secret"]
+    assert authorize(other).status == 200
+
+
+def test_queries_have_their_own_100_per_second(sk: str, frozen: dict[str, float]) -> None:
+    for _ in range(20):
+        authorize(sk)
+    listing = call("payments-list", sk)
+    assert listing.status == 200 and listing.headers["x-ratelimit-limit"] == "100"
+
+
+def test_the_hourly_limit_holds_across_seconds_and_is_overridable_per_merchant(merchant: dict[str, Any], sk: str,
+                                                                                frozen: dict[str, float]) -> None:
+    from tahsil import account
+
+    account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 3}})
+    frozen["t"] = (int(frozen["t"]) // 3600) * 3600 + 10.5  # early in an hour
+    results = []
+    for _ in range(4):
+        results.append(authorize(sk))
+        frozen["t"] += 2
+    assert [a.status for a in results] == [200, 200, 200, 429]
+    refused = results[3]
+    assert refused.error["message"] == "rate limit exceeded: 3 requests per hour"
+    assert refused.headers["x-ratelimit-limit"] == "3" and int(refused.headers["retry-after"]) > 3500
+
+
+def test_limits_are_configuration(monkeypatch: pytest.MonkeyPatch, sk: str, frozen: dict[str, float]) -> None:
+    from tahsil import config
+
+    monkeypatch.setenv("RATE_LIMIT_QUERIES_PER_SECOND", "3")
+    config.settings.cache_clear()
+    assert [call("payments-list", sk).status for _ in range(4)] == [200, 200, 200, 429]
+
+
+def test_a_refused_idempotent_request_runs_when_retried_later(sk: str, frozen: dict[str, float]) -> None:
+    for _ in range(20):
+        authorize(sk)
+    refused = authorize(sk, idem="order-77")
+    assert refused.status == 429
+    frozen["t"] += 1
+    retried = authorize(sk, idem="order-77")
+    assert retried.status == 200 and "idempotent-replayed" not in retried.headers
+    assert authorize(sk, idem="order-77").headers["idempotent-replayed"] == "true"
+
+
+def test_replays_count_and_are_refused_over_the_limit(sk: str, frozen: dict[str, float]) -> None:
+    first = authorize(sk, idem="same")
+    replays = [authorize(sk, idem="same") for _ in range(20)]
+    assert first.status == 200
+    assert [a.status for a in replays] == [200] * 19 + [429]
+    assert payment_rows() == 1
+
+
+def test_public_endpoints_allow_50_per_second_per_ip(frozen: dict[str, float], aws_env: Any) -> None:
+    def public(ip: str) -> Any:
+        event = load_event("public-payment-intents-get")
+        event["requestContext"]["identity"]["sourceIp"] = ip
+        return invoke("GetPublicPaymentIntentFunction", event)
+
+    answers = [public("203.0.113.5") for _ in range(51)]
+    assert {a.status for a in answers[:50]} == {404}  # counted, then answered (no such intent)
+    assert answers[50].status == 429 and answers[50].headers["retry-after"] == "1"
+    assert answers[50].headers["x-ratelimit-limit"] == "50"
+    assert public("203.0.113.6").status == 404  # another address, its own window
+
+
+def test_the_limiter_fails_open_when_it_cannot_count(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil import dal
+
+    def broken(*_: Any, **__: Any) -> int:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(dal, "increment", broken)
+    answer = authorize(sk)
+    assert answer.status == 200
+
+
+def test_authorize_makes_six_calls_but_only_four_in_sequence(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key lookup -> (idempotency lock || two counters) -> transaction -> completion; the log goes to SQS."""
+    from botocore.client import BaseClient
+
+    calls: list[tuple[str, str, str]] = []
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.append((threading.current_thread().name, client.meta.service_model.service_name, operation))
+        return original(client, operation, params)
+
+    authorize(sk, idem="warm-up")  # lazy clients, the pepper, a KMS data key
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    assert authorize(sk, idem="counted").status == 200
+    main = threading.current_thread().name
+    ddb_main = [op for thread, service, op in calls if service == "dynamodb" and thread == main]
+    ddb_side = [op for thread, service, op in calls if service == "dynamodb" and thread != main]
+    assert ddb_main == ["GetItem", "PutItem", "TransactWriteItems", "UpdateItem"]
+    assert ddb_side == ["UpdateItem", "UpdateItem"]  # the per-second and per-hour counters, in worker threads
+    assert [op for _, service, op in calls if service == "sqs"] == ["SendMessage"]
+    assert PAYMENT["amount"] == 9999
