@@ -3,6 +3,8 @@
     tahsil dev                         start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
     tahsil merchants create --name N   create a merchant and its first keys
                                        (--local: the running local gateway; --stack S: a deployed stack)
+    tahsil merchants limits ID --set payments.per_second=40 [--set ...]
+                                       override a merchant's rate limits (same --local / --stack)
     tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
 """
 
@@ -146,6 +148,29 @@ def create_merchant(args: argparse.Namespace) -> int:
     return 0
 
 
+def merchant_limits(args: argparse.Namespace) -> int:
+    """Per-merchant rate-limit overrides: ``--set <class>.<per_second|per_hour>=<n>`` (tahsil.ratelimit)."""
+    overrides: dict[str, dict[str, int]] = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        rate_class, _, window = name.partition(".")
+        if not value.isdigit() or not window:
+            raise SystemExit(f"--set {item!r}: expected <class>.<per_second|per_hour>=<positive integer>")
+        overrides.setdefault(rate_class, {})[window] = int(value)
+    if args.stack:
+        _use_stack(args.stack, args.region)
+    else:
+        _use_local_state()
+    from tahsil import account
+    from tahsil.errors import TahsilError
+
+    try:
+        print(json.dumps(account.set_rate_limits(args.merchant_id, overrides), indent=2))
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil merchants limits: {exc.message}") from None
+    return 0
+
+
 def openapi(args: argparse.Namespace) -> int:
     from tahsil_local import openapi as spec
 
@@ -176,13 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_create.add_argument("--region")
+    p_limits = merchants_sub.add_parser("limits", help="override a merchant's rate limits (the template's are the default)")
+    p_limits.add_argument("merchant_id")
+    p_limits.add_argument("--set", action="append", required=True, metavar="CLASS.WINDOW=N",
+                          help="e.g. payments.per_second=40, payments.per_hour=20000, queries.per_second=200")
+    where = p_limits.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_limits.add_argument("--region")
     p_openapi = sub.add_parser("openapi", help="write or check docs/openapi.json")
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "dev":
         return dev(args.port, verbose=args.verbose)
     if args.command == "merchants":
-        return create_merchant(args)
+        return merchant_limits(args) if args.action == "limits" else create_merchant(args)
     return openapi(args)
 
 

@@ -113,15 +113,23 @@ def count_payments(gw: Gateway, key: str) -> int:
         cursor = page["next_starting_after"]
 
 
-def fresh_key(gw: Gateway) -> str:
+def fresh_key(gw: Gateway, *, limits: list[str] | None = None) -> str:
+    """A new merchant's test secret key; ``limits`` (``payments.per_second=100``...) override its rate limits."""
     env = {**os.environ, "TAHSIL_STATE_DIR": str(gw.state_dir)}
     out = subprocess.run([sys.executable, "-m", "tahsil_local.cli", "merchants", "create", "--name", "Race Store"],
                          env=env, capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(out.stdout)["keys"]["test"]["secret"]
+    created = json.loads(out.stdout)
+    if limits:
+        subprocess.run([sys.executable, "-m", "tahsil_local.cli", "merchants", "limits", created["merchant_id"],
+                        *[arg for item in limits for arg in ("--set", item)]],
+                       env=env, capture_output=True, text=True, timeout=60, check=True)
+    return created["keys"]["test"]["secret"]
 
 
 def test_50_concurrent_identical_authorizes_with_one_key_make_exactly_one_payment(gateway: Gateway) -> None:
-    key = fresh_key(gateway)
+    # Replays count against the 20/s payments limit (as Stripe counts them): this merchant's limit is
+    # raised so that all 50 requests meet the idempotency lock, which is what this test is about.
+    key = fresh_key(gateway, limits=["payments.per_second=100"])
     answers = fire(50, lambda i: gateway.call("POST", "/v1/payments/authorize", key=key, json_body=SEED_AUTHORIZE,
                                               idem="double-click-1"))
     statuses = [a.status_code for a in answers]

@@ -145,3 +145,14 @@ def test_the_consumer_moves_last_used_at_forward(sk: str) -> None:
     listed = {k["id"]: k for k in call("api-keys-list", sk).data["api_keys"]}
     used = listed[key["id"]]["last_used_at"]
     assert used and abs(dt.datetime.fromisoformat(used.replace("Z", "+00:00")).timestamp() - time.time()) < 120
+
+
+def test_every_api_function_may_count_its_rate_limit_and_send_its_log() -> None:
+    """On AWS a function without ApiPlatformPolicy would fail open on limits and lose its logs."""
+    from tahsil_local import template
+
+    doc = template.load()
+    for logical_id, res in doc["Resources"].items():
+        props = res.get("Properties") or {}
+        if res["Type"] == "AWS::Serverless::Function" and any(e["Type"] == "Api" for e in (props.get("Events") or {}).values()):
+            assert {"Ref": "ApiPlatformPolicy"} in (props.get("Policies") or []), logical_id

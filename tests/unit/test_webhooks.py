@@ -1,0 +1,242 @@
+"""Webhooks, handler by handler: endpoints API, signatures, fan-out, attempts, crash safety."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.conftest import invoke, load_event
+from tests.integration.test_webhooks_pipeline import Receiver
+from tests.unit.test_payments import authorize
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> Any:
+    monkeypatch.setenv("TAHSIL_LOCAL_RUNTIME", "true")  # test mode may target http://127.0.0.1
+    return aws_env
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def create_endpoint(key: str, url: str, events: list[str] | None = None):
+    return invoke("CreateWebhookEndpointFunction", load_event(
+        "webhook-endpoints-create", key=key, body={"url": url, "enabled_events": events or ["*"]}))
+
+
+def stream_records() -> list[dict[str, Any]]:
+    from moto.dynamodb.models import dynamodb_backends
+
+    from tahsil import dal
+
+    shard = dynamodb_backends["123456789012"]["us-east-1"].tables[dal.payments_table()].stream_shard
+    return [r.to_json() for r in shard.items]
+
+
+def run_pipeline() -> None:
+    """What Lambda's pollers do: the stream to the fan-out, then the queue to the first attempt."""
+    import boto3
+
+    from tahsil_local.pollers import passes
+    from tahsil_local.template import load
+
+    pattern = load()["Resources"]["WebhookFanoutFunction"]["Properties"]["Events"]["Outbox"]["Properties"]["FilterCriteria"]["Filters"]
+    records = [r for r in stream_records() if passes(pattern, r)]
+    assert invoke_raw("WebhookFanoutFunction", {"Records": records}) == {"batchItemFailures": []}
+    sqs = boto3.client("sqs")
+    import os
+
+    queue = os.environ["DELIVERY_QUEUE_URL"]
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"} for m in messages]}
+        assert invoke_raw("WebhookDeliverFunction", event) == {"batchItemFailures": []}
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+
+def invoke_raw(logical_id: str, event: dict[str, Any]) -> Any:
+    import time
+    import uuid
+
+    from tahsil_local.gateway import LambdaContext
+    from tests.conftest import handler_of
+
+    return handler_of(logical_id)(event, LambdaContext(logical_id, 512, str(uuid.uuid4()), time.monotonic() + 30))
+
+
+# ------------------------------------------------------------------ signatures
+
+
+def test_signature_matches_the_standard_webhooks_reference_library() -> None:
+    from tahsil import webhooks
+
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    body = b'{"id":"evt_1","type":"payment.captured"}'
+    sig = webhooks.standard_signature(secret, "evt_1", 1_700_000_000, body)
+    expected = Webhook(secret).sign("evt_1", __import__("datetime").datetime.fromtimestamp(1_700_000_000,
+                                    tz=__import__("datetime").UTC), body.decode())
+    assert sig == expected
+
+
+# ------------------------------------------------------------------ endpoints API
+
+
+def test_endpoint_secret_is_shown_once_and_stored_sealed(local: Any, merchant: dict[str, Any]) -> None:
+    from tahsil import dal
+
+    key = merchant["keys"]["test"]["secret"]
+    created = create_endpoint(key, "http://127.0.0.1:9/hook")
+    assert created.status == 201
+    secret = created.data["secret"]
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    row = dal.get(dal.credentials_table(), f"WHE#{created.data['id']}", "WHE")
+    assert secret not in json.dumps(row) and row["secret_sealed"]["alg"] == "AES-256-GCM"
+    listed = invoke("ListWebhookEndpointsFunction", load_event("webhook-endpoints-list", key=key))
+    assert listed.data["webhook_endpoints"][0]["id"] == created.data["id"]
+    assert "secret" not in listed.data["webhook_endpoints"][0]
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"url": "http://127.0.0.1:9/x", "enabled_events": ["payment.nope"]}, "enabled_events"),
+        ({"url": "http://127.0.0.1:9/x", "enabled_events": []}, "enabled_events"),
+        ({"url": "https://10.1.2.3/x", "enabled_events": ["*"]}, "url"),
+        ({"url": "http://169.254.169.254/latest/meta-data/", "enabled_events": ["*"]}, "url"),
+        ({"enabled_events": ["*"]}, "url"),
+        ({"url": "http://127.0.0.1:9/x", "enabled_events": ["*"], "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_endpoint_input_is_a_400_naming_the_field(local: Any, merchant: dict[str, Any], body: dict[str, Any],
+                                                       param: str) -> None:
+    answer = invoke("CreateWebhookEndpointFunction", load_event("webhook-endpoints-create",
+                                                                key=merchant["keys"]["test"]["secret"], body=body))
+    assert answer.status == 400 and answer.error["param"] == param, answer.body
+
+
+def test_outside_the_local_runtime_even_test_mode_needs_https(aws_env: Any, merchant: dict[str, Any]) -> None:
+    answer = create_endpoint(merchant["keys"]["test"]["secret"], "http://127.0.0.1:9/hook")
+    assert answer.status == 400 and answer.error["code"] == "UNSAFE_URL"
+
+
+def test_another_merchants_endpoint_is_404(local: Any, merchant: dict[str, Any]) -> None:
+    from tahsil import ops
+
+    created = create_endpoint(merchant["keys"]["test"]["secret"], "http://127.0.0.1:9/hook").data
+    other = ops.create_merchant("Other")["keys"]["test"]["secret"]
+    answer = invoke("GetWebhookEndpointFunction", load_event("webhook-endpoints-get", key=other, path_id=created["id"]))
+    assert answer.status == 404
+
+
+# ------------------------------------------------------------------ pipeline
+
+
+def test_events_are_delivered_signed_and_logged(local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
+    payment = authorize(key).data
+    run_pipeline()
+    [got] = receiver.delivered()
+    event = Webhook(endpoint["secret"]).verify(got["body"], got["headers"])
+    assert event["data"]["object"]["id"] == payment["id"] and event["sequence"] == 1
+    listed = invoke("ListEventsFunction", load_event("events-list", key=key, query={"delivery_status": "delivered"}))
+    assert [e["id"] for e in listed.data["events"]] == [event["id"]]
+    log = invoke("ListEventDeliveriesFunction", load_event("events-deliveries", key=key, path_id=event["id"]))
+    [delivery] = log.data["deliveries"]
+    assert delivery["status"] == "delivered" and delivery["history"][0]["status_code"] == 200
+    assert delivery["history"][0]["response_prefix"] == "ok"
+
+
+def test_unsubscribed_types_are_not_sent(local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
+    key = merchant["keys"]["test"]["secret"]
+    create_endpoint(key, receiver.url, ["payment.refunded"])
+    authorize(key)
+    run_pipeline()
+    assert receiver.received == []
+
+
+def test_a_crash_after_the_state_transaction_still_ends_in_delivery(local: Any, merchant: dict[str, Any],
+                                                                   receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil import dal
+
+    key = merchant["keys"]["test"]["secret"]
+    create_endpoint(key, receiver.url)
+    real = dal.transact
+
+    def commit_then_crash(actions: list[dict[str, Any]]) -> None:
+        real(actions)
+        raise RuntimeError("the Lambda died right after committing")
+
+    monkeypatch.setattr(dal, "transact", commit_then_crash)
+    crashed = authorize(key)
+    assert crashed.status == 500  # the merchant saw a failure...
+    monkeypatch.setattr(dal, "transact", real)
+    run_pipeline()
+    [got] = receiver.delivered()  # ...and still receives the event of what did happen
+    assert json.loads(got["body"])["type"] == "payment.authorized"
+
+
+def test_fan_out_and_attempts_are_idempotent(local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
+    from tahsil import dal, webhooks
+
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = create_endpoint(key, receiver.url).data
+    authorize(key)
+    run_pipeline()
+    event_pk = next(r["dynamodb"]["Keys"]["pk"]["S"] for r in stream_records() if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT")
+    assert webhooks.fan_out({"pk": event_pk}) == 1  # a replayed stream batch...
+    run_pipeline()
+    assert len(receiver.received) == 1  # ...sends nothing twice
+    assert webhooks.attempt(event_pk[4:], endpoint["id"], 1, 0) == {"outcome": "skipped"}
+    deliveries = [r for r in dal.query_partition(dal.payments_table(), event_pk, "DLV#") if r["sk"].count("#") == 1]
+    assert len(deliveries) == 1 and deliveries[0]["attempts"] == 1
+
+
+def test_a_failed_first_attempt_starts_the_retry_state_machine(local: Any, merchant: dict[str, Any],
+                                                               receiver: Receiver) -> None:
+    import boto3
+
+    key = merchant["keys"]["test"]["secret"]
+    create_endpoint(key, receiver.url)
+    receiver.default = 503
+    authorize(key)
+    run_pipeline()
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert state["attempt"] == 2 and state["wait_seconds"] == 5 and state["schedule"][:2] == [5, 300]
+
+
+def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, merchant: dict[str, Any],
+                                                                   receiver: Receiver) -> None:
+    from tahsil import dal, webhooks
+
+    key = merchant["keys"]["test"]["secret"]
+    create_endpoint(key, receiver.url)
+    receiver.default = 500
+    authorize(key)
+    run_pipeline()
+    event_pk = next(r["dynamodb"]["Keys"]["pk"]["S"] for r in stream_records() if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT")
+    row = next(r for r in dal.query_partition(dal.payments_table(), event_pk, "DLV#") if r["sk"].count("#") == 1)
+    state = {"event_id": event_pk[4:], "endpoint_id": row["endpoint_id"], "round": 0, "attempt": 2,
+             "schedule": [1, 1], "wait_seconds": 1}
+    state = invoke_raw("WebhookRetryFunction", state)
+    assert state["outcome"] == "retry" and state["attempt"] == 3 and state["wait_seconds"] == 1
+    state = invoke_raw("WebhookRetryFunction", state)
+    assert state["outcome"] == "failed"
+    event = invoke("GetEventFunction", load_event("events-get", key=key, path_id=event_pk[4:])).data
+    assert event["delivery"]["status"] == "failed"
