@@ -5,6 +5,7 @@
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
                                        override a merchant's rate limits (same --local / --stack)
+    tahsil listen [--events T,..]      receive, verify and print the local gateway's webhooks
     tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
 """
 
@@ -171,6 +172,17 @@ def merchant_limits(args: argparse.Namespace) -> int:
     return 0
 
 
+def listen(args: argparse.Namespace) -> int:
+    from tahsil_local.listen import listen as run
+
+    state_file = _state_dir() / "dev.json"
+    if not state_file.exists():
+        raise SystemExit(f"no local gateway state at {state_file}; start one with `tahsil dev`")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return run(json.loads(state_file.read_text()), args.port, args.events.split(","), args.forward_to, stop)
+
+
 def openapi(args: argparse.Namespace) -> int:
     from tahsil_local import openapi as spec
 
@@ -209,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_limits.add_argument("--region")
+    p_listen = sub.add_parser("listen", help="receive, verify and print the local gateway's webhooks")
+    p_listen.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    p_listen.add_argument("--events", default="*", help="comma-separated event types (default: all)")
+    p_listen.add_argument("--forward-to", help="also POST each verified event to this URL")
     p_openapi = sub.add_parser("openapi", help="write or check docs/openapi.json")
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
@@ -216,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return dev(args.port, verbose=args.verbose)
     if args.command == "merchants":
         return merchant_limits(args) if args.action == "limits" else create_merchant(args)
+    if args.command == "listen":
+        return listen(args)
     return openapi(args)
 
 

@@ -131,7 +131,7 @@ def test_signed_requests_with_the_python_client(gateway: Gateway) -> None:
     stale = tahsil_client.signed_headers(key["signing_secret"], "GET", "/v1/payments", b"", timestamp=int(time.time()) - 400)
     old = requests.get(gateway.url + "/v1/payments", headers={"X-API-Key": key["secret"], **stale}, timeout=30)
     assert old.status_code == 401 and old.json()["error"]["code"] == "SIGNATURE_TIMESTAMP_INVALID"
-    logged = logs_for(gateway, key["secret"], 4)
+    logged = logs_for(gateway, gateway.key(), 4, query=f"&key_id={key['id']}")  # the signing key's requests
     outcomes = Counter((e["signature"]["outcome"], e["signature"]["reason"]) for e in logged)
     assert outcomes[("passed", None)] >= 2 and outcomes[("denied", "missing")] == 1 and outcomes[("denied", "clock_drift")] == 1
 

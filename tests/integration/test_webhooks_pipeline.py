@@ -207,3 +207,31 @@ def test_200_payments_against_a_flaky_receiver_lose_nothing_and_duplicate_nothin
     wait_for(all_in, 180, "every event delivered")
     delivered_events = [json.loads(r["body"])["id"] for r in receiver.delivered()]
     assert len(delivered_events) == len(set(delivered_events)) == 200  # none twice in the delivered set
+
+
+def test_tahsil_listen_prints_verified_events_and_cleans_up(gateway: Gateway) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import ROOT
+
+    env = {**os.environ, "TAHSIL_STATE_DIR": str(gateway.state_dir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tahsil_local.cli", "listen", "--events", "payment.captured"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline()  # "Listening on ... (endpoint we_..., secret whsec_...)"
+        assert first.startswith("Listening on http://127.0.0.1:"), first
+        endpoint_id = first.split("endpoint ")[1].split(",")[0]
+        paid = gateway.call("POST", "/v1/payments/sale", json_body=SEED_AUTHORIZE).json()["data"]
+        line = ""
+        deadline = time.monotonic() + 20
+        while paid["id"] not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert "payment.captured" in line and "[signature ok]" in line, line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert f"endpoint {endpoint_id} deleted" in out
+    assert gateway.call("GET", f"/v1/webhook-endpoints/{endpoint_id}").status_code == 404
