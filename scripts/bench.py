@@ -17,8 +17,9 @@ docs/benchmarks.md explains the method and holds the last results.
    moto's latency is not DynamoDB's: the figure is the gateway's own overhead plus moto's.
    "Outside AWS calls" subtracts the time spent in botocore calls (botocore and moto).
 
-Exits 1 if authorize takes more than 4 DynamoDB round trips, or a handler's cold import
-takes 250 ms or more; the report says which.
+Exits 1 if authorize takes more than 4 sequential DynamoDB round trips (``--gate-on calls``:
+more than 4 calls; the rate-limit counters make 6), or a handler's cold import takes 250 ms
+or more; the report says which.
 """
 
 from __future__ import annotations
@@ -656,9 +657,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Tahsil bench: DynamoDB round trips, cold import, warm latency.")
     parser.add_argument("--n", type=int, default=200, help="timed requests per endpoint (default 200)")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per handler (default 5)")
-    parser.add_argument("--gate-on", choices=("calls", "sequential"), default="calls",
-                        help="what the authorize <= 4 check counts: every DynamoDB call (default), or the "
-                             "sequential round trips (calls in flight together count once)")
+    parser.add_argument("--gate-on", choices=("calls", "sequential"), default="sequential",
+                        help="what the authorize <= 4 check counts: the sequential round trips (default; calls in "
+                             "flight together count once, as the rate-limit counters are with the idempotency lock), "
+                             "or every DynamoDB call")
     args = parser.parse_args(argv)
     if args.n < 1 or args.import_runs < 1:
         parser.error("--n and --import-runs must be at least 1")

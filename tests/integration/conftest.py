@@ -29,12 +29,12 @@ def free_port() -> int:
 
 
 class Gateway:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, overrides: str = "") -> None:
         self.port = free_port()
         self.state_dir = tmp
         self.schedule = TEST_RETRY_SCHEDULE
         env = {**os.environ, "TAHSIL_PORT": str(self.port), "TAHSIL_STATE_DIR": str(tmp), "PYTHONUNBUFFERED": "1",
-               "TAHSIL_PARAMETER_OVERRIDES": "WebhookRetrySchedule=" + ",".join(map(str, self.schedule))}
+               "TAHSIL_PARAMETER_OVERRIDES": "WebhookRetrySchedule=" + ",".join(map(str, self.schedule)) + " " + overrides}
         env.pop("AWS_ENDPOINT_URL", None)
         self.log = open(tmp / "gateway.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "tahsil_local.cli", "dev"], cwd=ROOT, env=env,

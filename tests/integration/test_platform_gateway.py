@@ -73,7 +73,6 @@ def test_25_concurrent_payments_against_20_per_second(gateway: Gateway) -> None:
     refused = [a for a in answers if a.status_code == 429]
     # The server's own windows: X-RateLimit-Reset is the end of the one-second window that admitted it.
     windows = Counter(int(a.headers["X-RateLimit-Reset"]) - 1 for a in admitted)
-    print("WINDOWS", dict(windows), "REFUSED", len(refused))
     assert max(windows.values()) <= 20, windows
     assert len(refused) >= n - 20 * len(windows)
     if len(windows) == 1:

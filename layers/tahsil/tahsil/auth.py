@@ -71,6 +71,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/credential-guards"): "keys:read",
     ("GET", "/v1/api-versions"): "account:read",
     ("POST", "/v1/account/api-version"): "account:write",
+    ("POST", "/v1/test-helpers/payments/{id}/advance"): "payments:write",
+    ("POST", "/v1/test-helpers/payment-intents/{id}/advance"): "payment_intents:write",
 }
 # Families whose routes are read (GET) or write (anything else) as a whole: a new route in them
 # needs no entry above. Longest prefix first.
@@ -78,6 +80,8 @@ FAMILY_SCOPES: tuple[tuple[str, str, str], ...] = (
     ("/v1/payment-intents", "payment_intents:read", "payment_intents:write"),
     ("/v1/webhook-endpoints", "webhooks:read", "webhooks:write"),
     ("/v1/events", "events:read", "webhooks:write"),
+    ("/v1/test-helpers/payment-intents", "payment_intents:read", "payment_intents:write"),
+    ("/v1/test-helpers/payments", "payments:read", "payments:write"),
 )
 # /v1 routes that take no key at all.
 OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/openapi.json")})

@@ -412,3 +412,44 @@ def cancel(p: Principal, intent_id: str, ctx: RequestContext) -> dict[str, Any]:
             continue
         return view(updated, now)
     raise ConcurrentUpdate("the payment intent is being changed by other requests; retry with the same Idempotency-Key")
+
+
+def expire(intent_id: str, ctx: RequestContext | None = None) -> bool:
+    """The timer's step: created -> expired once expires_at has passed, with payment_intent.expired.
+
+    Conditional on the status and the version read, so a confirm that lands first wins and the
+    timer finds nothing to do; True if this call expired it.
+    """
+    for _ in range(OPTIMISTIC_RETRIES):
+        item = _get(intent_id)
+        now = clock.now()
+        if item is None or item["status"] != IntentStatus.CREATED or clock.iso(now) < item["expires_at"]:
+            return False
+        _, actions = _change(
+            principal_of(item), ctx, item, {"status": IntentStatus.EXPIRED, "expired_at": clock.iso(now)},
+            event_type="payment_intent.expired", now=now,
+            condition="#st = :created AND expires_at <= :now", names={"#st": "status"},
+            vals=dal.values(created=IntentStatus.CREATED, now=clock.iso(now)))
+        try:
+            dal.transact(actions)
+            return True
+        except dal.ConditionFailed:
+            continue
+    return False
+
+
+def advance(p: Principal, intent_id: str, seconds: int) -> dict[str, Any]:
+    """Test mode: move this intent's expiry ``seconds`` closer and apply what falls due."""
+    if p.livemode:
+        raise NotFound("no such endpoint in live mode", param="path")
+    item = load(p, intent_id)
+    if item["status"] == IntentStatus.CREATED:
+        shifted = clock.iso(clock.parse(item["expires_at"]) - dt.timedelta(seconds=seconds))
+        try:
+            dal.update(dal.payments_table(), item["pk"], item["sk"], "SET expires_at = :shifted",
+                       names={"#st": "status"}, vals=dal.values(shifted=shifted, created=IntentStatus.CREATED),
+                       condition="#st = :created")
+        except dal.ConditionFailed:
+            pass  # confirmed or canceled meanwhile
+        expire(intent_id)
+    return get(p, intent_id)

@@ -7,6 +7,7 @@ the transaction row, and the event row (the outbox): all of them land, or none d
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,12 @@ from tahsil.models import TRANSITIONS, CaptureRequest, PaymentCreate, PaymentSta
 from tahsil.money import max_amount
 
 AUTHORIZATION_TTL = dt.timedelta(days=7)
+
+
+def authorization_ttl() -> dt.timedelta:
+    """7 days (seed 002); the template parameter AuthorizationTtlSeconds changes it for a deployment."""
+    seconds = os.environ.get("AUTHORIZATION_TTL_SECONDS")
+    return dt.timedelta(seconds=int(seconds)) if seconds else AUTHORIZATION_TTL
 VELOCITY_TTL = dt.timedelta(hours=2)
 OPTIMISTIC_RETRIES = 12
 
@@ -186,7 +193,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             "customer": req.customer.model_dump(exclude_none=True) if req.customer else None,
             "metadata": req.metadata or None,
             "created_at": clock.iso(now),
-            "expires_at": clock.iso(now + AUTHORIZATION_TTL) if status == PaymentStatus.AUTHORIZED else None,
+            "expires_at": clock.iso(now + authorization_ttl()) if status == PaymentStatus.AUTHORIZED else None,
             "captured_at": clock.iso(now) if status == PaymentStatus.CAPTURED else None,
         }
         txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")

@@ -1,0 +1,15 @@
+"""DynamoDB stream -> expiry timers: each new authorization or payment intent gets its execution."""
+
+from aws_lambda_powertools.utilities.batch import EventType
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from tahsil import expiry, workers
+
+
+def start(record: DynamoDBRecord) -> None:
+    image = record.dynamodb.new_image if record.dynamodb else None
+    if image and image.get("sk") == "EVT":
+        expiry.start_timer({"type": image["type"], "payload": image["payload"]})
+
+
+handler = workers.batch_handler(EventType.DynamoDBStreams, start)

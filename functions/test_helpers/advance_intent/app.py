@@ -1,0 +1,19 @@
+"""POST /v1/test-helpers/payment-intents/{id}/advance: test mode time travel for one payment intent."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, intents
+from tahsil.test_helpers import Advance
+
+app = http.resolver()
+
+
+@app.post("/v1/test-helpers/payment-intents/<id>/advance", summary="Test mode: advance a payment intent's clock",
+          tags=["Test helpers"])
+def advance(id: str, body: Annotated[Advance, Body()]):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: intents.advance(who, id, body.seconds))
+
+
+handler = http.entrypoint(app)

@@ -1,0 +1,18 @@
+"""POST /v1/test-helpers/payments/{id}/advance: test mode time travel for one payment."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from tahsil import expiry, http, schemas
+from tahsil.test_helpers import Advance
+
+app = http.resolver()
+
+
+@app.post("/v1/test-helpers/payments/<id>/advance", summary="Test mode: advance a payment's clock", tags=["Test helpers"],
+          responses=schemas.responses(schemas.Payment, 404))
+def advance(id: str, body: Annotated[Advance, Body()]):  # noqa: A002
+    return http.respond(app, lambda who, _ctx: expiry.advance(who, id, body.seconds))
+
+
+handler = http.entrypoint(app)
