@@ -240,3 +240,19 @@ def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, m
     assert state["outcome"] == "failed"
     event = invoke("GetEventFunction", load_event("events-get", key=key, path_id=event_pk[4:])).data
     assert event["delivery"]["status"] == "failed"
+
+
+def test_an_endpoint_pinned_to_the_older_version_gets_the_older_event_shape(local: Any, merchant: dict[str, Any],
+                                                                            receiver: Receiver) -> None:
+    from tahsil import dal
+
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = create_endpoint(key, receiver.url).data
+    dal.update(dal.credentials_table(), f"WHE#{endpoint['id']}", "WHE", "SET api_version = :v",
+               vals=dal.values(v="2025-12-01.tigris"))
+    payment = authorize(key).data
+    run_pipeline()
+    [got] = receiver.delivered()
+    body = Webhook(endpoint["secret"]).verify(got["body"], got["headers"])  # the rendered bytes are what is signed
+    assert body["event"] == "payment.authorized" and "type" not in body
+    assert body["data"]["payment_id"] == payment["id"]

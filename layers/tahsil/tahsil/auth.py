@@ -8,7 +8,14 @@ constant-time compare) brings everything the checks need, in this order:
 3. the IP allowlist, against API Gateway's ``requestContext.identity.sourceIp``: else 403;
 4. the request signature, when the key requires signing (``tahsil.signing``): else 401 naming
    what failed (missing headers, timestamp, clock drift, mismatch);
-5. the scope the route needs (``ROUTE_SCOPES``, the one table of route -> scope): else 403.
+5. the scope the route needs (``ROUTE_SCOPES``, the one table of route -> scope): else 403;
+6. live payments (``LIVE_GATED_ROUTES``) only once go-live is approved: else 403
+   ``LIVE_MODE_NOT_ENABLED``. The approval is copied onto the key row (``live_enabled``), so
+   this costs no extra read (``tahsil.golive``).
+
+Dashboard users (``Authorization: Bearer <Cognito ID token>``, ``tahsil.cognito``) are checked
+by the token's signature and claims instead, act for the token's merchant in the mode named by
+``Tahsil-Mode`` (default test) with every scope, and pass the same route checks (5 and 6).
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ from typing import Any
 
 from tahsil import crypto, dal, signing, versions
 from tahsil.errors import (
+    InvalidRequest,
     IpNotAllowed,
     KeyTypeNotAllowed,
+    LiveModeNotEnabled,
     MissingScope,
     SignatureMismatch,
     SignatureRequired,
@@ -47,8 +56,8 @@ SCOPES: dict[str, str] = {
     "keys:write": "create, roll and revoke API keys",
     "keys:read": "list API keys, read the credential guards",
     "logs:read": "read request logs",
-    "account:read": "read the account's API version",
-    "account:write": "upgrade the account's API version",
+    "account:read": "read the account: profile, API version, go-live readiness, overview",
+    "account:write": "change the account: profile, API version, request a go-live review",
 }
 ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
 
@@ -73,7 +82,19 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/account/api-version"): "account:write",
     ("POST", "/v1/test-helpers/payments/{id}/advance"): "payments:write",
     ("POST", "/v1/test-helpers/payment-intents/{id}/advance"): "payment_intents:write",
+    ("GET", "/v1/overview"): "logs:read",
+    ("GET", "/v1/account"): "account:read",
+    ("PATCH", "/v1/account"): "account:write",
+    ("GET", "/v1/go-live"): "account:read",
+    ("POST", "/v1/go-live/reviews"): "account:write",
+    ("GET", "/v1/payments/{id}/trace"): "payments:read",
+    ("POST", "/v1/payments/{id}/fulfillment"): "payments:write",
 }
+# Routes that move live money: a live key may call them only once go-live is approved.
+LIVE_GATED_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/v1/payments/authorize"), ("POST", "/v1/payments/sale"), ("POST", "/v1/payment-intents"),
+})
+DASHBOARD_MODE_HEADER = "tahsil-mode"
 # Families whose routes are read (GET) or write (anything else) as a whole: a new route in them
 # needs no entry above. Longest prefix first.
 FAMILY_SCOPES: tuple[tuple[str, str, str], ...] = (
@@ -111,6 +132,7 @@ class Principal:
     merchant_name: str = ""
     scopes: frozenset[str] = field(default_factory=frozenset)
     rate_limits: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    live_enabled: bool = False  # go-live approved (tahsil.golive): live keys may create payments
 
     @property
     def livemode(self) -> bool:
@@ -224,7 +246,44 @@ def principal_of(item: dict[str, Any]) -> Principal:
         merchant_name=item.get("merchant_name", ""),
         scopes=frozenset(item.get("scopes") or ()),
         rate_limits=item.get("rate_limits") or None,
+        live_enabled=bool(item.get("live_enabled")),
     )
+
+
+def _route_checks(principal: Principal, request: RequestFacts) -> None:
+    scope = required_scope(request.method, request.resource)
+    if scope is None:
+        raise MissingScope(f"no scope is defined for {request.method} {request.resource}; refusing by default",
+                           required_scope=None)
+    principal.require(scope)
+    if principal.livemode and not principal.live_enabled and (request.method, request.resource) in LIVE_GATED_ROUTES:
+        raise LiveModeNotEnabled("live payments are not enabled for this account yet: complete the go-live checklist "
+                                 "and have a review approved (GET /v1/go-live)")
+
+
+def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None, audit: dict[str, Any]) -> Principal:
+    """A signed-in dashboard user: the merchant from the verified token, the mode from Tahsil-Mode."""
+    from tahsil import cognito
+
+    claims = cognito.verify(token)
+    mode = (headers.get(DASHBOARD_MODE_HEADER) or "test").strip().lower()
+    if mode not in ("test", "live"):
+        raise InvalidRequest("Tahsil-Mode must be test or live", param="Tahsil-Mode")
+    merchant_id = claims[cognito.MERCHANT_CLAIM]
+    audit["user"] = cognito.user_label(claims)
+    audit["merchant_id"], audit["mode"] = merchant_id, mode
+    merchant = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER", consistent=True)
+    if merchant is None:
+        raise Unauthenticated("this dashboard user's merchant account does not exist")
+    principal = Principal(
+        merchant_id=merchant_id, mode=mode, key_id="usr_" + str(claims["sub"]).replace("-", ""), key_type="dashboard",
+        api_version=merchant.get("api_version", LATEST_API_VERSION), merchant_name=merchant.get("name", ""),
+        scopes=ALL_SCOPES, rate_limits=merchant.get("rate_limits") or None,
+        live_enabled=bool(merchant.get("live_enabled")),
+    )
+    if request is not None:
+        _route_checks(principal, request)
+    return principal
 
 
 def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({"secret"}),
@@ -235,6 +294,10 @@ def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({
     or to request signing is refused: those checks cannot be skipped.
     """
     audit = audit if audit is not None else {}
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    bearer = lowered.get("authorization", "")
+    if bearer[:7].lower() == "bearer " and bearer[7:].strip().startswith("eyJ"):
+        return _dashboard(bearer[7:].strip(), lowered, request, audit)
     key = presented_key(headers)
     if not key:
         raise Unauthenticated("missing API key: send it in the X-API-Key header (or Authorization: Bearer)")
@@ -266,11 +329,7 @@ def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({
     if signed:
         _signature(item, request, audit)
     principal = principal_of(item)
-    scope = required_scope(request.method, request.resource)
-    if scope is None:
-        raise MissingScope(f"no scope is defined for {request.method} {request.resource}; refusing by default",
-                           required_scope=None)
-    principal.require(scope)
+    _route_checks(principal, request)
     return principal
 
 

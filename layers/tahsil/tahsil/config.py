@@ -26,6 +26,9 @@ class Settings(BaseModel):
     rate_limit_queries_per_second: int = 100
     rate_limit_public_per_second: int = 50
     rate_limit_other_per_second: int = 100
+    # The dashboard's Cognito user pool (tahsil.cognito). Empty: dashboard sign-in is off.
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
 
 
 _ENV = {
@@ -44,6 +47,8 @@ _ENV = {
     "rate_limit_queries_per_second": "RATE_LIMIT_QUERIES_PER_SECOND",
     "rate_limit_public_per_second": "RATE_LIMIT_PUBLIC_PER_SECOND",
     "rate_limit_other_per_second": "RATE_LIMIT_OTHER_PER_SECOND",
+    "cognito_user_pool_id": "COGNITO_USER_POOL_ID",
+    "cognito_client_id": "COGNITO_CLIENT_ID",
 }
 
 

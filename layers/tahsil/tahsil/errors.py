@@ -130,6 +130,12 @@ class KeyTypeNotAllowed(Forbidden):
     code = "PUBLISHABLE_KEY_NOT_ALLOWED"
 
 
+class LiveModeNotEnabled(Forbidden):
+    """A live key (or a dashboard user in live mode) tried to create a payment before go-live approval."""
+
+    code = "LIVE_MODE_NOT_ENABLED"
+
+
 class SignatureRequired(Unauthenticated):
     code = "SIGNATURE_REQUIRED"
 

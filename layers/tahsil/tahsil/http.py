@@ -343,6 +343,7 @@ def _log(event: dict[str, Any], response: dict[str, Any], state: RequestState, v
         source_ip=(context.get("identity") or {}).get("sourceIp"),
         api_version=version,
         error_code=error_code,
+        user=state.audit.get("user"),  # a dashboard user (tahsil.cognito), else None
     )
     requestlog.send(record)
 

@@ -52,6 +52,8 @@ def new_key_item(merchant: dict[str, Any], *, mode: str, key_type: str, name: st
     }
     if merchant.get("rate_limits"):
         item["rate_limits"] = merchant["rate_limits"]
+    if merchant.get("live_enabled"):
+        item["live_enabled"] = True  # go-live approved (tahsil.golive); a later approval updates existing keys
     signing_secret = None
     if require_signing:
         nonce = signing.new_nonce()

@@ -18,9 +18,13 @@ def issue_key(merchant: dict[str, Any], mode: str, key_type: str, name: str) -> 
     return raw
 
 
-def create_merchant(name: str) -> dict[str, Any]:
+def create_merchant(name: str, *, live_approved: bool = False) -> dict[str, Any]:
+    """A merchant and its first keys. A new merchant's live keys cannot create payments until a go-live review
+    is approved (``tahsil.golive``); ``live_approved`` skips that, for tests only."""
     now = clock.now()
-    merchant = {"merchant_id": new_id("mer"), "name": name, "api_version": LATEST_API_VERSION}
+    merchant: dict[str, Any] = {"merchant_id": new_id("mer"), "name": name, "api_version": LATEST_API_VERSION}
+    if live_approved:
+        merchant["live_enabled"] = True
     dal.put(dal.credentials_table(), {
         "pk": f"MER#{merchant['merchant_id']}", "sk": "MER", **merchant, "created_at": clock.iso(now),
     }, condition="attribute_not_exists(pk)")

@@ -111,6 +111,7 @@ class RequestLog(BaseModel):
     source_ip: str | None
     api_version: str
     error_code: str | None
+    user: str | None = None
     created_at: str
 
 

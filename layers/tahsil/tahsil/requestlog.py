@@ -56,6 +56,7 @@ class Record(BaseModel):
     source_ip: str | None = None
     api_version: str
     error_code: str | None = None
+    user: str | None = None  # the dashboard user who made it; None for an API key
 
 
 def body_sha256(event: dict[str, Any]) -> str:
@@ -162,6 +163,7 @@ def view(item: dict[str, Any]) -> dict[str, Any]:
         "source_ip": item.get("source_ip"),
         "api_version": item["api_version"],
         "error_code": item.get("error_code"),
+        "user": item.get("user"),
         "created_at": received.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z",
     }
 

@@ -25,7 +25,7 @@ import os
 import secrets
 from typing import Any
 
-from tahsil import aws, clock, crypto, dal, ssrf
+from tahsil import aws, clock, crypto, dal, ssrf, versions
 from tahsil.auth import Principal
 from tahsil.errors import InvalidRequest, NotFound
 from tahsil.events import RequestContext, event_row, owner_keys
@@ -289,6 +289,19 @@ def _enqueue(items: list[tuple[str, str, int]]) -> None:
 # ------------------------------------------------------------------ attempts
 
 
+def body_for(endpoint: dict[str, Any] | None, event: dict[str, Any]) -> bytes:
+    """The bytes to sign and send: the event rendered for the endpoint's API version.
+
+    Deterministic (sorted keys, compact), so every retry sends and signs the same bytes.
+    """
+    version = (endpoint or {}).get("api_version") or versions.LATEST
+    if version == versions.LATEST:
+        return event["payload"].encode()
+    rendered = versions.render(json.loads(event["payload"]), version, "event")
+    return json.dumps(rendered, separators=(",", ":"), sort_keys=True).encode()
+
+
+
 def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
             waits: tuple[int, ...] | list[int] | None = None) -> dict[str, Any]:
     """Make attempt ``number`` of a delivery, record it, and say what comes next.
@@ -310,7 +323,7 @@ def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
     endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
     assert event is not None
     now = clock.now()
-    body = event["payload"].encode()
+    body = body_for(endpoint, event)
     if endpoint is None or endpoint["status"] != "enabled":
         answer = ssrf.Answer(status=None, body_prefix=b"", elapsed_ms=0, error_class="endpoint_disabled")
     else:
