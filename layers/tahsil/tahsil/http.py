@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
@@ -42,9 +42,9 @@ from tahsil import auth, clock, idempotency, ratelimit, requestlog, versions
 from tahsil.auth import Principal
 from tahsil.errors import ConcurrentUpdate, InvalidRequest, NotFound, RateLimitExceeded, TahsilError
 from tahsil.events import RequestContext
+from tahsil.tracing import traced
 
 logger = Logger(service="tahsil")
-tracer = Tracer(service="tahsil")
 metrics = Metrics(namespace="Tahsil", service="tahsil")
 
 JSON = "application/json"
@@ -354,7 +354,7 @@ def entrypoint(app: APIGatewayRestResolver, *, rate_class: str | None = None,
     ``authenticate=False`` opts a /v1 route out of API-key authentication (it then authenticates itself)."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
+    @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         state = RequestState(started=time.perf_counter(), received_at=clock.now())

@@ -19,16 +19,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-
 from tahsil import aws
 from tahsil.config import settings
 from tahsil.errors import IdempotencyConflict, IdempotencyInProgress
@@ -40,24 +30,31 @@ def _mark_replayed(response: Any, _record: Any) -> Any:
     return {**response, "replayed": True}
 
 
-CONFIG = IdempotencyConfig(
-    event_key_jmespath="scope",
-    payload_validation_jmespath="request",
-    expires_after_seconds=TTL_SECONDS,
-    raise_on_no_idempotency_key=True,
-    response_hook=_mark_replayed,
-)
+# Powertools' idempotency package imports boto3 (~150 ms): it is loaded on first use, not at import.
+@functools.cache
+def config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="scope",
+        payload_validation_jmespath="request",
+        expires_after_seconds=TTL_SECONDS,
+        raise_on_no_idempotency_key=True,
+        response_hook=_mark_replayed,
+    )
 
 
 @functools.cache
-def _store() -> DynamoDBPersistenceLayer:
+def _store() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=aws.client("dynamodb"))
 
 
 def register_context(context: Any) -> None:
     """Lets Powertools expire an in-progress record when the Lambda that held it timed out."""
     if hasattr(context, "get_remaining_time_in_millis"):
-        CONFIG.register_lambda_context(context)
+        config().register_lambda_context(context)
 
 
 def _canonical(body: str) -> str:
@@ -73,8 +70,14 @@ def _call(data: dict[str, Any], call: Callable[[], dict[str, Any]]) -> dict[str,
 
 def run(*, scope: list[str], request: dict[str, str], call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     data = {"scope": scope, "request": {**request, "body": _canonical(request.get("body", ""))}}
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     guarded = idempotent_function(
-        _call, data_keyword_argument="data", persistence_store=_store(), config=CONFIG, key_prefix="tahsil"
+        _call, data_keyword_argument="data", persistence_store=_store(), config=config(), key_prefix="tahsil"
     )
     try:
         return guarded(data=data, call=call)
