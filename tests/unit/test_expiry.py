@@ -111,14 +111,14 @@ def test_a_capture_racing_the_expiry_has_exactly_one_winner_in_50_trials(sk: str
         results: dict[str, Any] = {}
 
         def capture() -> None:
-            time.sleep(max(0.0, (boundary - clock.now()).total_seconds() - 0.002))
-            results["capture"] = act("capture", sk, pid, {}).status  # noqa: B023
+            time.sleep(max(0.0, (boundary - clock.now()).total_seconds() - 0.002))  # noqa: B023
+            results["capture"] = act("capture", sk, pid, {}).status  # noqa: B023 - joined before the loop moves on
 
         def expire() -> None:
             deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
                 if expiry.expire(pid):  # noqa: B023
-                    results["expire"] = True
+                    results["expire"] = True  # noqa: B023
                     return
                 if get(sk, pid).data["status"] == "captured":  # noqa: B023
                     return

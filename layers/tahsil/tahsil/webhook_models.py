@@ -9,7 +9,8 @@ from pydantic import Field, StringConstraints
 
 from tahsil.models import Strict
 
-Url = Annotated[str, StringConstraints(min_length=8, max_length=2048), Field(description="https URL (http://localhost in test mode locally)")]
+Url = Annotated[str, StringConstraints(min_length=8, max_length=2048),
+                Field(description="https URL (http://localhost in test mode locally)")]
 EventTypes = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(min_length=1, max_length=50,
                        description='event types to send, or ["*"] for all')]
 

@@ -351,7 +351,9 @@ def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
               "delivered_at": clock.iso(now) if ok else None}
     present = {k: v for k, v in fields.items() if v is not None}
     absent = [k for k, v in fields.items() if v is None]
-    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present) + (" REMOVE " + ", ".join(f"#{k}" for k in absent) if absent else "")
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
+    if absent:
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
     actions = [
         dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"),
         dal.update_action(table, pk, sk, expression, condition="#attempts = :before AND #round = :round",
@@ -506,12 +508,14 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
                      "merchant_id": p.merchant_id, "mode": p.mode, "url": endpoint["url"], "status": "failed",
                      "attempts": 0, "round": -1, "created_at": clock.iso(now)}]
             dal.transact([dal.put_action(table, rows[0], condition="attribute_not_exists(sk)"),
-                          dal.update_action(table, item["pk"], "EVT", "ADD deliveries_total :one, deliveries_done :one, deliveries_failed :one",
+                          dal.update_action(table, item["pk"], "EVT",
+                                            "ADD deliveries_total :one, deliveries_done :one, deliveries_failed :one",
                                             condition=None, vals=dal.values(one=1))])
     queued = []
     for row in rows:
         finished = row["status"] in ("delivered", "failed")
-        actions = [dal.update_action(table, row["pk"], row["sk"], "SET #status = :pending, attempts = :zero, #round = :next REMOVE next_retry_at",
+        restart = "SET #status = :pending, attempts = :zero, #round = :next REMOVE next_retry_at"
+        actions = [dal.update_action(table, row["pk"], row["sk"], restart,
                                      condition="#round = :round", names={"#status": "status", "#round": "round"},
                                      vals=dal.values(pending="pending", zero=0, next=row["round"] + 1, round=row["round"]))]
         if finished:
