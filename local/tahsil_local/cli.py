@@ -229,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "dev":
-        return dev(args.port, verbose=args.verbose)
+        code = dev(args.port, verbose=args.verbose)
+        # Step Functions executions (expiry timers wait for days) live in moto's threads; the
+        # state they guard is in memory and gone anyway, so leave now rather than wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     if args.command == "merchants":
         return merchant_limits(args) if args.action == "limits" else create_merchant(args)
     if args.command == "listen":

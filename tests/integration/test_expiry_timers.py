@@ -43,3 +43,12 @@ def test_a_payment_captured_before_the_timer_fires_is_left_alone(quick: Gateway)
     time.sleep(8)
     assert quick.call("GET", f"/v1/payments/{payment['id']}").json()["data"]["status"] == "captured"
     assert types_for(quick, payment["id"]) == ["payment.authorized", "payment.captured"]
+
+
+def test_ctrl_c_stops_promptly_even_with_timers_waiting(tmp_path: Path) -> None:
+    gw = Gateway(tmp_path)
+    assert gw.call("POST", "/v1/payments/authorize", json_body=SEED_AUTHORIZE).status_code == 200
+    time.sleep(1.5)  # the stream poller has started the 7-day expiry execution
+    started = time.monotonic()
+    assert gw.stop() == 0
+    assert time.monotonic() - started < 10
