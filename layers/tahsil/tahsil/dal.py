@@ -165,22 +165,44 @@ def transact(actions: list[dict[str, Any]]) -> None:
         raise
 
 
+def _key_condition(pk_attr: str, pk_value: str, sk_attr: str, sk_from: str | None,
+                   sk_to: str | None) -> tuple[str, dict[str, Any]]:
+    """A partition, optionally narrowed to a sort-key range (either end may be open)."""
+    condition = f"{pk_attr} = :owner"
+    vals = values(owner=pk_value)
+    if sk_from and sk_to:
+        condition += f" AND {sk_attr} BETWEEN :from AND :to"
+        vals.update(values(**{"from": sk_from, "to": sk_to}))
+    elif sk_from:
+        condition += f" AND {sk_attr} >= :from"
+        vals.update(values(**{"from": sk_from}))
+    elif sk_to:
+        condition += f" AND {sk_attr} <= :to"
+        vals.update(values(to=sk_to))
+    return condition, vals
+
+
+def resume_after(item: dict[str, Any]) -> dict[str, Any]:
+    """The ExclusiveStartKey that continues a by_owner listing after ``item`` (a cursor)."""
+    return {k: item[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+
+
+def take(items: Iterator[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """At most ``limit`` items, and whether there were more."""
+    page: list[dict[str, Any]] = []
+    for item in items:
+        if len(page) == limit:
+            return page, True
+        page.append(item)
+    return page, False
+
+
 def query_owner(table: str, gsi1pk: str, *, newest_first: bool = True, start: dict[str, Any] | None = None,
                 sk_from: str | None = None, sk_to: str | None = None, filter_expression: str | None = None,
                 names: dict[str, str] | None = None, vals: dict[str, Any] | None = None,
                 page_size: int = 100, index: str = "by_owner") -> Iterator[dict[str, Any]]:
     """Yield a merchant's items of one kind, newest first, following DynamoDB's pages."""
-    key_condition = "gsi1pk = :owner"
-    all_vals = values(owner=gsi1pk)
-    if sk_from and sk_to:
-        key_condition += " AND gsi1sk BETWEEN :from AND :to"
-        all_vals.update(values(**{"from": sk_from, "to": sk_to}))
-    elif sk_from:
-        key_condition += " AND gsi1sk >= :from"
-        all_vals.update(values(**{"from": sk_from}))
-    elif sk_to:
-        key_condition += " AND gsi1sk <= :to"
-        all_vals.update(values(to=sk_to))
+    key_condition, all_vals = _key_condition("gsi1pk", gsi1pk, "gsi1sk", sk_from, sk_to)
     all_vals.update(vals or {})
     args: dict[str, Any] = {
         "TableName": table,
@@ -309,17 +331,7 @@ def query_page(table: str, pk: str, *, newest_first: bool = True, sk_from: str |
                start_sk: str | None = None, filter_expression: str | None = None, names: dict[str, str] | None = None,
                vals: dict[str, Any] | None = None, page_size: int = 100) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a partition (pk) in sort-key order; returns the items and the sort key to continue after."""
-    key_condition = "pk = :pk"
-    all_vals = values(pk=pk)
-    if sk_from and sk_to:
-        key_condition += " AND sk BETWEEN :from AND :to"
-        all_vals.update(values(**{"from": sk_from, "to": sk_to}))
-    elif sk_from:
-        key_condition += " AND sk >= :from"
-        all_vals.update(values(**{"from": sk_from}))
-    elif sk_to:
-        key_condition += " AND sk <= :to"
-        all_vals.update(values(to=sk_to))
+    key_condition, all_vals = _key_condition("pk", pk, "sk", sk_from, sk_to)
     all_vals.update(vals or {})
     args: dict[str, Any] = {"TableName": table, "KeyConditionExpression": key_condition,
                             "ExpressionAttributeValues": all_vals, "ScanIndexForward": not newest_first, "Limit": page_size}

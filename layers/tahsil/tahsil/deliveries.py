@@ -71,7 +71,7 @@ def endpoint_deliveries(p: Principal, endpoint_id: str, *, limit: int, starting_
             anchor = dal.get(dal.payments_table(), f"EVT#{starting_after}", f"DLV#{endpoint_id}")
         if anchor is None or anchor.get("merchant_id") != p.merchant_id or anchor.get("mode") != p.mode:
             raise InvalidRequest("starting_after must be the event_id of a delivery in this list", param="starting_after")
-        start = {k: anchor[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        start = dal.resume_after(anchor)
     rows = delivery_rows(p.owner, endpoint_id, limit=limit + 1, start=start)
     page = [delivery_view(r) for r in rows[:limit]]
     has_more = len(rows) > limit

@@ -212,7 +212,7 @@ def list_intents(p: Principal, *, limit: int, starting_after: str | None, status
         except (InvalidRequest, NotFound):
             raise InvalidRequest("starting_after must be the id of one of your payment intents",
                                  param="starting_after") from None
-        start = {k: anchor[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        start = dal.resume_after(anchor)
     flt, names, vals = None, None, None
     if status:
         names = {"#s": "status"}
@@ -223,13 +223,7 @@ def list_intents(p: Principal, *, limit: int, starting_after: str | None, status
             flt, vals = "#s = :status", dal.values(status=status)
     items = dal.query_owner(table, f"{p.owner}#PI", start=start, filter_expression=flt, names=names, vals=vals,
                             page_size=min(100, limit + 1) if not flt else 100)
-    page: list[dict[str, Any]] = []
-    has_more = False
-    for item in items:
-        if len(page) == limit:
-            has_more = True
-            break
-        page.append(item)
+    page, has_more = dal.take(items, limit)
     linked = dal.get_many(table, [(f"PAY#{i['payment_id']}", "PAY") for i in page if i.get("payment_id")])
     return {
         "object": "list",

@@ -274,7 +274,7 @@ def list_payments(p: Principal, *, limit: int, starting_after: str | None, statu
             anchor = load_payment(p, starting_after)
         except (InvalidRequest, NotFound):
             raise InvalidRequest("starting_after must be the id of one of your payments", param="starting_after") from None
-        start = {k: anchor[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        start = dal.resume_after(anchor)
     clauses: list[str] = []
     names: dict[str, str] = {}
     vals: dict[str, Any] = {}
@@ -296,13 +296,8 @@ def list_payments(p: Principal, *, limit: int, starting_after: str | None, statu
         filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
         page_size=min(100, limit + 1) if not clauses else 100,
     )
-    page: list[dict[str, Any]] = []
-    has_more = False
-    for item in items:
-        if len(page) == limit:
-            has_more = True
-            break
-        page.append(view(item, now))
+    rows, has_more = dal.take(items, limit)
+    page = [view(item, now) for item in rows]
     return {"object": "list", "payments": page, "has_more": has_more, "limit": limit,
             "next_starting_after": page[-1]["id"] if has_more else None}
 

@@ -446,7 +446,7 @@ def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: 
             anchor = load_event(p, starting_after)
         except (InvalidRequest, NotFound):
             raise InvalidRequest("starting_after must be the id of one of your events", param="starting_after") from None
-        start = {k: anchor[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        start = dal.resume_after(anchor)
     clauses, names, vals = [], {}, {}
     if type_:
         clauses.append("#type = :type")
@@ -465,13 +465,8 @@ def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: 
         sk_to=clock.sortable(created_lte + dt.timedelta(seconds=1)) if created_lte else None,
         filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
     )
-    page: list[dict[str, Any]] = []
-    has_more = False
-    for item in items:
-        if len(page) == limit:
-            has_more = True
-            break
-        page.append(event_view(item))
+    rows, has_more = dal.take(items, limit)
+    page = [event_view(item) for item in rows]
     return {"object": "list", "events": page, "has_more": has_more, "limit": limit,
             "next_starting_after": page[-1]["id"] if has_more else None}
 
