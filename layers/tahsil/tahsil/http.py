@@ -42,7 +42,7 @@ from tahsil import auth, clock, idempotency, ratelimit, requestlog, versions
 from tahsil.auth import Principal
 from tahsil.errors import ConcurrentUpdate, InvalidRequest, NotFound, RateLimitExceeded, TahsilError
 from tahsil.events import RequestContext
-from tahsil.tracing import traced
+from tahsil.tracing import drop_unsent_metrics, traced
 
 logger = Logger(service="tahsil")
 metrics = Metrics(namespace="Tahsil", service="tahsil")
@@ -354,6 +354,7 @@ def entrypoint(app: APIGatewayRestResolver, *, rate_class: str | None = None,
     ``authenticate=False`` opts a /v1 route out of API-key authentication (it then authenticates itself)."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @drop_unsent_metrics(metrics)
     @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-from tahsil.tracing import traced
+from tahsil.tracing import drop_unsent_metrics, traced
 
 logger = Logger(service="tahsil")
 metrics = Metrics(namespace="Tahsil", service="tahsil")
@@ -20,6 +20,7 @@ metrics = Metrics(namespace="Tahsil", service="tahsil")
 
 def batch_handler(event_type: EventType, record_handler: Callable[[Any], Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
+    @drop_unsent_metrics(metrics)
     @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def batch_handler(event_type: EventType, record_handler: Callable[[Any], Any]) -
 
 def task_handler(step: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
+    @drop_unsent_metrics(metrics)
     @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
