@@ -59,9 +59,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 @pytest.fixture
 def merchant(aws_env: Any) -> dict[str, Any]:
+    """A merchant whose go-live is approved, so its live keys may take payments (tests/unit/test_console_golive.py
+    covers a new merchant, which starts unapproved)."""
     from tahsil import ops
 
-    return ops.create_merchant("Test Store")
+    return ops.create_merchant("Test Store", live_approved=True)
 
 
 @functools.cache

@@ -143,10 +143,34 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
         if redrive:
             policy = {k: resolve(v, refs) for k, v in redrive.items()}
             sqs.set_queue_attributes(QueueUrl=refs[logical_id], Attributes={"RedrivePolicy": json.dumps(policy)})
+    _create_user_pools(doc, refs, prefix)
     for fn in template.functions(doc):
         refs[fn.logical_id] = fn.logical_id
         refs[f"{fn.logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:123456789012:function:{fn.logical_id}"
     return refs
+
+
+_POOL_PROPERTIES = ("Policies", "UsernameAttributes", "AdminCreateUserConfig", "MfaConfiguration",
+                    "AccountRecoverySetting", "Schema")
+_CLIENT_PROPERTIES = ("ExplicitAuthFlows", "GenerateSecret", "PreventUserExistenceErrors", "EnableTokenRevocation",
+                      "IdTokenValidity", "AccessTokenValidity", "RefreshTokenValidity", "TokenValidityUnits",
+                      "ReadAttributes", "WriteAttributes")
+
+
+def _create_user_pools(doc: dict[str, Any], refs: dict[str, str], prefix: str) -> None:
+    """Cognito user pools and their app clients (the dashboard's sign-in), from the template's properties."""
+    idp = _client("cognito-idp")
+    for logical_id, props in template.resources(doc, "AWS::Cognito::UserPool").items():
+        args = {k: props[k] for k in _POOL_PROPERTIES if k in props}
+        pool = idp.create_user_pool(PoolName=f"{prefix}-{logical_id}", **args)["UserPool"]
+        refs[logical_id] = pool["Id"]
+        refs[f"{logical_id}.Arn"] = pool["Arn"]
+        refs[f"{logical_id}.ProviderURL"] = f"cognito-idp.{REGION}.amazonaws.com/{pool['Id']}"
+    for logical_id, props in template.resources(doc, "AWS::Cognito::UserPoolClient").items():
+        args = {k: props[k] for k in _CLIENT_PROPERTIES if k in props}
+        client = idp.create_user_pool_client(UserPoolId=resolve(props["UserPoolId"], refs),
+                                             ClientName=f"{prefix}-{logical_id}", **args)["UserPoolClient"]
+        refs[logical_id] = client["ClientId"]
 
 
 def resolve(value: Any, refs: dict[str, str]) -> str:

@@ -5,6 +5,9 @@
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
                                        override a merchant's rate limits (same --local / --stack)
+    tahsil go-live approve|reject ID   decide a merchant's pending go-live review (--reason, --force; --local / --stack)
+    tahsil users create --merchant-id ID --email E
+                                       a dashboard user (Cognito) for a merchant (same --local / --stack)
     tahsil listen [--events T,..]      receive, verify and print the local gateway's webhooks
     tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
 """
@@ -57,13 +60,16 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ["TAHSIL_LOCAL_RUNTIME"] = "true"  # test mode may send webhooks to http://localhost
 
-    from tahsil import ops
+    from tahsil import cognito, ops
 
     merchant = ops.create_merchant("Demo Store")
+    dashboard = {"url": f"{base_url}/dashboard", "username": DEMO_USER, "password": _demo_password()}
+    cognito.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True)
     state = {
         "base_url": base_url,
         "merchant_id": merchant["merchant_id"],
         "keys": merchant["keys"],
+        "dashboard": dashboard,
         "aws_endpoint_url": moto.url,
         "region": aws.REGION,
         "environment": {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")},
@@ -84,7 +90,11 @@ Tahsil is running at {base_url}   (AWS emulated by moto at {moto.url})
   Live secret    {keys['live']['secret']}
   Live public    {keys['live']['publishable']}
 
-  These keys are shown once; they are also in {state_file}.
+  Dashboard      {dashboard['url']}
+    sign in as   {dashboard['username']}
+    password     {dashboard['password']}
+
+  These keys and the password are shown once; they are also in {state_file}.
   Try:  curl -s {base_url}/v1/payments -H "X-API-Key: {keys['test']['secret']}"
 
 Ctrl-C stops it.""", flush=True)
@@ -112,6 +122,16 @@ Ctrl-C stops it.""", flush=True)
     return 0
 
 
+DEMO_USER = "demo@tahsil.local"
+
+
+def _demo_password() -> str:
+    """Meets the pool's policy (12+ characters, upper, lower, digit); random for each run."""
+    import secrets
+
+    return "Tahsil-" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y") + "7a"
+
+
 def _use_local_state() -> None:
     state_file = _state_dir() / "dev.json"
     if not state_file.exists():
@@ -135,6 +155,9 @@ def _use_stack(stack: str, region: str | None) -> None:
         "CARD_KEY_ID": outputs["CardDataKeyId"],
         "PEPPER_SECRET_ID": outputs["PepperSecretArn"],
     })
+    if "DashboardUserPoolId" in outputs:
+        os.environ["COGNITO_USER_POOL_ID"] = outputs["DashboardUserPoolId"]
+        os.environ["COGNITO_CLIENT_ID"] = outputs["DashboardUserPoolClientId"]
 
 
 def create_merchant(args: argparse.Namespace) -> int:
@@ -169,6 +192,53 @@ def merchant_limits(args: argparse.Namespace) -> int:
         print(json.dumps(account.set_rate_limits(args.merchant_id, overrides), indent=2))
     except TahsilError as exc:
         raise SystemExit(f"tahsil merchants limits: {exc.message}") from None
+    return 0
+
+
+def _where(args: argparse.Namespace) -> None:
+    if args.stack:
+        _use_stack(args.stack, args.region)
+    else:
+        _use_local_state()
+
+
+def go_live(args: argparse.Namespace) -> int:
+    """Decide a merchant's pending go-live review: approve (live keys may then create payments) or reject."""
+    _where(args)
+    import getpass
+
+    from tahsil import golive
+    from tahsil.errors import TahsilError
+
+    operator = args.operator or os.environ.get("TAHSIL_OPERATOR") or getpass.getuser()
+    try:
+        if args.decision == "approve":
+            result = golive.approve(args.merchant_id, operator=operator, force=args.force, reason=args.reason)
+        else:
+            result = golive.reject(args.merchant_id, operator=operator, reason=args.reason or "")
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil go-live {args.decision}: {exc.message}") from None
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def create_user(args: argparse.Namespace) -> int:
+    """A dashboard user for a merchant, with a temporary password to change at first sign-in."""
+    _where(args)
+    import secrets
+
+    from tahsil import cognito, dal
+    from tahsil.errors import TahsilError
+
+    if dal.get(dal.credentials_table(), f"MER#{args.merchant_id}", "MER") is None:
+        raise SystemExit(f"tahsil users create: no merchant {args.merchant_id}")
+    password = "Tmp-" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y") + "9Z"
+    try:
+        made = cognito.create_user(args.email, args.merchant_id, temporary_password=password)
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil users create: {exc.message}") from None
+    print(json.dumps({**made, "temporary_password": password}, indent=2))
+    print("The temporary password is shown once; the user chooses a new one at first sign-in.", file=sys.stderr)
     return 0
 
 
@@ -221,6 +291,25 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_limits.add_argument("--region")
+    p_golive = sub.add_parser("go-live", help="approve or reject a merchant's go-live review (operators)")
+    p_golive.add_argument("decision", choices=["approve", "reject"])
+    p_golive.add_argument("merchant_id")
+    p_golive.add_argument("--reason", help="why (required to reject, and to --force an approval)")
+    p_golive.add_argument("--force", action="store_true", help="approve although checklist items fail")
+    p_golive.add_argument("--operator", help="who decides (default: $TAHSIL_OPERATOR or the login name)")
+    where = p_golive.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_golive.add_argument("--region")
+    p_users = sub.add_parser("users", help="dashboard users (Cognito)")
+    users_sub = p_users.add_subparsers(dest="action", required=True)
+    p_user = users_sub.add_parser("create", help="create a dashboard user for a merchant (temporary password)")
+    p_user.add_argument("--merchant-id", required=True)
+    p_user.add_argument("--email", required=True)
+    where = p_user.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_user.add_argument("--region")
     p_listen = sub.add_parser("listen", help="receive, verify and print the local gateway's webhooks")
     p_listen.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     p_listen.add_argument("--events", default="*", help="comma-separated event types (default: all)")
@@ -239,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         return merchant_limits(args) if args.action == "limits" else create_merchant(args)
     if args.command == "listen":
         return listen(args)
+    if args.command == "go-live":
+        return go_live(args)
+    if args.command == "users":
+        return create_user(args)
     return openapi(args)
 
 

@@ -223,7 +223,7 @@ def test_a_failed_first_attempt_starts_the_retry_state_machine(local: Any, merch
 
 def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, merchant: dict[str, Any],
                                                                    receiver: Receiver) -> None:
-    from tahsil import dal, webhooks
+    from tahsil import dal
 
     key = merchant["keys"]["test"]["secret"]
     create_endpoint(key, receiver.url)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
+
 from tahsil import expiry, http, schemas
 from tahsil.test_helpers import Advance
 

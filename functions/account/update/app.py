@@ -1,0 +1,18 @@
+"""PATCH /v1/account: change the profile or the payout destination (bank details checked: IBAN mod 97, ABA)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from tahsil import http, profile, schemas
+from tahsil.console_models import Account, AccountUpdate
+
+app = http.resolver()
+
+
+@app.patch("/v1/account", summary="Update the account profile", tags=["Account"], responses=schemas.responses(Account))
+def update_account(body: Annotated[AccountUpdate, Body()]):
+    return http.respond(app, lambda who, _ctx: profile.update(who, body))
+
+
+handler = http.entrypoint(app)

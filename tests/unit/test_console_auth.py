@@ -1,0 +1,189 @@
+"""Dashboard sign-in: Cognito ID tokens on the /v1 API, the session endpoint, and the page itself."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.unit.console_support import (
+    PASSWORD,
+    call,
+    claims_for,
+    jwks,  # noqa: F401 - fixture
+    mint,
+    new_user,
+    page,
+    sign_in,
+    user_token,  # noqa: F401 - fixture
+)
+from tests.unit.platform_support import flush_logs
+
+
+def test_a_signed_in_user_acts_for_their_merchant_in_test_mode_by_default(user_token: str, merchant: dict[str, Any]) -> None:  # noqa: F811
+    answer = call("account-get", token=user_token)
+    assert answer.status == 200 and answer.data["id"] == merchant["merchant_id"]
+    keys = call("api-keys-list", token=user_token)
+    assert keys.status == 200 and {k["mode"] for k in keys.data["api_keys"]} == {"test", "live"}
+
+
+def test_tahsil_mode_picks_live_and_anything_else_is_a_400(user_token: str) -> None:  # noqa: F811
+    made = call("api-keys-create", token=user_token, mode="live", body={"name": "server", "scopes": ["payments:read"]})
+    assert made.status == 201 and made.data["mode"] == "live" and made.data["secret"].startswith("sk_live_")
+    bad = call("account-get", token=user_token, mode="production")
+    assert bad.status == 400 and bad.error["param"] == "Tahsil-Mode"
+
+
+def test_the_user_has_every_scope_but_live_payments_still_wait_for_go_live(user_token: str, aws_env: Any) -> None:  # noqa: F811
+    from tahsil import ops
+
+    # the `merchant` fixture is approved; a dashboard user of a new merchant is not
+    other = ops.create_merchant("New Shop")
+    token = sign_in(new_user(other["merchant_id"], "owner@new.example"))
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
+    live = call("payments-sale", token=token, mode="live", body={"amount": 500, "currency": "USD", "card": card})
+    assert live.status == 403 and live.error["code"] == "LIVE_MODE_NOT_ENABLED"
+    test = call("payments-sale", token=token, mode="test", body={"amount": 500, "currency": "USD", "card": card})
+    assert test.status == 200 and test.data["livemode"] is False
+
+
+@pytest.mark.parametrize("case", ["tampered", "foreign_key", "alg_none", "hs256", "expired", "audience", "issuer",
+                                  "access_token", "no_merchant", "future_iat", "garbage"])
+def test_a_token_that_fails_any_check_is_a_401(jwks: list[str], merchant: dict[str, Any], case: str) -> None:  # noqa: F811
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from joserfc.jwk import RSAKey
+
+    claims = claims_for(merchant["merchant_id"])
+    if case == "tampered":
+        good = mint(claims)
+        head, body, sig = good.split(".")
+        forged = dict(claims, **{"custom:merchant_id": "mer_SomeoneElse000000000"})
+        token = ".".join([head, base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("="), sig])
+    elif case == "foreign_key":
+        pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        token = mint(claims, key=RSAKey.import_key(pem))
+    elif case == "alg_none":
+        enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
+        token = f"{enc({'alg': 'none', 'kid': 'dummy'})}.{enc(claims)}.c2ln"
+    elif case == "hs256":
+        from joserfc import jwt
+        from joserfc.jwk import OctKey
+
+        token = jwt.encode({"alg": "HS256", "kid": "dummy"}, claims, OctKey.import_key(b"k" * 32))
+    elif case == "expired":
+        token = mint({**claims, "exp": claims["iat"] - 1, "iat": claims["iat"] - 3601})
+    elif case == "audience":
+        token = mint({**claims, "aud": "some-other-app-client"})
+    elif case == "issuer":
+        token = mint({**claims, "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_attacker"})
+    elif case == "access_token":
+        token = mint({**{k: v for k, v in claims.items() if k != "aud"}, "token_use": "access", "client_id": claims["aud"]})
+    elif case == "no_merchant":
+        token = mint({k: v for k, v in claims.items() if k != "custom:merchant_id"})
+    elif case == "future_iat":
+        token = mint({**claims, "iat": claims["iat"] + 600})
+    else:
+        token = "eyJhbGciOi.eyJzdWIi.x"
+    answer = call("account-get", token=token)
+    assert answer.status == 401, (case, answer.body)
+    assert answer.error["code"] == ("SESSION_EXPIRED" if case == "expired" else "UNAUTHENTICATED")
+
+
+def test_a_valid_token_for_a_merchant_that_does_not_exist_is_a_401(jwks: list[str], aws_env: Any) -> None:  # noqa: F811
+    token = mint(claims_for("mer_DoesNotExist0000000000"))
+    assert call("account-get", token=token).status == 401
+
+
+def test_the_jwks_is_fetched_once_from_the_configured_pool_and_cached(user_token: str, jwks: list[str]) -> None:  # noqa: F811
+    from tahsil import cognito
+
+    for _ in range(3):
+        assert call("account-get", token=user_token).status == 200
+    pool_id, _ = cognito.pool()
+    assert jwks == [f"https://cognito-idp.us-east-1.amazonaws.com/{pool_id}/.well-known/jwks.json"]
+    # A token naming an unknown key does not refetch within a minute: forged kids cannot flood the pool.
+    assert call("account-get", token=mint(claims_for("mer_x" * 5), header={"alg": "RS256", "kid": "rotated"})).status == 401
+    assert len(jwks) == 1
+
+
+def test_the_jwks_url_follows_the_local_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil import cognito
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    assert cognito.jwks_url("us-east-1_abc") == "http://127.0.0.1:5000/us-east-1_abc/.well-known/jwks.json"
+
+
+def test_dashboard_requests_are_logged_with_the_user_and_no_key(user_token: str) -> None:  # noqa: F811
+    call("account-get", token=user_token)
+    [record] = [r for r in flush_logs() if r["path"] == "/v1/account"]
+    assert record["user"] == "staff@shop.example" and record["key_id"] is None and record["status"] == 200
+
+
+# ------------------------------------------------------------------ POST /dashboard/session
+
+
+def test_sign_in_answers_an_id_token_the_api_accepts(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
+    email = new_user(merchant["merchant_id"])
+    answer = call("dashboard-session", body={"email": email, "password": PASSWORD})
+    assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.data["email"] == email and answer.data["merchant_id"] == merchant["merchant_id"]
+    assert call("account-get", token=answer.data["id_token"]).status == 200
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
+    email = new_user(merchant["merchant_id"])
+    wrong = call("dashboard-session", body={"email": email, "password": "Not-the-password-1"})
+    unknown = call("dashboard-session", body={"email": "nobody@shop.example", "password": PASSWORD})
+    assert wrong.status == unknown.status == 401
+    assert wrong.error["message"] == unknown.error["message"] == "incorrect email or password"
+
+
+def test_a_new_user_sets_a_password_at_first_sign_in(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
+    from tahsil import cognito
+
+    cognito.create_user("new@shop.example", merchant["merchant_id"], temporary_password="Temporary-pass-1")
+    first = call("dashboard-session", body={"email": "new@shop.example", "password": "Temporary-pass-1"})
+    assert first.status == 200 and first.data["challenge"] == "NEW_PASSWORD_REQUIRED" and "id_token" not in first.data
+    done = call("dashboard-session", body={"email": "new@shop.example", "session": first.data["session"],
+                                           "new_password": "Brand-new-pass-42"})
+    assert done.status == 200 and call("account-get", token=done.data["id_token"]).status == 200
+
+
+def test_the_session_endpoint_needs_a_password(aws_env: Any) -> None:
+    answer = call("dashboard-session", body={"email": "a@b.example"})
+    assert answer.status == 400 and answer.error["param"] == "password"
+
+
+# ------------------------------------------------------------------ the page
+
+
+def test_the_page_has_a_strict_csp_and_no_inline_code(aws_env: Any) -> None:
+    status, headers, html = page("dashboard-page")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "unsafe-inline" not in csp
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)  # no inline script
+    assert " style=" not in html and not re.search(r"\son[a-z]+=", html)  # no inline style, no inline handlers
+    assert "https://" not in html and "http://" not in html  # nothing from elsewhere
+
+
+def test_assets_are_served_and_unknown_ones_are_404(aws_env: Any) -> None:
+    status, headers, js = page("dashboard-asset")
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    assert ".innerHTML" not in js and "eval(" not in js and "import(" not in js
+    status, _, _ = page("dashboard-asset", pathParameters={"name": "nope.js"}, path="/dashboard/assets/nope.js")
+    assert status == 404
+
+
+def test_the_page_offers_every_scope_and_event_type_the_api_knows(aws_env: Any) -> None:
+    from tahsil import auth, webhooks
+
+    _, _, js = page("dashboard-asset")
+    for name in list(auth.SCOPES) + list(webhooks.EVENT_TYPES):
+        assert f'"{name}"' in js, name
