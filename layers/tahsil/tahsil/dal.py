@@ -197,6 +197,18 @@ def take(items: Iterator[dict[str, Any]], limit: int) -> tuple[list[dict[str, An
     return page, False
 
 
+def _pages(operation: str, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of a query or scan, following LastEvaluatedKey (one request per page, lazily)."""
+    args = dict(args)
+    while True:
+        page = getattr(_ddb(), operation)(**args)
+        yield page
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        args["ExclusiveStartKey"] = last
+
+
 def query_owner(table: str, gsi1pk: str, *, newest_first: bool = True, start: dict[str, Any] | None = None,
                 sk_from: str | None = None, sk_to: str | None = None, filter_expression: str | None = None,
                 names: dict[str, str] | None = None, vals: dict[str, Any] | None = None,
@@ -218,14 +230,9 @@ def query_owner(table: str, gsi1pk: str, *, newest_first: bool = True, start: di
         args["ExpressionAttributeNames"] = names
     if start:
         args["ExclusiveStartKey"] = dump(start)
-    while True:
-        page = _ddb().query(**args)
+    for page in _pages("query", args):
         for raw in page.get("Items", []):
             yield load(raw)
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return
-        args["ExclusiveStartKey"] = last
 
 
 def query_partition(table: str, pk: str, sk_prefix: str) -> list[dict[str, Any]]:
@@ -236,14 +243,7 @@ def query_partition(table: str, pk: str, sk_prefix: str) -> list[dict[str, Any]]
         "ExpressionAttributeValues": values(pk=pk, prefix=sk_prefix),
         "ConsistentRead": True,
     }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = _ddb().query(**args)
-        items.extend(load(raw) for raw in page.get("Items", []))
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return items
-        args["ExclusiveStartKey"] = last
+    return [load(raw) for page in _pages("query", args) for raw in page.get("Items", [])]
 
 
 def count_owner(table: str, gsi1pk: str, *, filter_expression: str | None = None,
@@ -259,14 +259,7 @@ def count_owner(table: str, gsi1pk: str, *, filter_expression: str | None = None
         args["FilterExpression"] = filter_expression
     if names:
         args["ExpressionAttributeNames"] = names
-    total = 0
-    while True:
-        page = _ddb().query(**args)
-        total += page["Count"]
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return total
-        args["ExclusiveStartKey"] = last
+    return sum(page["Count"] for page in _pages("query", args))
 
 
 def get_many(table: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -356,11 +349,6 @@ def scan(table: str, *, filter_expression: str | None = None, names: dict[str, s
         args["ExpressionAttributeNames"] = names
     if vals:
         args["ExpressionAttributeValues"] = vals
-    while True:
-        page = _ddb().scan(**args)
+    for page in _pages("scan", args):
         for raw in page.get("Items", []):
             yield load(raw)
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return
-        args["ExclusiveStartKey"] = last
