@@ -19,7 +19,8 @@ install: $(STAMP)
 run: $(STAMP)                      ## start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
 	$(BIN)/tahsil dev
 
-test: $(STAMP)                     ## unit and integration tests
+test: $(STAMP)                     ## import contracts, unit and integration tests
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -29,6 +30,7 @@ integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check layers local functions tests scripts
 	$(BIN)/cfn-lint template.yaml
 

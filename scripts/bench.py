@@ -6,7 +6,7 @@ docs/benchmarks.md explains the method and holds the last results.
 1. DynamoDB round trips per request: every DynamoDB API call one warm request makes (after a
    warm-up request; POSTs carry a new Idempotency-Key), counted by wrapping botocore's
    ``BaseClient._make_api_call`` (every client, whoever made it), with HTTP attempts
-   (retries) counted by a ``before-send.dynamodb`` hook on ``tahsil.aws.client("dynamodb")``.
+   (retries) counted by a ``before-send.dynamodb`` hook on ``tahsil.store.aws.client("dynamodb")``.
    Also: the authorize replay (same key, same body), and the 4th authorization on one card
    within an hour (informational).
 2. Cold import: a fresh ``python -c`` per run imports the handler's ``app.py`` the way
@@ -158,7 +158,7 @@ class CallCounter:
 
     def hook(self) -> None:
         """Count HTTP attempts on the client the handlers share (first, before moto answers)."""
-        from tahsil import aws
+        from tahsil.store import aws
 
         ddb = aws.client("dynamodb")
         if id(ddb) not in self._hooked:
@@ -264,7 +264,7 @@ def fresh_card(serial: int) -> str:
     The read data set needs many payments that stay in the table: on one card, the velocity
     rule would take the slow path from the 4th authorization in an hour and decline the 10th.
     """
-    from tahsil import cards
+    from tahsil.payments import cards
 
     body = f"424242{serial:09d}"
     for digit in "0123456789":
@@ -289,7 +289,7 @@ def clear_tables() -> None:
     with another moto it falls back to the API (correct, but slower as the run goes on).
     The credentials stay.
     """
-    from tahsil.config import settings
+    from tahsil.kernel.config import settings
 
     tables = (settings().payments_table, settings().idempotency_table)
     try:
@@ -307,7 +307,7 @@ def clear_tables() -> None:
         return
     except (ImportError, AttributeError, KeyError):
         pass
-    from tahsil import aws
+    from tahsil.store import aws
 
     ddb = aws.client("dynamodb")
     for table in tables:
@@ -454,7 +454,7 @@ def measure(counter: CallCounter, client: Client, result: Result, prepare: Calla
 
 
 def run_inprocess(n: int) -> tuple[list[Result], list[Result], dict[str, int]]:
-    from tahsil import ops
+    from tahsil.console import ops
 
     counter = CallCounter()
     mock = start_aws()

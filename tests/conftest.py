@@ -23,7 +23,9 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
 def _reset_caches() -> None:
-    from tahsil import aws, config, crypto, idempotency
+    from tahsil.api import idempotency
+    from tahsil.kernel import config
+    from tahsil.store import aws, crypto
 
     aws.reset()
     config.settings.cache_clear()
@@ -61,7 +63,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Any:
 def merchant(aws_env: Any) -> dict[str, Any]:
     """A merchant whose go-live is approved, so its live keys may take payments (tests/unit/test_console_golive.py
     covers a new merchant, which starts unapproved)."""
-    from tahsil import ops
+    from tahsil.console import ops
 
     return ops.create_merchant("Test Store", live_approved=True)
 

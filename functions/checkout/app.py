@@ -1,6 +1,6 @@
 """GET /checkout/{id}: the hosted checkout page; GET /checkout/assets/{name}: its script and styles.
 
-The page is HTML rendered from the intent (``tahsil.checkout``) for whoever holds the client
+The page is HTML rendered from the intent (``tahsil.payments.checkout``) for whoever holds the client
 secret in its URL; script and styles are files served from here, so the CSP needs no inline code.
 """
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 
-from tahsil import checkout, http, intents
-from tahsil.errors import NotFound
+from tahsil.api import http
+from tahsil.kernel.errors import NotFound
+from tahsil.payments import checkout, intents
 
 app = http.resolver()
 

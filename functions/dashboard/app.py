@@ -11,8 +11,9 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 
-from tahsil import checkout, http
-from tahsil.errors import NotFound
+from tahsil.api import http
+from tahsil.kernel.errors import NotFound
+from tahsil.payments import checkout
 
 app = http.resolver()
 

@@ -15,9 +15,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import SecretStr, StringConstraints
 
-from tahsil import cognito, http
-from tahsil.errors import InvalidRequest
-from tahsil.models import Strict
+from tahsil.api import http
+from tahsil.console import cognito
+from tahsil.kernel.errors import InvalidRequest
+from tahsil.kernel.models import Strict
 
 app = http.resolver()
 

@@ -5,7 +5,7 @@ from importlib import resources
 
 from aws_lambda_powertools.event_handler import Response
 
-from tahsil import http
+from tahsil.api import http
 
 app = http.resolver()
 

@@ -60,7 +60,7 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ["TAHSIL_LOCAL_RUNTIME"] = "true"  # test mode may send webhooks to http://localhost
 
-    from tahsil import cognito, ops
+    from tahsil.console import cognito, ops
 
     merchant = ops.create_merchant("Demo Store")
     dashboard = {"url": f"{base_url}/dashboard", "username": DEMO_USER, "password": _demo_password()}
@@ -165,7 +165,7 @@ def create_merchant(args: argparse.Namespace) -> int:
         _use_stack(args.stack, args.region)
     else:
         _use_local_state()
-    from tahsil import ops
+    from tahsil.console import ops
 
     print(json.dumps(ops.create_merchant(args.name), indent=2))
     print("The keys above are shown once; store them now.", file=sys.stderr)
@@ -173,7 +173,7 @@ def create_merchant(args: argparse.Namespace) -> int:
 
 
 def merchant_limits(args: argparse.Namespace) -> int:
-    """Per-merchant rate-limit overrides: ``--set <class>.<per_second|per_hour>=<n>`` (tahsil.ratelimit)."""
+    """Per-merchant rate-limit overrides: ``--set <class>.<per_second|per_hour>=<n>`` (tahsil.api.ratelimit)."""
     overrides: dict[str, dict[str, int]] = {}
     for item in args.set:
         name, _, value = item.partition("=")
@@ -185,11 +185,11 @@ def merchant_limits(args: argparse.Namespace) -> int:
         _use_stack(args.stack, args.region)
     else:
         _use_local_state()
-    from tahsil import account
-    from tahsil.errors import TahsilError
+    from tahsil.api import ratelimit
+    from tahsil.kernel.errors import TahsilError
 
     try:
-        print(json.dumps(account.set_rate_limits(args.merchant_id, overrides), indent=2))
+        print(json.dumps(ratelimit.set_rate_limits(args.merchant_id, overrides), indent=2))
     except TahsilError as exc:
         raise SystemExit(f"tahsil merchants limits: {exc.message}") from None
     return 0
@@ -207,8 +207,8 @@ def go_live(args: argparse.Namespace) -> int:
     _where(args)
     import getpass
 
-    from tahsil import golive
-    from tahsil.errors import TahsilError
+    from tahsil.console import golive
+    from tahsil.kernel.errors import TahsilError
 
     operator = args.operator or os.environ.get("TAHSIL_OPERATOR") or getpass.getuser()
     try:
@@ -227,8 +227,9 @@ def create_user(args: argparse.Namespace) -> int:
     _where(args)
     import secrets
 
-    from tahsil import cognito, dal
-    from tahsil.errors import TahsilError
+    from tahsil.console import cognito
+    from tahsil.kernel.errors import TahsilError
+    from tahsil.store import dal
 
     if dal.get(dal.credentials_table(), f"MER#{args.merchant_id}", "MER") is None:
         raise SystemExit(f"tahsil users create: no merchant {args.merchant_id}")

@@ -39,7 +39,7 @@ def logs_for(gw: Gateway, key: str, want: int, *, query: str = "", timeout: floa
 
 def approving_card(serial: int) -> str:
     """A Luhn-valid Visa the simulated issuer approves; a new one per request keeps the fraud velocity rule quiet."""
-    from tahsil import cards
+    from tahsil.payments import cards
 
     body = f"424242{serial:09d}"
     return next(body + d for d in "0123456789" if cards.luhn_ok(body + d))

@@ -83,8 +83,8 @@ def moto_jwks() -> dict[str, Any]:
 
 @pytest.fixture
 def jwks(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> list[str]:
-    """The pool's JWKS as moto publishes it, fetched through ``tahsil.cognito.fetch_jwks`` (counted)."""
-    from tahsil import cognito
+    """The pool's JWKS as moto publishes it, fetched through ``tahsil.console.cognito.fetch_jwks`` (counted)."""
+    from tahsil.console import cognito
 
     fetched: list[str] = []
 
@@ -99,14 +99,14 @@ def jwks(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> list[str]:
 
 
 def new_user(merchant_id: str, email: str = "staff@shop.example") -> str:
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     cognito.create_user(email, merchant_id, temporary_password=PASSWORD, permanent=True)
     return email
 
 
 def sign_in(email: str, password: str = PASSWORD) -> str:
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     return cognito.sign_in(email, password)["id_token"]
 
@@ -120,7 +120,7 @@ def pool_key() -> Any:
     """moto's signing key for the dashboard pool (to mint tokens with chosen claims)."""
     from moto.cognitoidp.models import cognitoidp_backends
 
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     pool_id, _ = cognito.pool()
     return cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id].json_web_key
@@ -133,7 +133,7 @@ def mint(claims: dict[str, Any], *, header: dict[str, Any] | None = None, key: A
 
 
 def claims_for(merchant_id: str, **over: Any) -> dict[str, Any]:
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     pool_id, client_id = cognito.pool()
     now = int(time.time())

@@ -55,7 +55,7 @@ _serial = itertools.count(1)
 
 def fresh_card() -> str:
     """A Luhn-valid Visa the simulated issuer approves, new each time (so the fraud velocity rule stays quiet)."""
-    from tahsil import cards
+    from tahsil.payments import cards
 
     body = f"424242{next(_serial):09d}"
     return next(body + d for d in "0123456789" if cards.luhn_ok(body + d))
@@ -76,8 +76,8 @@ def create_key(key: str, **fields: Any) -> Answer:
 
 def queued_records() -> list[dict[str, Any]]:
     """Receive (and delete) every request-log message waiting in the local queue."""
-    from tahsil import aws
-    from tahsil.config import settings
+    from tahsil.kernel.config import settings
+    from tahsil.store import aws
 
     sqs, url = aws.client("sqs"), settings().request_log_queue_url
     messages: list[dict[str, Any]] = []

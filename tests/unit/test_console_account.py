@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tahsil import banking
-from tahsil.errors import InvalidRequest
+from tahsil.console import banking
+from tahsil.kernel.errors import InvalidRequest
 from tests.unit.console_support import call
 from tests.unit.platform_support import create_key
 
@@ -89,7 +89,7 @@ def test_patch_changes_what_was_sent_and_null_clears_a_field(sk: str) -> None:
 
 
 def test_the_payout_destination_is_stored_sealed_and_shown_masked(sk: str, merchant: dict[str, Any]) -> None:
-    from tahsil import crypto, dal
+    from tahsil.store import crypto, dal
 
     answer = call("account-update", sk, body={"payout_destination": IQD})
     payout = answer.data["payout_destination"]

@@ -38,7 +38,7 @@ def test_tahsil_mode_picks_live_and_anything_else_is_a_400(user_token: str) -> N
 
 
 def test_the_user_has_every_scope_but_live_payments_still_wait_for_go_live(user_token: str, aws_env: Any) -> None:  # noqa: F811
-    from tahsil import ops
+    from tahsil.console import ops
 
     # the `merchant` fixture is approved; a dashboard user of a new merchant is not
     other = ops.create_merchant("New Shop")
@@ -100,7 +100,7 @@ def test_a_valid_token_for_a_merchant_that_does_not_exist_is_a_401(jwks: list[st
 
 
 def test_the_jwks_is_fetched_once_from_the_configured_pool_and_cached(user_token: str, jwks: list[str]) -> None:  # noqa: F811
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     for _ in range(3):
         assert call("account-get", token=user_token).status == 200
@@ -112,7 +112,7 @@ def test_the_jwks_is_fetched_once_from_the_configured_pool_and_cached(user_token
 
 
 def test_the_jwks_url_follows_the_local_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
     assert cognito.jwks_url("us-east-1_abc") == "http://127.0.0.1:5000/us-east-1_abc/.well-known/jwks.json"
@@ -144,7 +144,7 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(jwks: list[str
 
 
 def test_a_new_user_sets_a_password_at_first_sign_in(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
-    from tahsil import cognito
+    from tahsil.console import cognito
 
     cognito.create_user("new@shop.example", merchant["merchant_id"], temporary_password="Temporary-pass-1")
     first = call("dashboard-session", body={"email": "new@shop.example", "password": "Temporary-pass-1"})
@@ -182,8 +182,9 @@ def test_assets_are_served_and_unknown_ones_are_404(aws_env: Any) -> None:
 
 
 def test_the_page_offers_every_scope_and_event_type_the_api_knows(aws_env: Any) -> None:
-    from tahsil import auth, webhooks
+    from tahsil.kernel.principal import SCOPES
+    from tahsil.webhooks import webhooks
 
     _, _, js = page("dashboard-asset")
-    for name in list(auth.SCOPES) + list(webhooks.EVENT_TYPES):
+    for name in list(SCOPES) + list(webhooks.EVENT_TYPES):
         assert f'"{name}"' in js, name

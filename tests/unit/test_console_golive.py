@@ -23,7 +23,7 @@ def sale(key: str, idem: str | None = None, **over: Any):
 @pytest.fixture
 def fresh(aws_env: Any) -> dict[str, Any]:
     """A merchant as `tahsil merchants create` makes one: live payments not approved yet."""
-    from tahsil import ops
+    from tahsil.console import ops
 
     return ops.create_merchant("New Shop")
 
@@ -38,7 +38,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def loopback(monkeypatch: pytest.MonkeyPatch, local: Any) -> None:  # noqa: F811
     """Live endpoints must be public https; these tests let a live endpoint be the loopback receiver."""
-    from tahsil import ssrf, webhooks
+    from tahsil.webhooks import ssrf, webhooks
 
     monkeypatch.setattr(webhooks, "check_url", lambda url, mode: ssrf.check_url(url, live=False, allow_loopback_http=True))
 
@@ -85,7 +85,7 @@ def test_a_new_merchants_live_keys_cannot_create_payments(fresh: dict[str, Any])
 
 
 def test_approval_opens_live_payments_for_existing_and_new_keys(fresh: dict[str, Any]) -> None:
-    from tahsil import golive
+    from tahsil.console import golive
 
     test, live = keys(fresh)
     refused = sale(live, idem="order-7")
@@ -172,7 +172,7 @@ def test_the_test_payment_item_needs_a_captured_payment_whose_webhook_arrived(fr
 
 def test_a_ready_merchant_scores_100_and_is_approved_without_force(fresh: dict[str, Any], loopback: None,
                                                                    receiver: Receiver) -> None:
-    from tahsil import golive
+    from tahsil.console import golive
 
     test, live = keys(fresh)
     make_ready(fresh, receiver)
@@ -190,8 +190,8 @@ def test_a_ready_merchant_scores_100_and_is_approved_without_force(fresh: dict[s
 
 
 def test_one_review_at_a_time_and_an_operator_must_decide_it(fresh: dict[str, Any]) -> None:
-    from tahsil import golive
-    from tahsil.errors import Conflict, InvalidRequest, NotFound
+    from tahsil.console import golive
+    from tahsil.kernel.errors import Conflict, InvalidRequest, NotFound
 
     test, live = keys(fresh)
     with pytest.raises(NotFound):

@@ -18,7 +18,7 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 def log(merchant_id: str, *, status: int, latency: int, minutes_ago: float, mode: str = "test", signature: str = "not_required",
         user: str | None = None, path: str = "/v1/payments", n: list[int] = [0]) -> None:  # noqa: B006 - a counter
-    from tahsil import requestlog
+    from tahsil.api import requestlog
 
     n[0] += 1
     received = NOW - dt.timedelta(minutes=minutes_ago)
@@ -38,7 +38,7 @@ def overview(key: str, **query: str) -> Any:
 
 
 def test_p95_is_the_nearest_rank() -> None:
-    from tahsil.overview import p95
+    from tahsil.console.overview import p95
 
     assert p95([]) is None and p95([7]) == 7
     assert p95(list(range(1, 101))) == 95 and p95(list(range(1, 21))) == 19 and p95([5, 1, 3]) == 5
@@ -91,7 +91,7 @@ def test_a_bad_window_is_a_400(merchant: dict[str, Any], query: dict[str, str], 
 
 
 def test_the_work_is_bounded_and_says_so(merchant: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import overview as module
+    from tahsil.console import overview as module
 
     for i in range(7):
         log(merchant["merchant_id"], status=200, latency=10, minutes_ago=60 - i)

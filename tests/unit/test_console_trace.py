@@ -95,7 +95,7 @@ def test_fulfillment_is_recorded_once(sk: str) -> None:
 
 
 def test_another_merchant_or_mode_sees_nothing(sk: str, merchant: dict[str, Any]) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     pid = sale(sk).data["id"]
     other = ops.create_merchant("Other")["keys"]["test"]["secret"]

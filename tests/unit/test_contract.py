@@ -13,6 +13,8 @@ def test_committed_openapi_documents_match_the_code() -> None:
     generated = openapi.generate()
     for path in openapi.OUTPUTS:
         assert path.read_text() == generated, f"{path} is stale: run `make openapi`"
+    # One source of truth: the layer's copy is a link to the committed document, not a second file.
+    assert openapi.LAYER_COPY.is_symlink() and openapi.LAYER_COPY.resolve() == openapi.OUTPUTS[0].resolve()
 
 
 def test_openapi_function_serves_the_document(aws_env: object) -> None:

@@ -48,7 +48,7 @@ def test_advancing_past_seven_days_warns_then_expires_in_order_with_an_expiry_tr
 
 
 def test_the_real_timer_finds_nothing_to_do_after_time_travel(sk: str) -> None:
-    from tahsil import expiry
+    from tahsil.payments import expiry
 
     pid = authorize(sk).data["id"]
     advance(sk, pid, 8 * DAY)
@@ -58,7 +58,7 @@ def test_the_real_timer_finds_nothing_to_do_after_time_travel(sk: str) -> None:
 
 
 def test_a_captured_payment_is_left_alone_by_its_timer(sk: str) -> None:
-    from tahsil import expiry
+    from tahsil.payments import expiry
 
     pid = authorize(sk).data["id"]
     act("capture", sk, pid, {})
@@ -98,7 +98,9 @@ def test_new_authorizations_start_one_timer_each_from_the_outbox(sk: str) -> Non
 
 
 def test_a_capture_racing_the_expiry_has_exactly_one_winner_in_50_trials(sk: str) -> None:
-    from tahsil import clock, dal, expiry
+    from tahsil.kernel import clock
+    from tahsil.payments import expiry
+    from tahsil.store import dal
 
     outcomes = []
     from tests.integration.test_webhooks_pipeline import card_number
@@ -150,7 +152,7 @@ def advance_intent(key: str, intent_id: str, seconds: int):
 
 
 def test_an_intent_expires_after_an_hour_once_and_then_refuses_confirms(sk: str) -> None:
-    from tahsil import intents
+    from tahsil.payments import intents
     from tests.unit.test_intents import confirm, create
 
     created = create(sk).data
@@ -164,7 +166,7 @@ def test_an_intent_expires_after_an_hour_once_and_then_refuses_confirms(sk: str)
 
 
 def test_a_paid_intent_is_left_alone_by_its_timer(sk: str) -> None:
-    from tahsil import intents
+    from tahsil.payments import intents
     from tests.unit.test_intents import confirm, create
 
     created = create(sk).data

@@ -94,7 +94,7 @@ def page(intent_id: str, secret: str | None) -> Html:
 
 
 def rows(prefix: str) -> list[dict[str, Any]]:
-    from tahsil import dal
+    from tahsil.store import dal
 
     client = dal._ddb()
     items: list[dict[str, Any]] = []
@@ -109,7 +109,7 @@ def events_of(object_id: str) -> list[dict[str, Any]]:
 
 
 def set_expired(intent_id: str) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     dal.update(dal.payments_table(), f"PI#{intent_id}", "PI", "SET expires_at = :past", vals=dal.values(past="2020-01-01T00:00:00Z"))
 
@@ -141,7 +141,7 @@ def test_create_answers_201_with_id_secret_checkout_url_and_one_hour_expiry(sk: 
     # No PUBLIC_BASE_URL: the API's own address from the request, stage included.
     assert f"{url.scheme}://{url.netloc}{url.path}" == f"https://abc123.execute-api.us-east-1.amazonaws.com/dev/checkout/{data['id']}"
     assert parse_qs(url.query) == {"client_secret": [data["client_secret"]]}
-    from tahsil import clock
+    from tahsil.kernel import clock
 
     assert clock.parse(data["expires_at"]) - clock.parse(data["created_at"]) == clock.dt.timedelta(hours=1)
     assert data["success_url"].endswith("{CHECKOUT_SESSION_ID}")  # echoed as given; filled in when redirecting
@@ -151,7 +151,7 @@ def test_the_client_secret_is_stored_only_as_a_keyed_hash_and_shown_only_at_crea
     secret = intent["client_secret"]
     assert secret not in json.dumps(rows("PI")) and secret not in json.dumps(rows("EVT"))
     stored = rows("PI")[0]
-    from tahsil import crypto
+    from tahsil.store import crypto
 
     assert crypto.same_secret(stored["secret_hash"], secret)
     assert "client_secret" not in get(sk, intent["id"]).data
@@ -160,7 +160,7 @@ def test_the_client_secret_is_stored_only_as_a_keyed_hash_and_shown_only_at_crea
 
 
 def test_public_base_url_wins_when_set(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import config
+    from tahsil.kernel import config
 
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://pay.example.com/")
     config.settings.cache_clear()
@@ -346,7 +346,8 @@ def test_a_second_confirm_after_success_is_409_and_charges_nothing(intent: dict[
 
 def test_a_confirm_that_loses_the_race_writes_nothing_and_retries(intent: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Another request changes the intent between our read and our write: our transaction fails whole."""
-    from tahsil import dal, payments
+    from tahsil.payments import payments
+    from tahsil.store import dal
 
     real = payments.create
     calls: list[int] = []
@@ -366,7 +367,8 @@ def test_a_confirm_that_loses_the_race_writes_nothing_and_retries(intent: dict[s
 
 
 def test_a_confirm_that_loses_to_a_payment_is_409(intent: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import dal, payments
+    from tahsil.payments import payments
+    from tahsil.store import dal
 
     real = payments.create
 
@@ -440,7 +442,7 @@ def test_a_locked_intent_can_be_canceled(sk: str, intent: dict[str, Any]) -> Non
 
 
 def test_other_merchants_and_modes_see_a_404(merchant: dict[str, Any], intent: dict[str, Any]) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     other = ops.create_merchant("Other Store")
     for key in (other["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]):
@@ -546,6 +548,6 @@ def test_assets_are_served_and_unknown_ones_are_404(aws_env: Any) -> None:
     (1234567, "IQD", "1,234.567 IQD"), (100, "MAD", "1.00 MAD"), (5, "GBP", "£0.05"),
 ])
 def test_amounts_are_formatted_with_the_currency_minor_units(amount: int, currency: str, text: str) -> None:
-    from tahsil.checkout import format_money
+    from tahsil.payments.checkout import format_money
 
     assert format_money(amount, currency) == text

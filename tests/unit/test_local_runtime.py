@@ -23,7 +23,7 @@ def _stream_count(table: str) -> int:
 
 
 def test_a_cancelled_transaction_leaves_no_write_and_no_stream_record(fixed_moto: Any) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     table = dal.payments_table()
     dal.put(table, {"pk": "A", "sk": "1", "n": 1})
@@ -42,7 +42,7 @@ def test_a_cancelled_transaction_leaves_no_write_and_no_stream_record(fixed_moto
 
 
 def test_a_successful_transaction_writes_everything_and_streams_it(fixed_moto: Any) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     table = dal.payments_table()
     dal.transact([dal.put_action(table, {"pk": "C", "sk": "1"}), dal.put_action(table, {"pk": "D", "sk": "1"})])

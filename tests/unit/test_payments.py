@@ -41,7 +41,7 @@ def get(key: str, payment_id: str):
 
 
 def table_items() -> list[dict[str, Any]]:
-    from tahsil import dal
+    from tahsil.store import dal
 
     client = dal._ddb()
     items: list[dict[str, Any]] = []
@@ -83,7 +83,7 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
     assert "987" not in dump.replace("2030", "")  # the CVV appears nowhere
     payment = next(r for r in table_items() if r["pk"].startswith("PAY"))
     assert payment["card_sealed"]["alg"] == "AES-256-GCM"
-    from tahsil import crypto
+    from tahsil.store import crypto
 
     assert crypto.vault.decrypt(payment["card_sealed"], f"{payment['merchant_id']}/{payment['id']}") == CARD["number"]
 
@@ -212,7 +212,7 @@ def test_refund_of_an_authorization_is_refused(sk: str) -> None:
 
 
 def test_an_authorization_past_expires_at_reads_expired_and_cannot_be_captured(sk: str) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     pid = authorize(sk).data["id"]
     dal.update(dal.payments_table(), f"PAY#{pid}", "PAY", "SET expires_at = :past",
@@ -254,7 +254,7 @@ def test_bearer_authorization_is_accepted(sk: str) -> None:
 
 
 def test_other_merchants_and_other_modes_see_nothing(merchant: dict[str, Any]) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     pid = authorize(merchant["keys"]["test"]["secret"]).data["id"]
     other = ops.create_merchant("Other Store")

@@ -26,13 +26,13 @@ def sk(merchant: dict[str, Any]) -> str:
 
 def raw_put(item: dict[str, Any]) -> None:
     """Straight into the table, past the data-access layer (a legacy row, or another tool's)."""
-    from tahsil import dal
+    from tahsil.store import dal
 
     dal._ddb().put_item(TableName=dal.credentials_table(), Item=dal.dump(item))
 
 
 def key_row(merchant: dict[str, Any], **over: Any) -> dict[str, Any]:
-    from tahsil import keys
+    from tahsil.console import keys
 
     _, item, _ = keys.new_key_item({"merchant_id": merchant["merchant_id"], "name": "Test Store",
                                     "api_version": "2026-06-14.basra"}, mode="test", key_type="secret", name="legacy",
@@ -80,8 +80,8 @@ def test_another_merchants_rows_are_not_in_my_report(merchant: dict[str, Any], s
 
 
 def test_block_rules_stop_the_write_in_the_data_access_layer(merchant: dict[str, Any]) -> None:
-    from tahsil import dal
-    from tahsil.guards import GuardViolation
+    from tahsil.store import dal
+    from tahsil.store.guards import GuardViolation
 
     table = dal.credentials_table()
     cases = [
@@ -113,7 +113,7 @@ def test_block_rules_stop_the_write_in_the_data_access_layer(merchant: dict[str,
 
 
 def test_the_warn_rule_logs_and_lets_the_write_through(merchant: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     row = key_row(merchant, ip_allowlist=["not-a-cidr"])
     with caplog.at_level(logging.WARNING):

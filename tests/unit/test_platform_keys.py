@@ -17,7 +17,7 @@ def sk(merchant: dict[str, Any]) -> str:
 
 
 def credential_rows() -> list[dict[str, Any]]:
-    from tahsil import dal
+    from tahsil.store import dal
 
     client = dal._ddb()
     return [dal.load(i) for page in client.get_paginator("scan").paginate(TableName=dal.credentials_table())
@@ -77,7 +77,7 @@ def test_a_key_cannot_grant_scopes_it_lacks_nor_a_test_key_mint_a_live_key(sk: s
 
 
 def test_keys_made_by_ops_have_every_scope(merchant: dict[str, Any]) -> None:
-    from tahsil.auth import ALL_SCOPES
+    from tahsil.kernel.principal import ALL_SCOPES
 
     rows = [r for r in credential_rows() if r["pk"].startswith("KEY#")]
     assert len(rows) == 4
@@ -100,13 +100,14 @@ def test_a_missing_scope_is_a_403_naming_it(sk: str) -> None:
 
 
 def test_every_v1_route_in_the_template_has_a_scope() -> None:
-    from tahsil import auth
+    from tahsil.api import auth
+    from tahsil.kernel.principal import SCOPES
     from tahsil_local import template
 
     for fn in template.functions(template.load()):
         for route in fn.routes:
             if route.path.startswith("/v1/") and (route.method, route.path) not in auth.OPEN_ROUTES:
-                assert auth.required_scope(route.method, route.path) in auth.SCOPES, (route.method, route.path)
+                assert auth.required_scope(route.method, route.path) in SCOPES, (route.method, route.path)
 
 
 def test_a_publishable_key_works_only_on_public_endpoints(sk: str) -> None:
@@ -137,7 +138,7 @@ def test_a_rolled_key_fails_at_once_and_its_successor_works(sk: str) -> None:
 
 
 def test_a_roll_with_expires_in_keeps_the_old_key_until_then(sk: str) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     old = create_key(sk).data
     new = call("api-keys-roll", sk, path_id=old["id"], body={"expires_in": 3600}).data
@@ -168,7 +169,7 @@ def test_a_revoked_key_fails_at_once(sk: str) -> None:
 
 
 def test_another_merchants_key_is_not_found(sk: str) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     other = ops.create_merchant("Other")["keys"]["test"]["secret"]
     theirs = create_key(other).data

@@ -86,7 +86,7 @@ def test_bad_filters_are_400s_naming_them(sk: str) -> None:
 
 
 def test_logs_need_the_logs_read_scope_and_stay_within_merchant_and_mode(sk: str, merchant: dict[str, Any]) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     authorize(sk)
     authorize(merchant["keys"]["live"]["secret"])
@@ -99,7 +99,7 @@ def test_logs_need_the_logs_read_scope_and_stay_within_merchant_and_mode(sk: str
 
 
 def test_items_live_30_days(sk: str) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     authorize(sk)
     flush_logs()
@@ -110,7 +110,7 @@ def test_items_live_30_days(sk: str) -> None:
 
 
 def test_a_lost_queue_never_fails_the_request(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import config
+    from tahsil.kernel import config
 
     monkeypatch.setenv("REQUEST_LOG_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/nowhere")
     config.settings.cache_clear()
@@ -130,7 +130,7 @@ def test_the_consumer_reports_only_the_messages_it_could_not_take(sk: str) -> No
 
 
 def test_the_sample_sqs_event_is_consumed(aws_env: Any) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     assert consume(load_sqs_event("request-logs-consume")) == {"batchItemFailures": []}
     (item,) = [dal.load(i) for i in dal._ddb().scan(TableName=dal.request_logs_table())["Items"]]

@@ -1,6 +1,6 @@
 """Rate limits (seed 002): 20/s and 10,000/h for payments, 100/s for queries per merchant, 50/s per IP in public.
 
-The limiter's clock is frozen or moved by the tests (``tahsil.ratelimit.seconds``); the
+The limiter's clock is frozen or moved by the tests (``tahsil.api.ratelimit.seconds``); the
 counters are real DynamoDB items (moto), shared by every handler, never process memory.
 """
 
@@ -26,12 +26,12 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
     import time
 
     clock = {"t": int(time.time()) + 0.5}
-    monkeypatch.setattr("tahsil.ratelimit.seconds", lambda: clock["t"])
+    monkeypatch.setattr("tahsil.api.ratelimit.seconds", lambda: clock["t"])
     return clock
 
 
 def payment_rows() -> int:
-    from tahsil import dal
+    from tahsil.store import dal
 
     rows = dal._ddb().scan(TableName=dal.payments_table())["Items"]
     return sum(1 for r in rows if r["pk"]["S"].startswith("PAY#"))
@@ -52,7 +52,7 @@ def test_the_21st_payment_in_a_second_is_a_429_with_headers_and_never_runs(sk: s
 
 
 def test_limits_are_per_merchant(sk: str, frozen: dict[str, float]) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     for _ in range(20):
         authorize(sk)
@@ -70,9 +70,9 @@ def test_queries_have_their_own_100_per_second(sk: str, frozen: dict[str, float]
 
 def test_the_hourly_limit_holds_across_seconds_and_is_overridable_per_merchant(merchant: dict[str, Any], sk: str,
                                                                                 frozen: dict[str, float]) -> None:
-    from tahsil import account
+    from tahsil.api import ratelimit
 
-    account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 3}})
+    ratelimit.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 3}})
     frozen["t"] = (int(frozen["t"]) // 3600) * 3600 + 10.5  # early in an hour
     results = []
     for _ in range(4):
@@ -85,7 +85,7 @@ def test_the_hourly_limit_holds_across_seconds_and_is_overridable_per_merchant(m
 
 
 def test_limits_are_configuration(monkeypatch: pytest.MonkeyPatch, sk: str, frozen: dict[str, float]) -> None:
-    from tahsil import config
+    from tahsil.kernel import config
 
     monkeypatch.setenv("RATE_LIMIT_QUERIES_PER_SECOND", "3")
     config.settings.cache_clear()
@@ -125,7 +125,7 @@ def test_public_endpoints_allow_50_per_second_per_ip(frozen: dict[str, float], a
 
 
 def test_the_limiter_fails_open_when_it_cannot_count(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     def broken(*_: Any, **__: Any) -> int:
         raise RuntimeError("throttled")

@@ -24,7 +24,7 @@ DOC_GET = "v1=0b52194825e0256a6b407d0db9ac5b89e04a4da9d1d298d4c1bbdd59fafdc68c"
 
 
 def test_the_worked_example_of_the_docs_holds_for_server_and_client() -> None:
-    from tahsil import signing
+    from tahsil.console import signing
 
     assert hashlib.sha256(BODY).hexdigest() == "d497688c0b87d5ac44fdfaf1b92f1c585e60373ff6616ebfef6177779434c8ec"
     server = signing.sign(SECRET, signing.canonical_request("POST", "/v1/payments/authorize", [], "1767225600", BODY))
@@ -89,7 +89,7 @@ def test_a_replayed_signed_request_outside_the_drift_window_fails(signer: dict[s
     first, event = signed_authorize(signer)
     assert first.status == 200
     later = time.time() + 301
-    monkeypatch.setattr("tahsil.auth._now", lambda: later)
+    monkeypatch.setattr("tahsil.api.auth._now", lambda: later)
     replay = json.loads(json.dumps(event))
     replay["requestContext"]["requestId"] = "replay-1"
     answer, _ = signed_authorize(signer, event=replay)
@@ -121,7 +121,7 @@ def test_a_key_that_does_not_sign_records_not_required(merchant: dict[str, Any])
 
 
 def test_the_signing_secret_is_stored_neither_plain_nor_encrypted(signer: dict[str, Any]) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     rows = [dal.load(i) for i in dal._ddb().scan(TableName=dal.credentials_table())["Items"]]
     dumped = json.dumps(rows)

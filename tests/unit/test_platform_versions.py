@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tahsil import versions
+from tahsil.kernel import versions
 from tests.unit.platform_support import CARD, PAYMENT, authorize, call
 
 BASRA_ERROR = {"success": False, "error": {"code": "PAYMENT_DECLINED", "message": "payment declined: insufficient funds (code: 51)",
@@ -68,7 +68,8 @@ def sk(merchant: dict[str, Any]) -> str:
 
 def pin(merchant_id: str, version: str) -> None:
     """Move a merchant's pin directly in the table (the API only moves it forward)."""
-    from tahsil import account, dal
+    from tahsil.console import account
+    from tahsil.store import dal
 
     dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET api_version = :v", vals=dal.values(v=version))
     account._copy_to_keys(merchant_id, "api_version", version)

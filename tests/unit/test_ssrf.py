@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tahsil import ssrf
-from tahsil.errors import InvalidRequest
-from tahsil.ssrf import Answer, Target, UnsafeUrl, check_url, post
+from tahsil.kernel.errors import InvalidRequest
+from tahsil.webhooks import ssrf
+from tahsil.webhooks.ssrf import Answer, Target, UnsafeUrl, check_url, post
 
 PUBLIC = "93.184.215.14"
 PUBLIC6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"

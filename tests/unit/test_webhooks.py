@@ -36,7 +36,7 @@ def create_endpoint(key: str, url: str, events: list[str] | None = None):
 def stream_records() -> list[dict[str, Any]]:
     from moto.dynamodb.models import dynamodb_backends
 
-    from tahsil import dal
+    from tahsil.store import dal
 
     shard = dynamodb_backends["123456789012"]["us-east-1"].tables[dal.payments_table()].stream_shard
     return [r.to_json() for r in shard.items]
@@ -81,7 +81,7 @@ def invoke_raw(logical_id: str, event: dict[str, Any]) -> Any:
 
 
 def test_signature_matches_the_standard_webhooks_reference_library() -> None:
-    from tahsil import webhooks
+    from tahsil.webhooks import webhooks
 
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
     body = b'{"id":"evt_1","type":"payment.captured"}'
@@ -95,7 +95,7 @@ def test_signature_matches_the_standard_webhooks_reference_library() -> None:
 
 
 def test_endpoint_secret_is_shown_once_and_stored_sealed(local: Any, merchant: dict[str, Any]) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     key = merchant["keys"]["test"]["secret"]
     created = create_endpoint(key, "http://127.0.0.1:9/hook")
@@ -133,7 +133,7 @@ def test_outside_the_local_runtime_even_test_mode_needs_https(aws_env: Any, merc
 
 
 def test_another_merchants_endpoint_is_404(local: Any, merchant: dict[str, Any]) -> None:
-    from tahsil import ops
+    from tahsil.console import ops
 
     created = create_endpoint(merchant["keys"]["test"]["secret"], "http://127.0.0.1:9/hook").data
     other = ops.create_merchant("Other")["keys"]["test"]["secret"]
@@ -170,7 +170,7 @@ def test_unsubscribed_types_are_not_sent(local: Any, merchant: dict[str, Any], r
 
 def test_a_crash_after_the_state_transaction_still_ends_in_delivery(local: Any, merchant: dict[str, Any],
                                                                    receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     key = merchant["keys"]["test"]["secret"]
     create_endpoint(key, receiver.url)
@@ -190,7 +190,8 @@ def test_a_crash_after_the_state_transaction_still_ends_in_delivery(local: Any, 
 
 
 def test_fan_out_and_attempts_are_idempotent(local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
-    from tahsil import dal, webhooks
+    from tahsil.store import dal
+    from tahsil.webhooks import webhooks
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, receiver.url).data
@@ -223,7 +224,7 @@ def test_a_failed_first_attempt_starts_the_retry_state_machine(local: Any, merch
 
 def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, merchant: dict[str, Any],
                                                                    receiver: Receiver) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     key = merchant["keys"]["test"]["secret"]
     create_endpoint(key, receiver.url)
@@ -244,7 +245,7 @@ def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, m
 
 def test_an_endpoint_pinned_to_the_older_version_gets_the_older_event_shape(local: Any, merchant: dict[str, Any],
                                                                             receiver: Receiver) -> None:
-    from tahsil import dal
+    from tahsil.store import dal
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, receiver.url).data

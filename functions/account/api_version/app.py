@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import account, http, schemas
-from tahsil.platform_models import ApiVersionPin, ApiVersionUpdate
+from tahsil.api import http, schemas
+from tahsil.console import account
+from tahsil.console.models import ApiVersionPin, ApiVersionUpdate
 
 app = http.resolver()
 

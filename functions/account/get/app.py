@@ -1,7 +1,8 @@
 """GET /v1/account: the account's profile (legal name, MCC, support contacts) and payout destination (masked)."""
 
-from tahsil import http, profile, schemas
-from tahsil.console_models import Account
+from tahsil.api import http, schemas
+from tahsil.console import profile
+from tahsil.console.models import Account
 
 app = http.resolver()
 

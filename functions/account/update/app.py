@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, profile, schemas
-from tahsil.console_models import Account, AccountUpdate
+from tahsil.api import http, schemas
+from tahsil.console import profile
+from tahsil.console.models import Account, AccountUpdate
 
 app = http.resolver()
 

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, keys, schemas
-from tahsil.platform_models import ApiKey, ApiKeyCreate
+from tahsil.api import http, schemas
+from tahsil.console import keys
+from tahsil.console.models import ApiKey, ApiKeyCreate
 
 app = http.resolver()
 

@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, keys, schemas
-from tahsil.platform_models import ApiKeyList
+from tahsil.api import http, schemas
+from tahsil.console import keys
+from tahsil.console.models import ApiKeyList
 
 app = http.resolver()
 

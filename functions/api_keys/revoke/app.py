@@ -1,7 +1,8 @@
 """DELETE /v1/api-keys/{id}: revoke a key; it fails from the next request on."""
 
-from tahsil import http, keys, schemas
-from tahsil.platform_models import ApiKey
+from tahsil.api import http, schemas
+from tahsil.console import keys
+from tahsil.console.models import ApiKey
 
 app = http.resolver()
 

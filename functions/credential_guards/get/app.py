@@ -1,7 +1,8 @@
 """GET /v1/credential-guards: each guard rule, its status and enforcement, and this account's legacy rows."""
 
-from tahsil import guards, http, schemas
-from tahsil.platform_models import CredentialGuards
+from tahsil.api import http, schemas
+from tahsil.console import guards
+from tahsil.console.models import CredentialGuards
 
 app = http.resolver()
 

@@ -1,6 +1,7 @@
 """GET /v1/events/{id}/deliveries: every endpoint's delivery of this event, attempt by attempt."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

@@ -1,6 +1,7 @@
 """GET /v1/events/{id}: one event, as delivered, with its delivery status."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

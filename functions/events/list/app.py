@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

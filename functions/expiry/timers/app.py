@@ -3,7 +3,8 @@
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from tahsil import expiry, workers
+from tahsil.api import workers
+from tahsil.payments import expiry
 
 
 def start(record: DynamoDBRecord) -> None:

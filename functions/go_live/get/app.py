@@ -1,7 +1,8 @@
 """GET /v1/go-live: the go-live checklist (each item with status, evidence and detail), score, blocking issues, reviews."""
 
-from tahsil import golive, http, schemas
-from tahsil.console_models import GoLive
+from tahsil.api import http, schemas
+from tahsil.console import golive
+from tahsil.console.models import GoLive
 
 app = http.resolver()
 

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import golive, http, schemas
-from tahsil.console_models import GoLiveReview, GoLiveReviewRequest
+from tahsil.api import http, schemas
+from tahsil.console import golive
+from tahsil.console.models import GoLiveReview, GoLiveReviewRequest
 
 app = http.resolver()
 NO_NOTE = GoLiveReviewRequest()

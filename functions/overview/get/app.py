@@ -6,8 +6,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, overview, schemas
-from tahsil.console_models import Overview
+from tahsil.api import http, schemas
+from tahsil.console import overview
+from tahsil.console.models import Overview
 
 app = http.resolver()
 

@@ -1,13 +1,14 @@
 """POST /v1/payment-intents/{id}/cancel: stop an intent that has not been paid (400 once it has)."""
 
-from tahsil import http, intents
-from tahsil.intent_models import PaymentIntent, responses
+from tahsil.api import http
+from tahsil.payments import intents
+from tahsil.payments.models import PaymentIntent, intent_responses
 
 app = http.resolver()
 
 
 @app.post("/v1/payment-intents/<id>/cancel", summary="Cancel a payment intent", tags=["Payment intents"],
-          responses=responses(PaymentIntent, 400, 401, 404, 409, 410))
+          responses=intent_responses(PaymentIntent, 400, 401, 404, 409, 410))
 def cancel_intent(id: str):
     return http.respond(app, lambda who, ctx: intents.cancel(who, id, ctx))
 

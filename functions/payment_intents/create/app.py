@@ -4,15 +4,16 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, intents
-from tahsil.config import settings
-from tahsil.intent_models import CreatedPaymentIntent, IntentCreate, responses
+from tahsil.api import http
+from tahsil.kernel.config import settings
+from tahsil.payments import intents
+from tahsil.payments.models import CreatedPaymentIntent, IntentCreate, intent_responses
 
 app = http.resolver()
 
 
 @app.post("/v1/payment-intents", summary="Create a payment intent", tags=["Payment intents"],
-          responses=responses(CreatedPaymentIntent, 400, 401, 409, status=201))
+          responses=intent_responses(CreatedPaymentIntent, 400, 401, 409, status=201))
 def create_intent(body: Annotated[IntentCreate, Body()]):
     event = app.current_event
     base_url = intents.public_base_url(settings().public_base_url,

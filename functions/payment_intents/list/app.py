@@ -4,8 +4,9 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, intents
-from tahsil.intent_models import PaymentIntentList, responses
+from tahsil.api import http
+from tahsil.payments import intents
+from tahsil.payments.models import PaymentIntentList, intent_responses
 
 app = http.resolver()
 
@@ -13,7 +14,7 @@ Status = Literal["created", "succeeded", "canceled", "expired", "locked"]
 
 
 @app.get("/v1/payment-intents", summary="List payment intents", tags=["Payment intents"],
-         responses=responses(PaymentIntentList, 400, 401))
+         responses=intent_responses(PaymentIntentList, 400, 401))
 def list_intents(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     starting_after: Annotated[str | None, Query(description="id of the last intent of the previous page")] = None,

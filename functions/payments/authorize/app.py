@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, payments, schemas
-from tahsil.models import PaymentCreate
+from tahsil.api import http, schemas
+from tahsil.payments import payments
+from tahsil.payments.models import Payment, PaymentCreate
 
 app = http.resolver()
 
 
 @app.post("/v1/payments/authorize", summary="Authorize a payment", tags=["Payments"],
-          responses=schemas.responses(schemas.Payment, 402, 409))
+          responses=schemas.responses(Payment, 402, 409))
 def authorize(body: Annotated[PaymentCreate, Body()]):
     return http.respond(app, lambda who, ctx: payments.create(who, body, capture=False, ctx=ctx))
 

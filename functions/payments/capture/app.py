@@ -4,15 +4,16 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, payments, schemas
-from tahsil.models import CaptureRequest
+from tahsil.api import http, schemas
+from tahsil.payments import payments
+from tahsil.payments.models import CaptureRequest, Payment
 
 app = http.resolver()
 FULL = CaptureRequest()  # no body: capture everything that is authorized
 
 
 @app.post("/v1/payments/<id>/capture", summary="Capture an authorized payment", tags=["Payments"],
-          responses=schemas.responses(schemas.Payment, 404, 409, 410))
+          responses=schemas.responses(Payment, 404, 409, 410))
 def capture(id: str, body: Annotated[CaptureRequest, Body()] = FULL):
     return http.respond(app, lambda who, ctx: payments.capture(who, id, body, ctx))
 

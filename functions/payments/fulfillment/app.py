@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, schemas, trace
-from tahsil.console_models import Fulfillment, FulfillmentCreate
+from tahsil.api import http, schemas
+from tahsil.console import trace
+from tahsil.console.models import Fulfillment, FulfillmentCreate
 
 app = http.resolver()
 

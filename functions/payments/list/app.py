@@ -5,7 +5,9 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, payments, schemas
+from tahsil.api import http, schemas
+from tahsil.payments import payments
+from tahsil.payments.models import PaymentList
 
 app = http.resolver()
 
@@ -13,7 +15,7 @@ Status = Literal["authorized", "captured", "voided", "refunded", "partially_refu
 
 
 @app.get("/v1/payments", summary="List payments", tags=["Payments"],
-          responses=schemas.responses(schemas.PaymentList))
+          responses=schemas.responses(PaymentList))
 def list_payments(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     starting_after: Annotated[str | None, Query(description="id of the last payment of the previous page")] = None,

@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, payments, schemas
-from tahsil.models import RefundRequest
+from tahsil.api import http, schemas
+from tahsil.payments import payments
+from tahsil.payments.models import Payment, RefundRequest
 
 app = http.resolver()
 
 
 @app.post("/v1/payments/<id>/refund", summary="Refund a captured payment", tags=["Payments"],
-          responses=schemas.responses(schemas.Payment, 404, 409))
+          responses=schemas.responses(Payment, 404, 409))
 def refund(id: str, body: Annotated[RefundRequest, Body()]):
     return http.respond(app, lambda who, ctx: payments.refund(who, id, body, ctx))
 

@@ -1,7 +1,8 @@
 """GET /v1/payments/{id}/trace: the payment's hand-off as one timeline (requests, events, webhook attempts, fulfillment)."""
 
-from tahsil import http, schemas, trace
-from tahsil.console_models import Trace
+from tahsil.api import http, schemas
+from tahsil.console import trace
+from tahsil.console.models import Trace
 
 app = http.resolver()
 

@@ -8,15 +8,16 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from tahsil import http, intents
-from tahsil.intent_models import ConfirmedPaymentIntent, IntentConfirm, responses
+from tahsil.api import http
+from tahsil.payments import intents
+from tahsil.payments.models import ConfirmedPaymentIntent, IntentConfirm, intent_responses
 
 app = http.resolver()
 
 
 @app.post("/public/payment-intents/<id>/confirm", summary="Confirm a payment intent with a card (public)",
           tags=["Checkout (public)"], security=[{"ClientSecret": []}],
-          responses=responses(ConfirmedPaymentIntent, 400, 401, 402, 404, 409, 410))
+          responses=intent_responses(ConfirmedPaymentIntent, 400, 401, 402, 404, 409, 410))
 def confirm_intent(
     id: str,
     body: Annotated[IntentConfirm, Body()],

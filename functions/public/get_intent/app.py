@@ -1,13 +1,14 @@
 """GET /public/payment-intents/{id}: what a checkout page needs to show; no key, no client secret, no customer data."""
 
-from tahsil import http, intents
-from tahsil.intent_models import PublicPaymentIntent, responses
+from tahsil.api import http
+from tahsil.payments import intents
+from tahsil.payments.models import PublicPaymentIntent, intent_responses
 
 app = http.resolver()
 
 
 @app.get("/public/payment-intents/<id>", summary="Retrieve a payment intent (public)", tags=["Checkout (public)"],
-         security=[{}], responses=responses(PublicPaymentIntent, 400, 404))
+         security=[{}], responses=intent_responses(PublicPaymentIntent, 400, 404))
 def get_public_intent(id: str):
     item = intents.load_public(id)
     answer = http.respond(app, lambda _who, _ctx: intents.public_view(item), principal=intents.principal_of(item))

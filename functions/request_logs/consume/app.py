@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from tahsil import requestlog
+from tahsil.api import requestlog
 
 logger = Logger(service="tahsil")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, requestlog, schemas
-from tahsil.platform_models import RequestLogList
+from tahsil.api import http, requestlog, schemas
+from tahsil.api.models import RequestLogList
 
 app = http.resolver()
 

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, intents
-from tahsil.test_helpers import Advance
+from tahsil.api import http
+from tahsil.payments import intents
+from tahsil.payments.models import Advance
 
 app = http.resolver()
 

@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import expiry, http, schemas
-from tahsil.test_helpers import Advance
+from tahsil.api import http, schemas
+from tahsil.payments import expiry
+from tahsil.payments.models import Advance, Payment
 
 app = http.resolver()
 
 
 @app.post("/v1/test-helpers/payments/<id>/advance", summary="Test mode: advance a payment's clock", tags=["Test helpers"],
-          responses=schemas.responses(schemas.Payment, 404))
+          responses=schemas.responses(Payment, 404))
 def advance(id: str, body: Annotated[Advance, Body()]):  # noqa: A002
     return http.respond(app, lambda who, _ctx: expiry.advance(who, id, body.seconds))
 

@@ -4,13 +4,15 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import http, payments, schemas
+from tahsil.api import http, schemas
+from tahsil.payments import payments
+from tahsil.payments.models import TransactionList
 
 app = http.resolver()
 
 
 @app.get("/v1/transactions", summary="List transactions", tags=["Transactions"],
-          responses=schemas.responses(schemas.TransactionList))
+          responses=schemas.responses(TransactionList))
 def list_transactions(
     status: Annotated[Literal["authorized", "captured", "voided", "refunded", "failed"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,

@@ -1,6 +1,7 @@
 """DELETE /v1/webhook-endpoints/{id}: stop sending to it."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

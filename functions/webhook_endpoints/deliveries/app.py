@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from tahsil import deliveries, http, schemas
-from tahsil.console_models import EndpointDeliveryList
+from tahsil.api import http, schemas
+from tahsil.webhooks import deliveries
+from tahsil.webhooks.models import EndpointDeliveryList
 
 app = http.resolver()
 

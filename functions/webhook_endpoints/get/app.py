@@ -1,6 +1,7 @@
 """GET /v1/webhook-endpoints/{id}: one endpoint (never its secret)."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

@@ -1,6 +1,7 @@
 """GET /v1/webhook-endpoints: this mode's endpoints (never their secrets)."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

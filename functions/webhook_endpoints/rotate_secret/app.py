@@ -1,6 +1,7 @@
 """POST /v1/webhook-endpoints/{id}/rotate-secret: a new secret, shown once; the old one signs for 24 h more."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

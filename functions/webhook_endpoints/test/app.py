@@ -1,6 +1,7 @@
 """POST /v1/webhook-endpoints/{id}/test: send a test event through the real pipeline."""
 
-from tahsil import http, webhooks
+from tahsil.api import http
+from tahsil.webhooks import webhooks
 
 app = http.resolver()
 

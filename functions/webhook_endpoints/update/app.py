@@ -4,8 +4,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil import http, webhooks
-from tahsil.webhook_models import EndpointUpdate
+from tahsil.api import http
+from tahsil.webhooks import webhooks
+from tahsil.webhooks.models import EndpointUpdate
 
 app = http.resolver()
 

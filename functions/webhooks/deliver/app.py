@@ -6,7 +6,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from tahsil import webhooks, workers
+from tahsil.api import workers
+from tahsil.webhooks import webhooks
 
 
 def deliver(record: SQSRecord) -> None:

@@ -3,7 +3,8 @@
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord, DynamoDBRecordEventName
 
-from tahsil import webhooks, workers
+from tahsil.api import workers
+from tahsil.webhooks import webhooks
 
 
 def fan_out(record: DynamoDBRecord) -> None:

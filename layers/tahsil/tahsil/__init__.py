@@ -1,7 +1,25 @@
-"""Tahsil's domain layer: money, cards, fraud rules, payments, and their data access.
+"""Tahsil's shared layer: the code every Lambda function imports.
 
 Shipped to Lambda as one layer (``layers/tahsil``) and installed locally with
 ``pip install -e .``, so handlers import it the same way in both places.
+
+The map (a package may import only the packages below it; ``payments`` and ``webhooks`` are
+independent of each other). import-linter checks it (``.importlinter``, run by ``make test``).
+
+    tahsil.api        HTTP contract: resolver, envelope, auth, rate limits, idempotency,
+                      request logs, tracing, worker wrappers
+    tahsil.console    account, API keys, signing secrets, guards report, go-live, overview,
+                      trace, dashboard sign-in, operator set-up
+    tahsil.payments | tahsil.webhooks
+                      payments, transactions, intents, checkout, cards, fraud, expiry |
+                      endpoints, fan-out, deliveries, retries, events API, SSRF guard
+    tahsil.store      DynamoDB access, card/secret vault, AWS clients, credential guards
+    tahsil.kernel     errors, ids, clock, settings, money, versions, Principal and scopes,
+                      outbox event rows, model bases, logger and metrics
+
+Handlers (``functions/*/app.py``) sit above ``tahsil.api``: endpoint -> ``tahsil.api.http``
+-> the domain module (``tahsil.payments.payments``) -> ``tahsil.store.dal``. Each package keeps
+its request and response models in its own ``models.py``.
 """
 
 __version__ = "0.1.0"

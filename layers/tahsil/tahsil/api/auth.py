@@ -1,0 +1,296 @@
+"""Who is calling, and may they: an API key becomes a Principal, or a 401 / 403 that says why.
+
+One key lookup (a strongly consistent GetItem by the key's keyed hash, then a
+constant-time compare) brings everything the checks need, in this order:
+
+1. the key exists, is active, and (when rolled with a grace period) has not expired: else 401;
+2. its type: publishable keys (``pk_``) work only on the public endpoints: else 403;
+3. the IP allowlist, against API Gateway's ``requestContext.identity.sourceIp``: else 403;
+4. the request signature, when the key requires signing (``tahsil.console.signing``): else 401 naming
+   what failed (missing headers, timestamp, clock drift, mismatch);
+5. the scope the route needs (``ROUTE_SCOPES``, the one table of route -> scope): else 403;
+6. live payments (``LIVE_GATED_ROUTES``) only once go-live is approved: else 403
+   ``LIVE_MODE_NOT_ENABLED``. The approval is copied onto the key row (``live_enabled``), so
+   this costs no extra read (``tahsil.console.golive``).
+
+Dashboard users (``Authorization: Bearer <Cognito ID token>``, ``tahsil.console.cognito``) are checked
+by the token's signature and claims instead, act for the token's merchant in the mode named by
+``Tahsil-Mode`` (default test) with every scope, and pass the same route checks (5 and 6).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tahsil.console import signing
+from tahsil.kernel.errors import (
+    InvalidRequest,
+    IpNotAllowed,
+    KeyTypeNotAllowed,
+    LiveModeNotEnabled,
+    MissingScope,
+    SignatureMismatch,
+    SignatureRequired,
+    SignatureTimestampInvalid,
+    Unauthenticated,
+)
+from tahsil.kernel.principal import ALL_SCOPES, LATEST_API_VERSION, Principal
+from tahsil.store import crypto, dal
+
+KEY_PATTERN = re.compile(r"^(sk|pk)_(test|live)_[A-Za-z0-9]{24,64}$")
+
+
+# Route (method, API Gateway resource path) -> the scope it needs. Every /v1 route has one.
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/payments/authorize"): "payments:create",
+    ("POST", "/v1/payments/sale"): "payments:create",
+    ("POST", "/v1/payments/{id}/capture"): "payments:write",
+    ("POST", "/v1/payments/{id}/void"): "payments:write",
+    ("POST", "/v1/payments/{id}/refund"): "refunds:create",
+    ("GET", "/v1/payments"): "payments:read",
+    ("GET", "/v1/payments/{id}"): "payments:read",
+    ("GET", "/v1/transactions"): "payments:read",
+    ("GET", "/v1/transactions/{id}"): "payments:read",
+    ("POST", "/v1/api-keys"): "keys:write",
+    ("GET", "/v1/api-keys"): "keys:read",
+    ("POST", "/v1/api-keys/{id}/roll"): "keys:write",
+    ("DELETE", "/v1/api-keys/{id}"): "keys:write",
+    ("GET", "/v1/request-logs"): "logs:read",
+    ("GET", "/v1/credential-guards"): "keys:read",
+    ("GET", "/v1/api-versions"): "account:read",
+    ("POST", "/v1/account/api-version"): "account:write",
+    ("POST", "/v1/test-helpers/payments/{id}/advance"): "payments:write",
+    ("POST", "/v1/test-helpers/payment-intents/{id}/advance"): "payment_intents:write",
+    ("GET", "/v1/overview"): "logs:read",
+    ("GET", "/v1/account"): "account:read",
+    ("PATCH", "/v1/account"): "account:write",
+    ("GET", "/v1/go-live"): "account:read",
+    ("POST", "/v1/go-live/reviews"): "account:write",
+    ("GET", "/v1/payments/{id}/trace"): "payments:read",
+    ("POST", "/v1/payments/{id}/fulfillment"): "payments:write",
+}
+# Routes that move live money: a live key may call them only once go-live is approved.
+LIVE_GATED_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/v1/payments/authorize"), ("POST", "/v1/payments/sale"), ("POST", "/v1/payment-intents"),
+})
+DASHBOARD_MODE_HEADER = "tahsil-mode"
+# Families whose routes are read (GET) or write (anything else) as a whole: a new route in them
+# needs no entry above. Longest prefix first.
+FAMILY_SCOPES: tuple[tuple[str, str, str], ...] = (
+    ("/v1/payment-intents", "payment_intents:read", "payment_intents:write"),
+    ("/v1/webhook-endpoints", "webhooks:read", "webhooks:write"),
+    ("/v1/events", "events:read", "webhooks:write"),
+    ("/v1/test-helpers/payment-intents", "payment_intents:read", "payment_intents:write"),
+    ("/v1/test-helpers/payments", "payments:read", "payments:write"),
+)
+# /v1 routes that take no key at all.
+OPEN_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/v1/openapi.json")})
+
+
+def _now() -> float:
+    return time.time()
+
+
+def required_scope(method: str, resource: str) -> str | None:
+    found = ROUTE_SCOPES.get((method.upper(), resource))
+    if found:
+        return found
+    for prefix, read, write in FAMILY_SCOPES:
+        if resource == prefix or resource.startswith(prefix + "/"):
+            return read if method.upper() in ("GET", "HEAD") else write
+    return None
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What of the HTTP request the checks look at (from the API Gateway proxy event)."""
+
+    method: str
+    path: str
+    resource: str
+    query: tuple[tuple[str, str], ...]
+    body: bytes
+    source_ip: str | None
+    headers: dict[str, str]
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> RequestFacts:
+        body = event.get("body") or ""
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        multi = event.get("multiValueQueryStringParameters") or {}
+        single = event.get("queryStringParameters") or {}
+        pairs = [(k, v) for k, vs in multi.items() for v in (vs or [])] if multi else list(single.items())
+        context = event.get("requestContext") or {}
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+        return cls(
+            method=str(event.get("httpMethod", "")).upper(),
+            path=str(event.get("path", "")),
+            resource=str(event.get("resource") or context.get("resourcePath") or event.get("path", "")),
+            query=tuple(pairs),
+            body=raw,
+            source_ip=(context.get("identity") or {}).get("sourceIp"),
+            headers=headers,
+        )
+
+
+def presented_key(headers: dict[str, str]) -> str | None:
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    key = lowered.get("x-api-key")
+    if key:
+        return key.strip()
+    bearer = lowered.get("authorization", "")
+    if bearer[:7].lower() == "bearer ":
+        return bearer[7:].strip()
+    return None
+
+
+def in_allowlist(source_ip: str | None, allowlist: list[str]) -> bool:
+    if not source_ip:
+        return False
+    try:
+        address = ipaddress.ip_address(source_ip.strip())
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for entry in allowlist:
+        try:
+            network = ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            continue  # an invalid legacy entry matches nothing (the audit reports it)
+        if network.version == address.version and address in network:
+            return True
+    return False
+
+
+def _signature(item: dict[str, Any], request: RequestFacts, audit: dict[str, Any]) -> None:
+    secret = signing.secret_for(item["key_id"], item["signing"]["nonce"])
+    check = signing.verify(
+        secret, method=request.method, path=request.path, query=request.query, body=request.body,
+        timestamp=request.headers.get(signing.TIMESTAMP_HEADER.lower()),
+        signature=request.headers.get(signing.SIGNATURE_HEADER.lower()), now=_now(),
+    )
+    audit["signature"] = check.record()
+    if check.outcome == "passed":
+        return
+    if check.reason == "missing":
+        raise SignatureRequired("this API key requires signed requests: send Tahsil-Timestamp and Tahsil-Signature",
+                                param=signing.SIGNATURE_HEADER)
+    if check.reason == "bad_timestamp":
+        raise SignatureTimestampInvalid("Tahsil-Timestamp must be unix seconds", param=signing.TIMESTAMP_HEADER)
+    if check.reason == "clock_drift":
+        raise SignatureTimestampInvalid(
+            f"Tahsil-Timestamp is {abs(check.drift_s or 0)} s {'behind' if (check.drift_s or 0) > 0 else 'ahead of'} "
+            f"our clock; at most {signing.TOLERANCE_S} s of drift is tolerated",
+            param=signing.TIMESTAMP_HEADER, drift_s=check.drift_s)
+    if check.reason == "malformed":
+        raise SignatureMismatch("Tahsil-Signature must be v1=<64 hex digits>", param=signing.SIGNATURE_HEADER)
+    raise SignatureMismatch("Tahsil-Signature does not match the request (method, path, query, timestamp and body)",
+                            param=signing.SIGNATURE_HEADER)
+
+
+def principal_of(item: dict[str, Any]) -> Principal:
+    return Principal(
+        merchant_id=item["merchant_id"],
+        mode=item["mode"],
+        key_id=item["key_id"],
+        key_type=item["type"],
+        api_version=item.get("api_version", LATEST_API_VERSION),
+        merchant_name=item.get("merchant_name", ""),
+        scopes=frozenset(item.get("scopes") or ()),
+        rate_limits=item.get("rate_limits") or None,
+        live_enabled=bool(item.get("live_enabled")),
+    )
+
+
+def _route_checks(principal: Principal, request: RequestFacts) -> None:
+    scope = required_scope(request.method, request.resource)
+    if scope is None:
+        raise MissingScope(f"no scope is defined for {request.method} {request.resource}; refusing by default",
+                           required_scope=None)
+    principal.require(scope)
+    if principal.livemode and not principal.live_enabled and (request.method, request.resource) in LIVE_GATED_ROUTES:
+        raise LiveModeNotEnabled("live payments are not enabled for this account yet: complete the go-live checklist "
+                                 "and have a review approved (GET /v1/go-live)")
+
+
+def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None, audit: dict[str, Any]) -> Principal:
+    """A signed-in dashboard user: the merchant from the verified token, the mode from Tahsil-Mode."""
+    from tahsil.console import cognito
+
+    claims = cognito.verify(token)
+    mode = (headers.get(DASHBOARD_MODE_HEADER) or "test").strip().lower()
+    if mode not in ("test", "live"):
+        raise InvalidRequest("Tahsil-Mode must be test or live", param="Tahsil-Mode")
+    merchant_id = claims[cognito.MERCHANT_CLAIM]
+    audit["user"] = cognito.user_label(claims)
+    audit["merchant_id"], audit["mode"] = merchant_id, mode
+    merchant = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER", consistent=True)
+    if merchant is None:
+        raise Unauthenticated("this dashboard user's merchant account does not exist")
+    principal = Principal(
+        merchant_id=merchant_id, mode=mode, key_id="usr_" + str(claims["sub"]).replace("-", ""), key_type="dashboard",
+        api_version=merchant.get("api_version", LATEST_API_VERSION), merchant_name=merchant.get("name", ""),
+        scopes=ALL_SCOPES, rate_limits=merchant.get("rate_limits") or None,
+        live_enabled=bool(merchant.get("live_enabled")),
+    )
+    if request is not None:
+        _route_checks(principal, request)
+    return principal
+
+
+def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({"secret"}),
+                 request: RequestFacts | None = None, audit: dict[str, Any] | None = None) -> Principal:
+    """The key in ``headers``, checked against ``request`` (IP, signature, route scope).
+
+    Without ``request`` (a caller that has no event at hand) a key bound to an IP allowlist
+    or to request signing is refused: those checks cannot be skipped.
+    """
+    audit = audit if audit is not None else {}
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    bearer = lowered.get("authorization", "")
+    if bearer[:7].lower() == "bearer " and bearer[7:].strip().startswith("eyJ"):
+        return _dashboard(bearer[7:].strip(), lowered, request, audit)
+    key = presented_key(headers)
+    if not key:
+        raise Unauthenticated("missing API key: send it in the X-API-Key header (or Authorization: Bearer)")
+    if not KEY_PATTERN.match(key):
+        raise Unauthenticated("invalid API key")
+    key_hash = crypto.hash_secret(key)
+    item = dal.get(dal.credentials_table(), f"KEY#{key_hash}", "KEY", consistent=True)
+    # One read, then a constant-time compare of the stored hash with the presented key's.
+    if item is None or not crypto.same_secret(item["key_hash"], key):
+        raise Unauthenticated("invalid API key")
+    audit["key_id"] = item["key_id"]
+    audit["merchant_id"], audit["mode"] = item["merchant_id"], item["mode"]
+    if item.get("status") != "active":
+        raise Unauthenticated("invalid API key: it has been revoked or rolled")
+    if item.get("expires_at") is not None and _now() >= int(item["expires_at"]):
+        raise Unauthenticated("invalid API key: it was rolled and its grace period has ended")
+    if item["type"] not in allow:
+        if item["type"] == "publishable":
+            raise KeyTypeNotAllowed("a publishable key (pk_...) works only on the public endpoints; use a secret key (sk_...)")
+        raise KeyTypeNotAllowed(f"a {item['type']} key cannot be used on this endpoint")
+    allowlist = item.get("ip_allowlist") or []
+    signed = bool((item.get("signing") or {}).get("required"))
+    if request is None:
+        if allowlist or signed:
+            raise Unauthenticated("this API key needs the request's source address and signature, which were not available")
+        return principal_of(item)
+    if allowlist and not in_allowlist(request.source_ip, allowlist):
+        raise IpNotAllowed(f"requests from {request.source_ip or 'an unknown address'} are not in this API key's IP allowlist")
+    if signed:
+        _signature(item, request, audit)
+    principal = principal_of(item)
+    _route_checks(principal, request)
+    return principal
+
+
+def authenticate_event(event: dict[str, Any], *, audit: dict[str, Any] | None = None) -> Principal:
+    request = RequestFacts.from_event(event)
+    return authenticate(request.headers, request=request, audit=audit)

@@ -1,0 +1,201 @@
+"""Rate limits (seed 002): fixed windows counted atomically in DynamoDB, never in process memory.
+
+| class    | applies to                                                   | default             | counted per |
+|----------|--------------------------------------------------------------|---------------------|-------------|
+| payments | POST /v1/payments/..., POST /v1/payment-intents/...          | 20/s and 10,000/h   | merchant    |
+| queries  | GET /v1/payments..., /v1/transactions..., /v1/payment-intents | 100/s               | merchant    |
+| public   | /public/... and /checkout/... (hosted checkout)              | 50/s                | source IP   |
+| other    | every other /v1 route (keys, logs, webhooks, events...)      | 100/s               | merchant    |
+
+Each window is one counter item, ``RL#<subject>#<class>#s#<epoch second>`` (or ``#h#<epoch hour>``),
+bumped with one ``UpdateItem ADD n :1`` that returns the new count; the item expires by TTL.
+Every request that reaches the limiter counts (refused ones and idempotent replays too, as
+Stripe counts them); it is admitted when every window's count is within its limit. Test and
+live mode share a merchant's windows.
+
+The defaults come from the environment (template Parameters); a merchant's overrides live on
+its ``MER#`` item as ``rate_limits`` = ``{"payments": {"per_second": 40, "per_hour": 20000}}`` and
+are copied onto its keys, so the key lookup that authenticates a request brings them along.
+
+The limiter fails open: if DynamoDB cannot count, the request goes through and the error is
+logged with a ``RateLimiterErrors`` metric. Refusing payments because a counter is unavailable
+would turn a throttled counter table into an outage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from tahsil.console import account
+from tahsil.kernel.config import settings
+from tahsil.kernel.errors import InvalidRequest
+from tahsil.kernel.telemetry import logger, metrics
+from tahsil.store import dal
+
+CLASSES = ("payments", "queries", "public", "other")
+SECOND_TTL_S = 120
+HOUR_TTL_S = 2 * 3600
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def seconds() -> float:
+    """The limiter's clock (tests move it)."""
+    return time.time()
+
+
+def pool() -> ThreadPoolExecutor:
+    """Threads that issue the counters while the request does its first write (see tahsil.api.http)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ratelimit")
+    return _pool
+
+
+@dataclass(frozen=True)
+class Limit:
+    per_second: int
+    per_hour: int | None = None
+
+
+PUBLIC_PREFIXES = ("/public/", "/checkout/")
+
+
+def classify(method: str, path: str) -> str:
+    if path.startswith(PUBLIC_PREFIXES):
+        return "public"
+    if method == "POST" and (path.startswith("/v1/payments") or path.startswith("/v1/payment-intents")):
+        return "payments"
+    if method == "GET" and path.startswith(("/v1/payments", "/v1/transactions", "/v1/payment-intents")):
+        return "queries"
+    return "other"
+
+
+def limit_for(rate_class: str, overrides: dict[str, Any] | None = None) -> Limit:
+    s = settings()
+    defaults = {
+        "payments": Limit(s.rate_limit_payments_per_second, s.rate_limit_payments_per_hour),
+        "queries": Limit(s.rate_limit_queries_per_second),
+        "public": Limit(s.rate_limit_public_per_second),
+        "other": Limit(s.rate_limit_other_per_second),
+    }
+    base = defaults[rate_class]
+    mine = (overrides or {}).get(rate_class) or {}
+    return Limit(int(mine.get("per_second", base.per_second)),
+                 int(mine["per_hour"]) if mine.get("per_hour") is not None else base.per_hour)
+
+
+@dataclass
+class Decision:
+    rate_class: str
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch second when the binding window resets
+    window: str  # "second" | "hour"
+    outcome: str = "allowed"  # "allowed" | "limited" | "error"
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
+                   "X-RateLimit-Reset": str(self.reset)}
+        if not self.allowed:
+            headers["Retry-After"] = str(retry_after(self))
+        return headers
+
+    def message(self) -> str:
+        per = "requests per second" if self.window == "second" else "requests per hour"
+        return f"rate limit exceeded: {self.limit} {per}"
+
+    def record(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "class": self.rate_class, "limit": self.limit, "remaining": self.remaining,
+                "window": self.window, "reset": self.reset}
+
+
+class Pending:
+    """Counters in flight; ``result()`` waits for them and decides."""
+
+    def __init__(self, rate_class: str, limit: Limit, now: float, futures: dict[str, Future[int]]) -> None:
+        self.rate_class, self.limit, self.now, self.futures = rate_class, limit, now, futures
+        self._decision: Decision | None = None
+
+    def result(self) -> Decision:
+        if self._decision is None:
+            self._decision = _decide(self.rate_class, self.limit, self.now, self.futures)
+        return self._decision
+
+
+def _decide(rate_class: str, limit: Limit, now: float, futures: dict[str, Future[int]]) -> Decision:
+    second = int(now)
+    windows = {"second": (limit.per_second, second + 1)}
+    if limit.per_hour is not None:
+        windows["hour"] = (limit.per_hour, (second // 3600 + 1) * 3600)
+    counts: dict[str, int] = {}
+    try:
+        for name, future in futures.items():
+            counts[name] = future.result(timeout=5)
+    except Exception:  # noqa: BLE001 - fail open, loudly (see the module docstring)
+
+        logger.exception("rate limiter unavailable; request admitted", extra={"rate_class": rate_class})
+        metrics.add_metric(name="RateLimiterErrors", unit="Count", value=1)
+        top, reset = windows["second"]
+        return Decision(rate_class, True, top, top, reset, "second", outcome="error")
+    # The binding window: a refusing one first, else the one with the fewest requests left.
+    ranked = sorted(windows, key=lambda w: (counts[w] <= windows[w][0], windows[w][0] - counts[w]))
+    binding = ranked[0]
+    top, reset = windows[binding]
+    allowed = all(counts[w] <= windows[w][0] for w in windows)
+    return Decision(rate_class, allowed, top, max(0, top - counts[binding]), reset, binding,
+                    outcome="allowed" if allowed else "limited", counts=counts)
+
+
+def start(subject: str, rate_class: str, limit: Limit, *, at: float | None = None) -> Pending:
+    """Bump the counters of ``subject`` (a merchant id, or ``ip:<address>``) without waiting for them."""
+    at = seconds() if at is None else at
+    table = dal.rate_limit_table()
+    second = int(at)
+    futures: dict[str, Future[int]] = {}
+    if not table:
+        failed: Future[int] = Future()
+        failed.set_exception(RuntimeError("RATE_LIMIT_TABLE is not set"))
+        return Pending(rate_class, limit, at, {"second": failed})
+    base = f"RL#{subject}#{rate_class}"
+    futures["second"] = pool().submit(dal.increment, table, f"{base}#s#{second}", expires=second + SECOND_TTL_S)
+    if limit.per_hour is not None:
+        hour = second // 3600
+        futures["hour"] = pool().submit(dal.increment, table, f"{base}#h#{hour}", expires=(hour + 1) * 3600 + HOUR_TTL_S)
+    return Pending(rate_class, limit, at, futures)
+
+
+def check(subject: str, rate_class: str, limit: Limit) -> Decision:
+    return start(subject, rate_class, limit).result()
+
+
+def retry_after(decision: Decision) -> int:
+    return max(1, math.ceil(decision.reset - seconds()))
+
+
+def set_rate_limits(merchant_id: str, overrides: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Operator action (``tahsil merchants limits``): per-merchant overrides of the configured limits.
+
+    Stored on the merchant item and copied onto its keys (``tahsil.console.account``), so the
+    key lookup brings them.
+    """
+    clean: dict[str, dict[str, int]] = {}
+    for rate_class, limits in overrides.items():
+        if rate_class not in CLASSES:
+            raise InvalidRequest(f"unknown rate-limit class {rate_class!r}; classes: {', '.join(CLASSES)}",
+                                 param="rate_limits")
+        for name, value in limits.items():
+            if name not in ("per_second", "per_hour") or not isinstance(value, int) or value < 1:
+                raise InvalidRequest(f"{rate_class}.{name} must be per_second or per_hour, a positive integer",
+                                     param="rate_limits")
+        clean[rate_class] = dict(limits)
+    account.merchant(merchant_id)
+    dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET rate_limits = :r", vals=dal.values(r=clean))
+    updated = account.copy_to_keys(merchant_id, "rate_limits", clean)
+    return {"merchant_id": merchant_id, "rate_limits": clean, "keys_updated": updated}

@@ -1,0 +1,298 @@
+"""Request and response models of the developer console: account, API keys and versions, guards, go-live,
+overview, trace."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+
+from tahsil.kernel.models import Strict
+from tahsil.kernel.principal import SCOPES
+from tahsil.kernel.versions import NAMES
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Name = Annotated[str, StringConstraints(min_length=2, max_length=140)]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+                  Field(description="E.164: + and country code, 7 to 15 digits", examples=["+9647701234567"])]
+HttpsUrl = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://[^\s/$.?#][^\s]*$")]
+Mcc = Annotated[str, StringConstraints(pattern=r"^(07[4-9][0-9]|0[89][0-9]{2}|[1-9][0-9]{3})$"),
+                Field(description="ISO 18245 merchant category code, 4 digits (0742-9999)", examples=["8220"])]
+
+
+class PayoutDestinationUpdate(Strict):
+    """Bank details for payouts: an IBAN for IBAN currencies (EUR, TRY, MAD, IQD, ...), ABA details for USD."""
+
+    currency: Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{3}$")]
+    account_holder_name: Name
+    bank_name: Annotated[str, StringConstraints(min_length=2, max_length=140)] | None = None
+    iban: Annotated[str, StringConstraints(max_length=42)] | None = None
+    routing_number: Annotated[str, StringConstraints(max_length=12)] | None = None
+    account_number: Annotated[str, StringConstraints(max_length=24)] | None = None
+    account_type: Literal["checking", "savings"] | None = None
+
+
+class AccountUpdate(Strict):
+    """Only the fields sent change; ``null`` clears an optional one."""
+
+    legal_name: Name | None = None
+    mcc: Mcc | None = None
+    support_email: Email | None = None
+    support_phone: Phone | None = None
+    support_url: HttpsUrl | None = None
+    payout_destination: PayoutDestinationUpdate | None = None
+
+
+class GoLiveReviewRequest(Strict):
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class FulfillmentCreate(Strict):
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=100),
+                         Field(description="your order or fulfillment reference", examples=["SCH-2026-00041"])]
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+# ---------------------------------------------------------------- response shapes (OpenAPI)
+
+
+class PayoutDestination(BaseModel):
+    id: str
+    currency: str
+    scheme: Literal["iban", "aba"]
+    country: str
+    account_holder_name: str
+    bank_name: str | None
+    bank_code: str | None
+    last4: str
+    account_type: str | None
+    status: str
+    verified_at: str
+
+
+class Account(BaseModel):
+    id: str
+    object: str = "account"
+    name: str
+    legal_name: str | None
+    mcc: str | None
+    support_email: str | None
+    support_phone: str | None
+    support_url: str | None
+    profile_id: str | None
+    payout_destination: PayoutDestination | None
+    api_version: str
+    live_enabled: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+class GoLiveCheck(BaseModel):
+    id: str
+    name: str
+    status: Literal["passed", "failed"]
+    mode: Literal["live", "test"]
+    evidence_id: str | None
+    detail: str
+
+
+class GoLiveReview(BaseModel):
+    id: str
+    object: str = "go_live_review"
+    status: Literal["requested", "approved", "rejected"]
+    readiness: str
+    score: int
+    blocking_issues: list[dict[str, Any]]
+    note: str | None
+    requested_at: str
+    requested_by: str | None
+    decided_at: str | None
+    decided_by: str | None
+    reason: str | None
+
+
+class GoLive(BaseModel):
+    object: str = "go_live"
+    status: Literal["not_ready", "ready_for_approval", "in_review", "approved"]
+    live_enabled: bool
+    score: int
+    blocking_issues: list[dict[str, Any]]
+    checks: list[GoLiveCheck]
+    latest_review: GoLiveReview | None
+    reviews: list[GoLiveReview]
+    evaluated_at: str
+
+
+class Overview(BaseModel):
+    object: str = "overview"
+    mode: str
+    window: dict[str, Any]
+    requests: dict[str, Any]
+    latency_ms: dict[str, Any]
+    buckets: list[dict[str, Any]]
+    status_codes: list[dict[str, Any]]
+    status_classes: dict[str, int]
+    signatures: dict[str, Any]
+    deliveries: dict[str, Any]
+    limits: dict[str, Any]
+    updated_at: str
+
+
+class Trace(BaseModel):
+    object: str = "payment_trace"
+    payment: dict[str, Any]
+    payment_intent: dict[str, Any] | None
+    status: str
+    handoff: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    ids: dict[str, list[str]]
+    fulfillment: dict[str, Any] | None
+    complete: bool
+
+
+class Fulfillment(BaseModel):
+    id: str
+    object: str = "fulfillment"
+    payment_id: str
+    reference: str
+    note: str | None
+    created_at: str
+    request_id: str | None
+    recorded_by: str | None
+
+
+# ---------------------------------------------------------------- API keys, versions, guards
+
+MAX_ALLOWLIST = 50
+MAX_ROLL_GRACE_S = 24 * 3600
+
+
+def cidr(entry: str) -> str:
+    """An IPv4 or IPv6 CIDR (a bare address is a /32 or /128), normalized; the error names the entry."""
+    try:
+        network = ipaddress.ip_network(entry.strip(), strict=True)
+    except ValueError as exc:
+        reason = "has host bits set" if "host bits" in str(exc) else "is not an IPv4 or IPv6 address or CIDR"
+        raise ValueError(f"{entry!r} {reason}") from None
+    return str(network)
+
+
+def scope(value: str) -> str:
+    if value not in SCOPES:
+        raise ValueError(f"unknown scope {value!r}; known scopes: {', '.join(SCOPES)}")
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(cidr)]
+Scope = Annotated[str, AfterValidator(scope)]
+
+
+class ApiKeyCreate(Strict):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    mode: Literal["test", "live"] | None = Field(None, description="defaults to the calling key's mode")
+    type: Literal["secret", "publishable"] = "secret"
+    scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(SCOPES))]
+    ip_allowlist: Annotated[list[Cidr], Field(max_length=MAX_ALLOWLIST)] = Field(default_factory=list)
+    require_signing: bool = False
+
+    @field_validator("scopes", "ip_allowlist")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class ApiKeyRoll(Strict):
+    expires_in: Annotated[int, Field(ge=0, le=MAX_ROLL_GRACE_S,
+                                     description="seconds the old key keeps working (0, the default: it stops now)")] = 0
+
+
+class ApiVersionUpdate(Strict):
+    api_version: str
+
+    @field_validator("api_version")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in NAMES:
+            raise ValueError(f"unknown API version {value!r}; known versions: {', '.join(NAMES)}")
+        return value
+
+
+# ---------------------------------------------------------------- response shapes (OpenAPI)
+
+
+class ApiKey(BaseModel):
+    id: str
+    object: str = "api_key"
+    name: str
+    mode: str
+    type: str
+    status: str
+    prefix: str
+    last4: str
+    scopes: list[str]
+    ip_allowlist: list[str]
+    require_signing: bool
+    api_version: str
+    created_at: str
+    last_used_at: str | None
+    expires_at: str | None
+    revoked_at: str | None
+    rolled_to: str | None
+    secret: str | None = Field(None, description="only in the answer that creates or rolls the key")
+    signing_secret: str | None = Field(None, description="only when the key requires signing, in the same answers")
+
+
+class ApiKeyList(BaseModel):
+    object: str = "list"
+    api_keys: list[ApiKey]
+
+
+class ApiVersionEntry(BaseModel):
+    version: str
+    released: str
+    status: str
+    summary: str
+    current: bool
+    changes: list[dict[str, str]]
+
+
+class ApiVersions(BaseModel):
+    object: str = "list"
+    latest: str
+    pinned: str | None
+    upgrade_available: bool
+    versions: list[ApiVersionEntry]
+
+
+class ApiVersionPin(BaseModel):
+    object: str = "account"
+    api_version: str
+    previous_version: str
+    keys_updated: int
+
+
+class GuardRule(BaseModel):
+    name: str
+    table: str
+    type: str
+    status: str
+    enforcement: str
+    blocks_future: bool
+    description: str
+    legacy_issues: int
+
+
+class CredentialGuards(BaseModel):
+    object: str = "credential_guards"
+    healthy: bool
+    installed: int
+    total: int
+    legacy_issues: int
+    rules: list[GuardRule]
+    legacy: list[dict[str, Any]]

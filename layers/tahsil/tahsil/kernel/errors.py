@@ -1,0 +1,158 @@
+"""Every error a merchant can see, in one place.
+
+Each class carries its HTTP status and a stable machine code; the HTTP layer maps them
+once (``tahsil.api.http``), so no handler picks a status code by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TahsilError(Exception):
+    """Base of all errors that become an API error envelope."""
+
+    http_status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "param": self.param}
+        error.update(self.extra)
+        return error
+
+
+class InvalidRequest(TahsilError):
+    http_status = 400
+    code = "INVALID_REQUEST"
+
+
+class AmountTooHigh(InvalidRequest):
+    code = "AMOUNT_TOO_HIGH"
+
+
+class Unauthenticated(TahsilError):
+    http_status = 401
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(TahsilError):
+    http_status = 403
+    code = "FORBIDDEN"
+
+
+class PaymentDeclined(TahsilError):
+    http_status = 402
+    code = "PAYMENT_DECLINED"
+
+
+class NotFound(TahsilError):
+    http_status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(TahsilError):
+    """The object is not in a state that allows the action (already captured, voided...)."""
+
+    http_status = 409
+    code = "INVALID_STATE"
+
+
+class IdempotencyConflict(TahsilError):
+    http_status = 409
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyInProgress(TahsilError):
+    http_status = 409
+    code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+class ConcurrentUpdate(TahsilError):
+    """Lost an optimistic-concurrency race too many times; safe to retry with the same key."""
+
+    http_status = 409
+    code = "CONCURRENT_UPDATE"
+
+
+class Gone(TahsilError):
+    http_status = 410
+    code = "GONE"
+
+
+class AuthorizationExpired(Gone):
+    code = "AUTHORIZATION_EXPIRED"
+
+
+class RateLimited(TahsilError):
+    http_status = 429
+    code = "RATE_LIMITED"
+
+
+# ---------------------------------------------------------------- payment intents (tahsil.payments.intents)
+
+
+class InvalidClientSecret(Unauthenticated):
+    code = "INVALID_CLIENT_SECRET"
+
+
+class IntentCompleted(InvalidRequest):
+    """The seed answers 400 to cancelling a payment intent that has already been paid."""
+
+    code = "INTENT_COMPLETED"
+
+
+class IntentExpired(Gone):
+    code = "INTENT_EXPIRED"
+
+
+class MaxAttemptsReached(Gone):
+    code = "MAX_ATTEMPTS_REACHED"
+
+
+# ---------------------------------------------------------------- developer platform (tahsil.api.auth, ratelimit)
+
+
+class MissingScope(Forbidden):
+    code = "MISSING_SCOPE"
+
+
+class IpNotAllowed(Forbidden):
+    code = "IP_NOT_ALLOWED"
+
+
+class KeyTypeNotAllowed(Forbidden):
+    code = "PUBLISHABLE_KEY_NOT_ALLOWED"
+
+
+class LiveModeNotEnabled(Forbidden):
+    """A live key (or a dashboard user in live mode) tried to create a payment before go-live approval."""
+
+    code = "LIVE_MODE_NOT_ENABLED"
+
+
+class SignatureRequired(Unauthenticated):
+    code = "SIGNATURE_REQUIRED"
+
+
+class SignatureTimestampInvalid(Unauthenticated):
+    """Tahsil-Timestamp is missing its digits, or outside the tolerated clock drift."""
+
+    code = "SIGNATURE_TIMESTAMP_INVALID"
+
+
+class SignatureMismatch(Unauthenticated):
+    code = "SIGNATURE_MISMATCH"
+
+
+class RateLimitExceeded(RateLimited):
+    """429 with the limiter's headers (Retry-After, X-RateLimit-*), which the HTTP layer sends."""
+
+    def __init__(self, message: str, *, headers: dict[str, str], **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers = headers

@@ -1,0 +1,434 @@
+"""Payments: authorize, sale, capture, void, refund, read and list; and their transactions.
+
+Every change is one DynamoDB transaction holding the conditional update of the payment,
+the transaction row, and the event row (the outbox): all of them land, or none does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+
+from tahsil.kernel import clock
+from tahsil.kernel.errors import (
+    AmountTooHigh,
+    AuthorizationExpired,
+    ConcurrentUpdate,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PaymentDeclined,
+)
+from tahsil.kernel.events import RequestContext, event_row, owner_keys
+from tahsil.kernel.ids import looks_like, new_id
+from tahsil.kernel.money import max_amount
+from tahsil.kernel.principal import Principal
+from tahsil.payments import cards, fraud
+from tahsil.payments.models import TRANSITIONS, CaptureRequest, PaymentCreate, PaymentStatus, RefundRequest, VoidRequest
+from tahsil.store import crypto, dal
+
+AUTHORIZATION_TTL = dt.timedelta(days=7)
+
+
+def authorization_ttl() -> dt.timedelta:
+    """7 days (seed 002); the template parameter AuthorizationTtlSeconds changes it for a deployment."""
+    seconds = os.environ.get("AUTHORIZATION_TTL_SECONDS")
+    return dt.timedelta(seconds=int(seconds)) if seconds else AUTHORIZATION_TTL
+VELOCITY_TTL = dt.timedelta(hours=2)
+OPTIMISTIC_RETRIES = 12
+
+
+# ---------------------------------------------------------------- views
+
+
+def effective_status(item: dict[str, Any], now: dt.datetime) -> str:
+    """An authorization past its expires_at is expired, whether or not a timer has run."""
+    if item["status"] == PaymentStatus.AUTHORIZED and item.get("expires_at") and clock.iso(now) >= item["expires_at"]:
+        return PaymentStatus.EXPIRED
+    return item["status"]
+
+
+def view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or clock.now()
+    captured = item.get("captured_amount", 0)
+    refunded = item.get("refunded_amount", 0)
+    return {
+        "id": item["id"],
+        "object": "payment",
+        "status": effective_status(item, now),
+        "amount": item["amount"],
+        "currency": item["currency"],
+        "captured_amount": captured,
+        "refunded_amount": refunded,
+        "remaining_amount": captured - refunded,
+        "card_brand": item["card_brand"],
+        "card_last4": item["card_last4"],
+        "card_exp_month": item["card_exp_month"],
+        "card_exp_year": item["card_exp_year"],
+        "auth_code": item.get("auth_code"),
+        "response_code": item["response_code"],
+        "response_message": item["response_message"],
+        "fraud_score": item["fraud_score"],
+        "fraud_decision": item["fraud_decision"],
+        "transaction_id": item["transaction_id"],
+        "description": item.get("description"),
+        "customer": item.get("customer"),
+        "metadata": item.get("metadata") or {},
+        "livemode": item["mode"] == "live",
+        "created_at": item["created_at"],
+        "expires_at": item.get("expires_at"),
+        "captured_at": item.get("captured_at"),
+        "voided_at": item.get("voided_at"),
+        "void_reason": item.get("void_reason"),
+        "refunded_at": item.get("refunded_at"),
+        "refund_reason": item.get("refund_reason"),
+    }
+
+
+def transaction_view(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item["id"],
+        "object": "transaction",
+        "payment_id": item["payment_id"],
+        "type": item["type"],
+        "status": item["status"],
+        "amount": item["amount"],
+        "currency": item["currency"],
+        "card_brand": item["card_brand"],
+        "card_last4": item["card_last4"],
+        "auth_code": item.get("auth_code"),
+        "response_code": item["response_code"],
+        "response_message": item["response_message"],
+        "reason": item.get("reason"),
+        "livemode": item["mode"] == "live",
+        "created_at": item["created_at"],
+    }
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type_: str, status: str, amount: int,
+                     now: dt.datetime, response_code: str = "00", response_message: str = "Approved",
+                     auth_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    return {
+        "pk": f"TXN#{txn_id}", "sk": "TXN", **owner_keys(p, "TXN", now, txn_id),
+        "id": txn_id, "merchant_id": p.merchant_id, "mode": p.mode, "payment_id": payment["id"],
+        "type": type_, "status": status, "amount": amount, "currency": payment["currency"],
+        "card_brand": payment["card_brand"], "card_last4": payment["card_last4"],
+        "auth_code": auth_code, "response_code": response_code, "response_message": response_message,
+        "reason": reason, "created_at": clock.iso(now),
+    }
+
+
+
+# ---------------------------------------------------------------- create
+
+# extra_actions(payment item, status) -> more TransactWriteItems actions for the same transaction.
+ExtraActions = Callable[[dict[str, Any], str], list[dict[str, Any]]]
+
+
+class ExtraActionFailed(ConcurrentUpdate):
+    """A condition of one of the caller's extra actions failed, so nothing was written (no payment either)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__("the object this payment belongs to changed; retry")
+        self.index = index  # which of the extra actions
+
+
+def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
+           extra_actions: ExtraActions | None = None) -> dict[str, Any]:
+    """Authorize (capture=False) or sale (capture=True). A decline is stored, then raised as 402.
+
+    ``extra_actions`` lets the caller change its own object in the payment's transaction (a payment
+    intent: succeeded, or one more failed attempt), so that both land or neither does. When one of
+    their conditions fails, nothing is written and ``ExtraActionFailed`` says which.
+    """
+    if req.amount > max_amount(req.currency):
+        raise InvalidRequest(f"amount must be at most {max_amount(req.currency)} for {req.currency}", param="amount")
+    now = clock.now()
+    payment_id, txn_id = new_id("pay"), new_id("txn")
+    pan = req.card.pan
+    answer = cards.issuer_decision(pan, payment_id)
+    fingerprint = crypto.card_fingerprint(pan)
+    sealed = crypto.vault.encrypt(pan, context=f"{p.merchant_id}/{payment_id}")
+    # Per merchant, mode and card: test traffic never moves a live score, nor one shop another's.
+    velocity_pk, velocity_sk = f"VEL#{p.owner}#{fingerprint}", now.strftime("%Y%m%d%H")
+    table = dal.payments_table()
+
+    seen: int | None = None  # attempts on this card this hour, when the fast path guessed wrong
+    for _ in range(OPTIMISTIC_RETRIES):
+        if seen is None:
+            # Fast path: assume few earlier attempts (they add no points) and let DynamoDB confirm it.
+            count = 1
+            velocity_condition = "attribute_not_exists(n) OR n < :cap"
+            velocity_vals = dal.values(cap=fraud.VELOCITY_FREE_BELOW - 1, one=1, ttl=int((now + VELOCITY_TTL).timestamp()))
+        else:
+            count = seen + 1
+            velocity_condition = "attribute_not_exists(n)" if seen == 0 else "n = :seen"
+            velocity_vals = dal.values(one=1, ttl=int((now + VELOCITY_TTL).timestamp()), **({"seen": seen} if seen else {}))
+        risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count, risky_card=answer.fraud_flag)
+
+        if not answer.approved:
+            status, code, message, auth_code = PaymentStatus.FAILED, answer.response_code, answer.response_message, None
+        elif risk.decision == "decline":
+            status, code, message, auth_code = PaymentStatus.FAILED, "59", "Suspected fraud", None
+        else:
+            status = PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
+            code, message, auth_code = answer.response_code, answer.response_message, answer.auth_code
+
+        payment = {
+            "pk": f"PAY#{payment_id}", "sk": "PAY", **owner_keys(p, "PAY", now, payment_id),
+            "id": payment_id, "merchant_id": p.merchant_id, "mode": p.mode, "version": 1,
+            "status": status, "amount": req.amount, "currency": req.currency,
+            "captured_amount": req.amount if status == PaymentStatus.CAPTURED else 0, "refunded_amount": 0,
+            "card_brand": cards.detect_brand(pan), "card_last4": pan[-4:], "card_bin": pan[:6],
+            "card_exp_month": req.card.exp_month, "card_exp_year": req.card.exp_year,
+            "card_fingerprint": fingerprint, "card_sealed": sealed,
+            "cardholder_name": req.card.cardholder_name,
+            "auth_code": auth_code, "response_code": code, "response_message": message,
+            "fraud_score": risk.score, "fraud_decision": risk.decision, "fraud_reasons": list(risk.reasons),
+            "transaction_id": txn_id,
+            "description": req.description,
+            "customer": req.customer.model_dump(exclude_none=True) if req.customer else None,
+            "metadata": req.metadata or None,
+            "created_at": clock.iso(now),
+            "expires_at": clock.iso(now + authorization_ttl()) if status == PaymentStatus.AUTHORIZED else None,
+            "captured_at": clock.iso(now) if status == PaymentStatus.CAPTURED else None,
+        }
+        txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")
+        txn = _transaction_row(p, payment, txn_id=txn_id, type_=txn_type, status=status, amount=req.amount, now=now,
+                               response_code=code, response_message=message, auth_code=auth_code)
+        event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
+        actions = [
+            dal.put_action(table, payment),
+            dal.put_action(table, txn),
+            dal.put_action(table, event),
+            dal.update_action(table, velocity_pk, velocity_sk, "ADD n :one SET #ttl = :ttl",
+                              condition=velocity_condition, names={"#ttl": "ttl"}, vals=velocity_vals),
+        ]
+        base = len(actions)
+        if extra_actions:
+            actions += extra_actions(payment, status)
+        try:
+            dal.transact(actions)
+        except dal.ConditionFailed as exc:
+            if exc.index is not None and exc.index >= base:
+                raise ExtraActionFailed(exc.index - base) from exc
+            if exc.index in (3, None):
+                current = dal.get(table, velocity_pk, velocity_sk)
+                seen = current["n"] if current else 0
+                continue
+            raise
+        break
+    else:
+        raise ConcurrentUpdate("too many concurrent payments on this card; retry with the same Idempotency-Key")
+
+    result = view(payment, now)
+    if status == PaymentStatus.FAILED:
+        if code == "59":
+            text = f"payment declined: high fraud risk (score: {risk.score})"
+        else:
+            text = f"card declined: {message.lower()} (code: {code})"
+        raise PaymentDeclined(text, payment_id=payment_id, transaction_id=txn_id, decline_code=code,
+                              fraud_score=risk.score)
+    return result
+
+
+# ---------------------------------------------------------------- reads
+
+
+def _owned(p: Principal, item: dict[str, Any] | None) -> bool:
+    return item is not None and item["merchant_id"] == p.merchant_id and item["mode"] == p.mode
+
+
+def load_payment(p: Principal, payment_id: str) -> dict[str, Any]:
+    """The payment, if it belongs to this merchant and mode; otherwise a 404 that says nothing more."""
+    if not looks_like("pay", payment_id):
+        raise InvalidRequest("id must be a payment id (pay_...)", param="id")
+    item = dal.get(dal.payments_table(), f"PAY#{payment_id}", "PAY")
+    if not _owned(p, item):
+        raise NotFound("payment not found", param="id")
+    assert item is not None
+    return item
+
+
+def get(p: Principal, payment_id: str) -> dict[str, Any]:
+    return view(load_payment(p, payment_id))
+
+
+_STATUS_FILTERS: dict[str, tuple[str, dict[str, Any]]] = {
+    # An authorization past its expiry is reported expired even before the timer flips it.
+    PaymentStatus.AUTHORIZED: ("#s = :authorized AND expires_at > :now", {}),
+    PaymentStatus.EXPIRED: ("#s = :expired OR (#s = :authorized AND expires_at <= :now)", {}),
+}
+
+
+def list_payments(p: Principal, *, limit: int, starting_after: str | None, status: str | None,
+                  currency: str | None, created_gte: dt.datetime | None, created_lte: dt.datetime | None) -> dict[str, Any]:
+    now = clock.now()
+    table = dal.payments_table()
+    start = None
+    if starting_after:
+        try:
+            anchor = load_payment(p, starting_after)
+        except (InvalidRequest, NotFound):
+            raise InvalidRequest("starting_after must be the id of one of your payments", param="starting_after") from None
+        start = dal.resume_after(anchor)
+    clauses: list[str] = []
+    names: dict[str, str] = {}
+    vals: dict[str, Any] = {}
+    if status:
+        names["#s"] = "status"
+        if status in _STATUS_FILTERS:
+            clauses.append(f"({_STATUS_FILTERS[status][0]})")
+            vals.update(dal.values(authorized="authorized", expired="expired", now=clock.iso(now)))
+        else:
+            clauses.append("#s = :status")
+            vals.update(dal.values(status=status))
+    if currency:
+        clauses.append("currency = :currency")
+        vals.update(dal.values(currency=currency))
+    items = dal.query_owner(
+        table, f"{p.owner}#PAY", start=start,
+        sk_from=clock.sortable(created_gte) if created_gte else None,
+        sk_to=clock.sortable(created_lte + dt.timedelta(seconds=1)) if created_lte else None,
+        filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
+        page_size=min(100, limit + 1) if not clauses else 100,
+    )
+    rows, has_more = dal.take(items, limit)
+    page = [view(item, now) for item in rows]
+    return {"object": "list", "payments": page, "has_more": has_more, "limit": limit,
+            "next_starting_after": page[-1]["id"] if has_more else None}
+
+
+def get_transaction(p: Principal, txn_id: str) -> dict[str, Any]:
+    if not looks_like("txn", txn_id):
+        raise InvalidRequest("id must be a transaction id (txn_...)", param="id")
+    item = dal.get(dal.payments_table(), f"TXN#{txn_id}", "TXN")
+    if not _owned(p, item):
+        raise NotFound("transaction not found", param="id")
+    assert item is not None
+    return transaction_view(item)
+
+
+def list_transactions(p: Principal, *, status: str | None, limit: int, offset: int) -> dict[str, Any]:
+    table = dal.payments_table()
+    owner = f"{p.owner}#TXN"
+    flt, names, vals = (None, None, None)
+    if status:
+        flt, names, vals = "#s = :status", {"#s": "status"}, dal.values(status=status)
+    total = dal.count_owner(table, owner, filter_expression=flt, names=names, vals=vals)
+    rows: list[dict[str, Any]] = []
+    if offset < total:
+        for index, item in enumerate(dal.query_owner(table, owner, filter_expression=flt, names=names, vals=vals)):
+            if index >= offset + limit:
+                break
+            if index >= offset:
+                rows.append(transaction_view(item))
+    return {"transactions": rows, "total": total, "limit": limit, "offset": offset}
+
+
+# ---------------------------------------------------------------- changes
+
+_REFUSALS: dict[tuple[str, str], str] = {
+    ("capture", "captured"): "payment already captured",
+    ("capture", "partially_refunded"): "payment already captured",
+    ("capture", "refunded"): "payment already captured",
+    ("capture", "voided"): "cannot capture a voided payment",
+    ("void", "captured"): "cannot void captured payment (use refund instead)",
+    ("void", "partially_refunded"): "cannot void captured payment (use refund instead)",
+    ("void", "refunded"): "cannot void captured payment (use refund instead)",
+    ("void", "voided"): "payment already voided",
+    ("refund", "authorized"): "can only refund captured payments",
+    ("refund", "voided"): "can only refund captured payments",
+    ("refund", "refunded"): "payment already fully refunded",
+}
+
+
+def _require(item: dict[str, Any], action: str, now: dt.datetime) -> None:
+    status = effective_status(item, now)
+    if status in TRANSITIONS[action]:
+        return
+    if status == PaymentStatus.EXPIRED:
+        raise AuthorizationExpired("authorization expired (valid for 7 days)")
+    if status == PaymentStatus.FAILED:
+        raise Conflict(f"payment failed; there is nothing to {action}", status=status)
+    raise Conflict(_REFUSALS.get((action, status), f"cannot {action} a payment that is {status}"), status=status)
+
+
+def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, change: Any) -> dict[str, Any]:
+    """Read, check, and write the change conditionally on the version read; retry on a lost race.
+
+    ``change(item, now)`` checks amounts and returns (new fields, transaction row kwargs, event type).
+    """
+    table = dal.payments_table()
+    for _ in range(OPTIMISTIC_RETRIES):
+        item = load_payment(p, payment_id)
+        now = clock.now()
+        _require(item, action, now)
+        fields, txn_kwargs, event_type = change(item, now)
+        version = item["version"]
+        updated = {**item, **fields, "version": version + 1, "transaction_id": new_id("txn")}
+        before = view(item, now)
+        previous = {k: before[k] for k in fields if k in before}
+        names = {f"#{k}": k for k in fields} | {"#version": "version", "#txn": "transaction_id", "#status": "status"}
+        sets = ", ".join(f"#{k} = :{k}" for k in fields)
+        vals = dal.values(**fields, next=version + 1, seen=version, txn=updated["transaction_id"])
+        condition = "#version = :seen"
+        if action in ("capture", "void"):
+            condition += " AND #status = :from AND expires_at > :now"
+            vals |= dal.values(**{"from": "authorized", "now": clock.iso(now)})
+        txn = _transaction_row(p, updated, txn_id=updated["transaction_id"], now=now, **txn_kwargs)
+        actions = [
+            dal.update_action(table, item["pk"], item["sk"], f"SET {sets}, #version = :next, #txn = :txn",
+                              condition=condition, names=names, vals=vals),
+            dal.put_action(table, txn),
+            dal.put_action(table, event_row(p, ctx, type_=event_type, obj=view(updated, now), sequence=version + 1,
+                                            previous=previous, now=now)),
+        ]
+        try:
+            dal.transact(actions)
+        except dal.ConditionFailed:
+            continue  # someone else changed it first: read again, and re-check against what they did
+        return view(updated, now)
+    raise ConcurrentUpdate("the payment is being changed by other requests; retry with the same Idempotency-Key")
+
+
+def capture(p: Principal, payment_id: str, req: CaptureRequest, ctx: RequestContext) -> dict[str, Any]:
+    def change(item: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], str]:
+        amount = req.amount if req.amount is not None else item["amount"]
+        if amount > item["amount"]:
+            raise AmountTooHigh("capture amount exceeds authorized amount", param="amount",
+                                authorized_amount=item["amount"])
+        fields = {"status": "captured", "captured_amount": amount, "captured_at": clock.iso(now)}
+        return fields, {"type_": "capture", "status": "captured", "amount": amount,
+                        "auth_code": item.get("auth_code")}, "payment.captured"
+
+    return _apply(p, ctx, payment_id, "capture", change)
+
+
+def void(p: Principal, payment_id: str, req: VoidRequest, ctx: RequestContext) -> dict[str, Any]:
+    def change(item: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], str]:
+        fields = {"status": "voided", "voided_at": clock.iso(now), "void_reason": req.reason}
+        return fields, {"type_": "void", "status": "voided", "amount": item["amount"], "reason": req.reason}, \
+            "payment.voided"
+
+    return _apply(p, ctx, payment_id, "void", change)
+
+
+def refund(p: Principal, payment_id: str, req: RefundRequest, ctx: RequestContext) -> dict[str, Any]:
+    def change(item: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], str]:
+        available = item["captured_amount"] - item["refunded_amount"]
+        amount = req.amount if req.amount is not None else available
+        if amount > available:
+            raise AmountTooHigh("refund amount exceeds available amount", param="amount", available_amount=available)
+        total = item["refunded_amount"] + amount
+        status = "refunded" if total == item["captured_amount"] else "partially_refunded"
+        fields = {"status": status, "refunded_amount": total, "refunded_at": clock.iso(now), "refund_reason": req.reason}
+        return fields, {"type_": "refund", "status": "refunded", "amount": amount, "reason": req.reason}, \
+            "payment.refunded"
+
+    return _apply(p, ctx, payment_id, "refund", change)

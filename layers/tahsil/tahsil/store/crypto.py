@@ -1,0 +1,128 @@
+"""Secrets and card data.
+
+- API keys are stored only as HMAC-SHA256 under a key derived from the pepper, a random
+  secret held in Secrets Manager (never in the tables).
+- Card numbers are AES-256-GCM encrypted with a data key from KMS (envelope encryption);
+  the wrapped data key is stored beside the ciphertext. Like the AWS Encryption SDK's
+  caching materials manager, a data key is reused for at most 5 minutes or 10,000 cards,
+  so an authorization costs no KMS call on the hot path.
+- A card's fingerprint is a keyed hash (PCI DSS: hashes of a PAN must be keyed).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from tahsil.kernel.config import settings
+from tahsil.store import aws
+
+
+@functools.cache
+def _pepper() -> bytes:
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=settings().pepper_secret_id)
+    value = secret["SecretString"].encode()
+    if len(value) < 32:
+        raise RuntimeError("the pepper secret must hold at least 32 characters")
+    return value
+
+
+@functools.cache
+def _subkey(purpose: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(_pepper())
+
+
+def hash_secret(secret: str) -> str:
+    """Keyed hash of an API key or client secret; what the tables store instead of it."""
+    return hmac.new(_subkey("tahsil/api-key/v1"), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def same_secret(stored_hash: str, presented: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_secret(presented))
+
+
+def keyed_digest(purpose: str, message: str) -> bytes:
+    """HMAC-SHA256 of ``message`` under the pepper's subkey for ``purpose`` (domain-separated).
+
+    Request-signing secrets are derived this way from a random nonce stored on the key, so
+    the table holds neither the secret nor a ciphertext of it, and checking a signature
+    costs no KMS call.
+    """
+    return hmac.new(_subkey(purpose), message.encode(), hashlib.sha256).digest()
+
+
+def card_fingerprint(pan: str) -> str:
+    return hmac.new(_subkey("tahsil/card-fingerprint/v1"), pan.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@dataclass
+class _DataKey:
+    plaintext: bytes
+    wrapped: str
+    created: float
+    uses: int = 0
+
+
+class CardVault:
+    MAX_AGE_S = 300
+    MAX_USES = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: _DataKey | None = None
+        self._unwrapped: dict[str, bytes] = {}
+
+    def _data_key(self) -> _DataKey:
+        with self._lock:
+            key = self._key
+            if key is None or key.uses >= self.MAX_USES or time.monotonic() - key.created > self.MAX_AGE_S:
+                answer = aws.client("kms").generate_data_key(KeyId=settings().card_key_id, KeySpec="AES_256")
+                key = _DataKey(answer["Plaintext"], base64.b64encode(answer["CiphertextBlob"]).decode(), time.monotonic())
+                self._key = key
+                self._unwrapped[key.wrapped] = key.plaintext
+            key.uses += 1
+            return key
+
+    def encrypt(self, pan: str, context: str) -> dict[str, str]:
+        key = self._data_key()
+        iv = os.urandom(12)
+        ciphertext = AESGCM(key.plaintext).encrypt(iv, pan.encode(), context.encode())
+        return {
+            "alg": "AES-256-GCM",
+            "wrapped_key": key.wrapped,
+            "iv": base64.b64encode(iv).decode(),
+            "ciphertext": base64.b64encode(ciphertext).decode(),
+        }
+
+    def decrypt(self, sealed: dict[str, str], context: str) -> str:
+        """Open a sealed value. Card numbers: operators' tooling only, no API returns one.
+
+        Unwrapped data keys are kept per process (at most 256), so webhook deliveries
+        that open the same endpoint's secret do not call KMS each time.
+        """
+        wrapped = sealed["wrapped_key"]
+        with self._lock:
+            plaintext_key = self._unwrapped.get(wrapped)
+        if plaintext_key is None:
+            plaintext_key = aws.client("kms").decrypt(CiphertextBlob=base64.b64decode(wrapped))["Plaintext"]
+            with self._lock:
+                if len(self._unwrapped) >= 256:
+                    self._unwrapped.clear()
+                self._unwrapped[wrapped] = plaintext_key
+        data = AESGCM(plaintext_key).decrypt(
+            base64.b64decode(sealed["iv"]), base64.b64decode(sealed["ciphertext"]), context.encode()
+        )
+        return data.decode()
+
+
+vault = CardVault()

@@ -1,0 +1,540 @@
+"""Webhooks: endpoints, signed deliveries, retries, and the delivery log.
+
+Pipeline (see docs/webhooks.md):
+  state change + event row (one transaction)
+    -> DynamoDB stream -> fan_out(): one delivery row per subscribed endpoint, one SQS message each
+    -> SQS -> attempt #1 (deliver function)
+    -> on failure, a Step Functions execution: wait per schedule -> attempt -> decide -> ...
+
+Rows (PaymentsTable, in the event's partition so one query reads an event's whole log):
+  EVT#<evt> / EVT                     the event (outbox row), with delivery counters
+  EVT#<evt> / DLV#<endpoint>          one delivery: status, attempts, round, next retry
+  EVT#<evt> / DLV#<endpoint>#<round>#<nnn>   one attempt: time, URL, status code, latency...
+Endpoints (CredentialsTable): WHE#<id> / WHE, the signing secret sealed (AES-GCM under KMS).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from typing import Any
+
+from tahsil.kernel import clock, versions
+from tahsil.kernel.errors import InvalidRequest, NotFound
+from tahsil.kernel.events import RequestContext, event_row, owner_keys
+from tahsil.kernel.ids import looks_like, new_id
+from tahsil.kernel.principal import Principal
+from tahsil.store import aws, crypto, dal
+from tahsil.webhooks import ssrf
+
+EVENT_TYPES = (
+    "payment.authorized", "payment.captured", "payment.voided", "payment.refunded", "payment.failed",
+    "payment.expired", "payment.authorization_expiring",
+    "payment_intent.created", "payment_intent.succeeded", "payment_intent.canceled",
+    "payment_intent.payment_failed", "payment_intent.expired",
+)
+TEST_EVENT = "webhook_endpoint.test"
+ROTATION_OVERLAP = dt.timedelta(hours=24)
+DEFAULT_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)  # seed 004: after the immediate attempt
+USER_AGENT = "Tahsil-Webhooks/1.0 (+https://www.standardwebhooks.com/)"
+
+
+@functools.cache
+def schedule() -> tuple[int, ...]:
+    """Seconds to wait before each retry (template parameter WebhookRetrySchedule)."""
+    raw = os.environ.get("WEBHOOK_RETRY_SCHEDULE") or ",".join(map(str, DEFAULT_SCHEDULE))
+    try:
+        waits = tuple(int(s) for s in raw.split(",") if s.strip())
+    except ValueError as exc:
+        raise RuntimeError(f"WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, got {raw!r}") from exc
+    if not waits or any(w < 0 for w in waits):
+        raise RuntimeError("WEBHOOK_RETRY_SCHEDULE needs at least one non-negative wait")
+    return waits
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"missing environment variable {name}")
+    return value
+
+
+def _local_runtime() -> bool:
+    return os.environ.get("TAHSIL_LOCAL_RUNTIME") == "true"
+
+
+def check_url(url: str, mode: str) -> ssrf.Target:
+    """Live: https to public addresses only. Test mode in the local runtime may also use http://localhost."""
+    return ssrf.check_url(url, live=mode == "live", allow_loopback_http=mode == "test" and _local_runtime())
+
+
+# ------------------------------------------------------------------ secrets and signatures
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _seal(secret: str, endpoint_id: str) -> dict[str, str]:
+    return crypto.vault.encrypt(secret, context=f"webhook/{endpoint_id}")
+
+
+def _open(sealed: dict[str, str], endpoint_id: str) -> str:
+    return crypto.vault.decrypt(sealed, context=f"webhook/{endpoint_id}")
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks: ``v1,`` + base64 HMAC-SHA256 of ``{id}.{timestamp}.{body}`` under the decoded secret."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def legacy_signature(secret: str, body: bytes) -> str:
+    """Seed 002's ``X-Webhook-Signature``: hex HMAC-SHA256 of the body, keyed with the secret string."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signed_headers(endpoint: dict[str, Any], msg_id: str, body: bytes, now: dt.datetime) -> dict[str, str]:
+    current = _open(endpoint["secret_sealed"], endpoint["id"])
+    secrets_in_use = [current]
+    previous_until = endpoint.get("previous_secret_expires_at")
+    if endpoint.get("previous_secret_sealed") and previous_until and clock.iso(now) < previous_until:
+        secrets_in_use.append(_open(endpoint["previous_secret_sealed"], endpoint["id"]))
+    timestamp = int(now.timestamp())
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(standard_signature(s, msg_id, timestamp, body) for s in secrets_in_use),
+        "X-Webhook-Signature": legacy_signature(current, body),
+    }
+
+
+# ------------------------------------------------------------------ endpoints
+
+
+def endpoint_view(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": item["id"], "object": "webhook_endpoint", "name": item.get("name"), "url": item["url"],
+        "description": item.get("description"), "enabled_events": item["enabled_events"],
+        "status": item["status"], "disabled_reason": item.get("disabled_reason"),
+        "livemode": item["mode"] == "live", "api_version": item.get("api_version"),
+        "secret_rotated_at": item.get("secret_rotated_at"), "created_at": item["created_at"],
+        "updated_at": item.get("updated_at"),
+    }
+
+
+def _check_events(events: list[str]) -> list[str]:
+    if events == ["*"]:
+        return events
+    unknown = [e for e in events if e not in EVENT_TYPES]
+    if unknown or not events:
+        raise InvalidRequest(f"unknown event types {unknown}; use ['*'] or some of {list(EVENT_TYPES)}",
+                             param="enabled_events")
+    return sorted(set(events))
+
+
+def create_endpoint(p: Principal, *, name: str, url: str, enabled_events: list[str], description: str | None) -> dict[str, Any]:
+    check_url(url, p.mode)
+    now = clock.now()
+    endpoint_id = new_id("we")
+    secret = new_secret()
+    item = {
+        "pk": f"WHE#{endpoint_id}", "sk": "WHE",
+        "gsi1pk": f"WHE#{p.merchant_id}#{p.mode}", "gsi1sk": f"{clock.sortable(now)}#{endpoint_id}",
+        "id": endpoint_id, "merchant_id": p.merchant_id, "mode": p.mode, "name": name, "url": url,
+        "description": description, "enabled_events": _check_events(enabled_events), "status": "enabled",
+        "api_version": p.api_version, "secret_sealed": _seal(secret, endpoint_id), "created_at": clock.iso(now),
+    }
+    dal.put(dal.credentials_table(), item, condition="attribute_not_exists(pk)")
+    return {**endpoint_view(item), "secret": secret}
+
+
+def load_endpoint(p: Principal, endpoint_id: str) -> dict[str, Any]:
+    if not looks_like("we", endpoint_id):
+        raise InvalidRequest("id must be a webhook endpoint id (we_...)", param="id")
+    item = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
+    if item is None or item["merchant_id"] != p.merchant_id or item["mode"] != p.mode or item["status"] == "deleted":
+        raise NotFound("webhook endpoint not found", param="id")
+    return item
+
+
+def list_endpoints(p: Principal) -> dict[str, Any]:
+    items = dal.query_owner(dal.credentials_table(), f"WHE#{p.merchant_id}#{p.mode}", index="by_merchant",
+                            newest_first=True)
+    return {"webhook_endpoints": [endpoint_view(i) for i in items if i["status"] != "deleted"]}
+
+
+def update_endpoint(p: Principal, endpoint_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    item = load_endpoint(p, endpoint_id)
+    fields: dict[str, Any] = {"updated_at": clock.iso(clock.now())}
+    if "url" in changes:
+        check_url(changes["url"], p.mode)
+        fields["url"] = changes["url"]
+    if "enabled_events" in changes:
+        fields["enabled_events"] = _check_events(changes["enabled_events"])
+    for name in ("name", "description"):
+        if name in changes:
+            fields[name] = changes[name]
+    if "enabled" in changes:
+        fields["status"] = "enabled" if changes["enabled"] else "disabled"
+        fields["disabled_reason"] = None if changes["enabled"] else "disabled by the merchant"
+    _update_endpoint_fields(item, fields)
+    return endpoint_view({**item, **fields})
+
+
+def _update_endpoint_fields(item: dict[str, Any], fields: dict[str, Any]) -> None:
+    present = {k: v for k, v in fields.items() if v is not None}
+    absent = [k for k, v in fields.items() if v is None]
+    names = {f"#{k}": k for k in fields} | {"#st": "status"}
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
+    if absent:
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
+    try:
+        dal.update(dal.credentials_table(), item["pk"], "WHE", expression, names=names,
+                   vals=dal.values(**present, deleted="deleted"), condition="attribute_exists(pk) AND #st <> :deleted")
+    except dal.ConditionFailed:
+        raise NotFound("webhook endpoint not found", param="id") from None
+
+
+def delete_endpoint(p: Principal, endpoint_id: str) -> dict[str, Any]:
+    item = load_endpoint(p, endpoint_id)
+    _update_endpoint_fields(item, {"status": "deleted", "updated_at": clock.iso(clock.now())})
+    return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+
+def rotate_secret(p: Principal, endpoint_id: str) -> dict[str, Any]:
+    """A new secret, shown once; the old one keeps signing beside it for 24 hours."""
+    item = load_endpoint(p, endpoint_id)
+    now = clock.now()
+    secret = new_secret()
+    _update_endpoint_fields(item, {
+        "secret_sealed": _seal(secret, endpoint_id),
+        "previous_secret_sealed": item["secret_sealed"],
+        "previous_secret_expires_at": clock.iso(now + ROTATION_OVERLAP),
+        "secret_rotated_at": clock.iso(now),
+        "updated_at": clock.iso(now),
+    })
+    return {**endpoint_view({**item, "secret_rotated_at": clock.iso(now)}), "secret": secret,
+            "previous_secret_expires_at": clock.iso(now + ROTATION_OVERLAP)}
+
+
+def send_test(p: Principal, endpoint_id: str, ctx: RequestContext) -> dict[str, Any]:
+    """Write a test event aimed at this endpoint only; it travels the real pipeline."""
+    item = load_endpoint(p, endpoint_id)
+    now = clock.now()
+    obj = {"id": endpoint_id, "object": "webhook_endpoint", "url": item["url"], "message": "This is a test event from Tahsil."}
+    row = event_row(p, ctx, type_=TEST_EVENT, obj=obj, sequence=1, previous={}, now=now)
+    row["target_endpoint_id"] = endpoint_id
+    dal.put(dal.payments_table(), row, condition="attribute_not_exists(pk)")
+    return event_view(row)
+
+
+# ------------------------------------------------------------------ fan-out
+
+
+def _subscribed(endpoint: dict[str, Any], event_type: str) -> bool:
+    return endpoint["status"] == "enabled" and (endpoint["enabled_events"] == ["*"] or event_type in endpoint["enabled_events"])
+
+
+def fan_out(event: dict[str, Any]) -> int:
+    """Create the event's deliveries and queue their first attempts. Safe to run twice."""
+    table = dal.payments_table()
+    stored = dal.get(table, event["pk"], "EVT")  # the stream is the source, the table the truth
+    if stored is None:
+        return 0
+    target = stored.get("target_endpoint_id")
+    candidates = dal.query_owner(dal.credentials_table(), f"WHE#{stored['merchant_id']}#{stored['mode']}", index="by_merchant")
+    if target:  # a test event goes to the endpoint it was sent for, whatever it subscribes to
+        endpoints = [e for e in candidates if e["id"] == target and e["status"] == "enabled"]
+    else:
+        endpoints = [e for e in candidates if _subscribed(e, stored["type"])]
+    dal.update(table, stored["pk"], "EVT", "SET deliveries_total = :n", vals=dal.values(n=len(endpoints)))
+    now = clock.now()
+    owner = Principal(stored["merchant_id"], stored["mode"], key_id="", key_type="system")
+    for endpoint in endpoints:
+        row = {
+            "pk": stored["pk"], "sk": f"DLV#{endpoint['id']}",
+            **owner_keys(owner, f"DLV#{endpoint['id']}", now, stored["id"]),
+            "event_id": stored["id"], "event_type": stored["type"], "endpoint_id": endpoint["id"],
+            "merchant_id": stored["merchant_id"], "mode": stored["mode"], "url": endpoint["url"],
+            "status": "pending", "attempts": 0, "round": 0, "created_at": clock.iso(now),
+        }
+        try:
+            dal.put(table, row, condition="attribute_not_exists(sk)")
+        except dal.ConditionFailed:
+            pass  # a retried stream batch: the row exists; queue again, the attempt skips what is done
+    _enqueue([(stored["id"], e["id"], 0) for e in endpoints])
+    return len(endpoints)
+
+
+def _enqueue(items: list[tuple[str, str, int]]) -> None:
+    sqs = aws.client("sqs")
+    for start in range(0, len(items), 10):
+        chunk = items[start:start + 10]
+        answer = sqs.send_message_batch(QueueUrl=_env("DELIVERY_QUEUE_URL"), Entries=[
+            {"Id": str(i), "MessageBody": json.dumps({"event_id": e, "endpoint_id": w, "round": r})}
+            for i, (e, w, r) in enumerate(chunk)
+        ])
+        if answer.get("Failed"):
+            raise RuntimeError(f"could not queue {len(answer['Failed'])} deliveries")
+
+
+# ------------------------------------------------------------------ attempts
+
+
+def body_for(endpoint: dict[str, Any] | None, event: dict[str, Any]) -> bytes:
+    """The bytes to sign and send: the event rendered for the endpoint's API version.
+
+    Deterministic (sorted keys, compact), so every retry sends and signs the same bytes.
+    """
+    version = (endpoint or {}).get("api_version") or versions.LATEST
+    if version == versions.LATEST:
+        return event["payload"].encode()
+    rendered = versions.render(json.loads(event["payload"]), version, "event")
+    return json.dumps(rendered, separators=(",", ":"), sort_keys=True).encode()
+
+
+
+def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
+            waits: tuple[int, ...] | list[int] | None = None) -> dict[str, Any]:
+    """Make attempt ``number`` of a delivery, record it, and say what comes next.
+
+    ``waits`` is the retry schedule (seconds before attempts 2, 3, ...); it travels in the
+    state machine's input, so a test can shorten it. Returns
+    {"outcome": delivered | retry | failed | skipped, "wait_seconds": ...}.
+    Idempotent: an attempt that was already made (a duplicate message or a retried task)
+    is skipped, and so is one for a delivery that a redeliver started over.
+    """
+    waits = tuple(waits) if waits else schedule()
+    table = dal.payments_table()
+    pk, sk = f"EVT#{event_id}", f"DLV#{endpoint_id}"
+    delivery = dal.get(table, pk, sk)
+    if (delivery is None or delivery["round"] != round_ or delivery["status"] in ("delivered", "failed")
+            or delivery["attempts"] >= number):
+        return {"outcome": "skipped"}
+    event = dal.get(table, pk, "EVT")
+    endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
+    assert event is not None
+    now = clock.now()
+    body = body_for(endpoint, event)
+    if endpoint is None or endpoint["status"] != "enabled":
+        answer = ssrf.Answer(status=None, body_prefix=b"", elapsed_ms=0, error_class="endpoint_disabled")
+    else:
+        try:
+            target = check_url(endpoint["url"], endpoint["mode"])
+            answer = ssrf.post(target, body, signed_headers(endpoint, event_id, body, now))
+        except ssrf.UnsafeUrl as exc:
+            answer = ssrf.Answer(status=None, body_prefix=b"", elapsed_ms=0, error_class=f"unsafe_url: {exc.message}")
+
+    ok = answer.status is not None and 200 <= answer.status < 300
+    gone = answer.status == 410
+    final_failure = not ok and (gone or number >= 1 + len(waits) or answer.error_class == "endpoint_disabled")
+    status = "delivered" if ok else ("failed" if final_failure else "retrying")
+    wait = None if ok or final_failure else waits[number - 1]
+    next_retry_at = clock.iso(now + dt.timedelta(seconds=wait)) if wait is not None else None
+
+    attempt_row = {
+        "pk": pk, "sk": f"{sk}#{round_:03d}#{number:03d}", "event_id": event_id, "endpoint_id": endpoint_id,
+        "round": round_, "number": number, "at": clock.iso(now), "url": endpoint["url"] if endpoint else delivery["url"],
+        "status_code": answer.status, "latency_ms": answer.elapsed_ms, "error_class": answer.error_class,
+        "response_prefix": answer.body_prefix[:1024].decode("utf-8", "replace"), "next_retry_at": next_retry_at,
+    }
+    fields = {"status": status, "attempts": number, "last_status_code": answer.status, "last_error": answer.error_class,
+              "last_attempt_at": clock.iso(now), "next_retry_at": next_retry_at,
+              "delivered_at": clock.iso(now) if ok else None}
+    present = {k: v for k, v in fields.items() if v is not None}
+    absent = [k for k, v in fields.items() if v is None]
+    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
+    if absent:
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
+    actions = [
+        dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"),
+        dal.update_action(table, pk, sk, expression, condition="#attempts = :before AND #round = :round",
+                          names={f"#{k}": k for k in fields} | {"#round": "round"},
+                          vals=dal.values(**present, before=number - 1, round=round_)),
+    ]
+    if ok or final_failure:
+        actions.append(dal.update_action(table, pk, "EVT", "ADD deliveries_done :one, deliveries_failed :failed",
+                                         condition=None, vals=dal.values(one=1, failed=0 if ok else 1)))
+    if gone and endpoint is not None:
+        actions.append(dal.update_action(dal.credentials_table(), endpoint["pk"], "WHE",
+                                         "SET #st = :disabled, disabled_reason = :why, updated_at = :now",
+                                         condition="#st = :enabled", names={"#st": "status"},
+                                         vals=dal.values(disabled="disabled", enabled="enabled", now=clock.iso(now),
+                                                         why="the endpoint answered 410 Gone")))
+    try:
+        dal.transact(actions)
+    except dal.ConditionFailed:
+        return {"outcome": "skipped"}  # another worker recorded this attempt first
+    outcome = "delivered" if ok else ("failed" if final_failure else "retry")
+    return {"outcome": outcome, "wait_seconds": wait}
+
+
+def start_retries(event_id: str, endpoint_id: str, round_: int, wait_seconds: int) -> None:
+    """Hand the delivery to Step Functions; the execution name makes a second start a no-op."""
+    client = aws.client("stepfunctions")
+    state = {"event_id": event_id, "endpoint_id": endpoint_id, "round": round_, "attempt": 2,
+             "schedule": list(schedule()), "wait_seconds": wait_seconds}
+    name = f"{event_id}-{endpoint_id}-{round_}"[:80]
+    try:
+        client.start_execution(stateMachineArn=_env("RETRY_STATE_MACHINE_ARN"), name=name, input=json.dumps(state))
+    except client.exceptions.ExecutionAlreadyExists:
+        pass
+
+
+def retry_step(state: dict[str, Any]) -> dict[str, Any]:
+    """One Step Functions task: attempt, then tell the state machine whether to wait again."""
+    number = int(state["attempt"])
+    waits = [int(w) for w in state.get("schedule") or schedule()]
+    result = attempt(state["event_id"], state["endpoint_id"], number, int(state["round"]), waits)
+    out = {**state, "attempt": number + 1, "outcome": result["outcome"]}
+    if result["outcome"] == "retry":
+        out["wait_seconds"] = result["wait_seconds"]
+    return out
+
+
+# ------------------------------------------------------------------ events API
+
+
+def _delivery_status(item: dict[str, Any]) -> str:
+    total = item.get("deliveries_total")
+    if total is None:
+        return "pending"
+    if total == 0:
+        return "no_endpoints"
+    if item.get("deliveries_failed", 0) > 0:
+        return "failed"
+    return "delivered" if item.get("deliveries_done", 0) >= total else "pending"
+
+
+def event_view(item: dict[str, Any]) -> dict[str, Any]:
+    payload = json.loads(item["payload"])
+    payload["delivery"] = {"status": _delivery_status(item), "endpoints": item.get("deliveries_total"),
+                           "finished": item.get("deliveries_done", 0), "failed": item.get("deliveries_failed", 0)}
+    return payload
+
+
+def load_event(p: Principal, event_id: str) -> dict[str, Any]:
+    if not looks_like("evt", event_id):
+        raise InvalidRequest("id must be an event id (evt_...)", param="id")
+    item = dal.get(dal.payments_table(), f"EVT#{event_id}", "EVT")
+    if item is None or item["merchant_id"] != p.merchant_id or item["mode"] != p.mode:
+        raise NotFound("event not found", param="id")
+    return item
+
+
+_DELIVERY_FILTERS = {
+    "delivered": "deliveries_total > :zero AND deliveries_done >= deliveries_total AND deliveries_failed = :zero",
+    "failed": "deliveries_failed > :zero",
+    "pending": "attribute_not_exists(deliveries_total) OR attribute_not_exists(deliveries_done) OR deliveries_done < deliveries_total",
+    "no_endpoints": "deliveries_total = :zero",
+}
+
+
+def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: str | None, delivery_status: str | None,
+                object_id: str | None, created_gte: dt.datetime | None, created_lte: dt.datetime | None) -> dict[str, Any]:
+    start = None
+    if starting_after:
+        try:
+            anchor = load_event(p, starting_after)
+        except (InvalidRequest, NotFound):
+            raise InvalidRequest("starting_after must be the id of one of your events", param="starting_after") from None
+        start = dal.resume_after(anchor)
+    clauses, names, vals = [], {}, {}
+    if type_:
+        clauses.append("#type = :type")
+        names["#type"] = "type"
+        vals |= dal.values(type=type_)
+    if object_id:
+        clauses.append("object_id = :object_id")
+        vals |= dal.values(object_id=object_id)
+    if delivery_status:
+        clauses.append(f"({_DELIVERY_FILTERS[delivery_status]})")
+        if ":zero" in _DELIVERY_FILTERS[delivery_status]:
+            vals |= dal.values(zero=0)
+    items = dal.query_owner(
+        dal.payments_table(), f"{p.owner}#EVT", start=start,
+        sk_from=clock.sortable(created_gte) if created_gte else None,
+        sk_to=clock.sortable(created_lte + dt.timedelta(seconds=1)) if created_lte else None,
+        filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
+    )
+    rows, has_more = dal.take(items, limit)
+    page = [event_view(item) for item in rows]
+    return {"object": "list", "events": page, "has_more": has_more, "limit": limit,
+            "next_starting_after": page[-1]["id"] if has_more else None}
+
+
+def deliveries(p: Principal, event_id: str) -> dict[str, Any]:
+    load_event(p, event_id)
+    rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "DLV#")
+    summaries = {r["endpoint_id"]: r for r in rows if r["sk"].count("#") == 1}
+    out = []
+    for endpoint_id, summary in summaries.items():
+        tries = sorted((r for r in rows if r["sk"].startswith(f"DLV#{endpoint_id}#")), key=lambda r: r["sk"])
+        out.append({
+            "endpoint_id": endpoint_id, "url": summary["url"], "status": summary["status"],
+            "attempts": summary["attempts"], "round": summary["round"], "next_retry_at": summary.get("next_retry_at"),
+            "delivered_at": summary.get("delivered_at"), "last_status_code": summary.get("last_status_code"),
+            "history": [{k: t.get(k) for k in ("round", "number", "at", "url", "status_code", "latency_ms",
+                                                "error_class", "response_prefix", "next_retry_at")} for t in tries],
+        })
+    return {"event_id": event_id, "deliveries": out}
+
+
+def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str, Any]:
+    """Start a delivery over (a new round, attempts from 1), for one endpoint or all."""
+    item = load_event(p, event_id)
+    table = dal.payments_table()
+    rows = [r for r in dal.query_partition(table, item["pk"], "DLV#") if r["sk"].count("#") == 1]
+    if endpoint_id:
+        rows = [r for r in rows if r["endpoint_id"] == endpoint_id]
+        if not rows:
+            endpoint = load_endpoint(p, endpoint_id)  # a known endpoint that never got this event: add it
+            now = clock.now()
+            rows = [{"pk": item["pk"], "sk": f"DLV#{endpoint_id}", **owner_keys(p, f"DLV#{endpoint_id}", now, event_id),
+                     "event_id": event_id, "event_type": item["type"], "endpoint_id": endpoint_id,
+                     "merchant_id": p.merchant_id, "mode": p.mode, "url": endpoint["url"], "status": "failed",
+                     "attempts": 0, "round": -1, "created_at": clock.iso(now)}]
+            dal.transact([dal.put_action(table, rows[0], condition="attribute_not_exists(sk)"),
+                          dal.update_action(table, item["pk"], "EVT",
+                                            "ADD deliveries_total :one, deliveries_done :one, deliveries_failed :one",
+                                            condition=None, vals=dal.values(one=1))])
+    queued = []
+    for row in rows:
+        finished = row["status"] in ("delivered", "failed")
+        restart = "SET #status = :pending, attempts = :zero, #round = :next REMOVE next_retry_at"
+        actions = [dal.update_action(table, row["pk"], row["sk"], restart,
+                                     condition="#round = :round", names={"#status": "status", "#round": "round"},
+                                     vals=dal.values(pending="pending", zero=0, next=row["round"] + 1, round=row["round"]))]
+        if finished:
+            actions.append(dal.update_action(table, item["pk"], "EVT", "ADD deliveries_done :minus, deliveries_failed :failed",
+                                             condition=None, vals=dal.values(minus=-1, failed=-1 if row["status"] == "failed" else 0)))
+        try:
+            dal.transact(actions)
+        except dal.ConditionFailed:
+            continue  # someone redelivered it at the same moment
+        queued.append((event_id, row["endpoint_id"], row["round"] + 1))
+    _enqueue(queued)
+    return {"event_id": event_id, "redelivering_to": [e for _, e, _ in queued]}
+
+
+def recover(p: Principal, endpoint_id: str, since: dt.datetime) -> dict[str, Any]:
+    """Send again every delivery to this endpoint that failed since ``since``."""
+    load_endpoint(p, endpoint_id)
+    rows = dal.query_owner(dal.payments_table(), f"{p.owner}#DLV#{endpoint_id}", sk_from=clock.sortable(since),
+                           filter_expression="#status = :failed", names={"#status": "status"},
+                           vals=dal.values(failed="failed"), newest_first=False)
+    events = [r["event_id"] for r in rows]
+    for event_id in events:
+        redeliver(p, event_id, endpoint_id)
+    return {"endpoint_id": endpoint_id, "since": clock.iso(since), "redelivered_events": events}
+
