@@ -101,9 +101,11 @@ def _webhook_delivery(merchant_id: str) -> dict[str, Any]:
     best: tuple[str, str] | None = None
     for endpoint in live:
         tries: list[dict[str, Any]] = []
-        for row in deliveries.delivery_rows(owner, endpoint["id"], limit=MAX_DELIVERIES):
-            tries += deliveries.attempts(row["event_id"], endpoint["id"])
-        tries.sort(key=lambda t: (t["at"] or "", t["round"] or 0, t["number"] or 0))
+        rows = deliveries.delivery_rows(owner, endpoint["id"], limit=MAX_DELIVERIES)
+        for age, row in enumerate(reversed(rows)):  # oldest delivery first
+            tries += [{**t, "_age": age} for t in deliveries.attempts(row["event_id"], endpoint["id"])]
+        # ``at`` has seconds precision: within one second, the newer delivery's attempts come last.
+        tries.sort(key=lambda t: (t["at"] or "", t["_age"], t["round"] or 0, t["number"] or 0))
         last_two = tries[-2:]
         if len(last_two) == 2 and all(_ok(t["status_code"]) for t in last_two):
             return _check("webhook_delivery", True, "live", endpoint["id"],
