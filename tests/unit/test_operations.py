@@ -400,3 +400,18 @@ def test_the_local_stream_poller_describes_an_exhausted_batch_on_the_failure_que
     assert body["requestContext"]["functionArn"].endswith(":function:WebhookFanoutFunction:live")
     assert body["DDBStreamBatchInfo"]["batchSize"] == 1
     assert poller.poll() is False  # nothing after it
+
+
+def test_card_numbers_and_secrets_are_sealed_under_separate_keys(aws_env: dict[str, str]) -> None:
+    from botocore.exceptions import ClientError
+
+    from tahsil.store import crypto
+
+    assert aws_env["CardDataKey"] != aws_env["SecretsKey"]
+    card = crypto.vault.encrypt("4242424242424242", context="mer_1/pay_1")
+    secret = crypto.secrets_vault.encrypt("whsec_abc", context="webhook/we_1")
+    assert crypto.CardVault("secrets").decrypt(secret, context="webhook/we_1") == "whsec_abc"
+    with pytest.raises(ClientError) as refused:  # what a webhook function holds cannot open a card number
+        crypto.CardVault("secrets").decrypt(card, context="mer_1/pay_1")
+    # AWS answers IncorrectKeyException, moto AccessDeniedException: either way, no plaintext
+    assert refused.value.response["Error"]["Code"] in ("IncorrectKeyException", "AccessDeniedException")
