@@ -415,3 +415,20 @@ def test_card_numbers_and_secrets_are_sealed_under_separate_keys(aws_env: dict[s
         crypto.CardVault("secrets").decrypt(card, context="mer_1/pay_1")
     # AWS answers IncorrectKeyException, moto AccessDeniedException: either way, no plaintext
     assert refused.value.response["Error"]["Code"] in ("IncorrectKeyException", "AccessDeniedException")
+
+
+def test_every_checkov_skip_gives_its_reason(doc: dict[str, Any]) -> None:
+    """`make test` runs checkov with these skips (scripts/check_template.py); each must say why."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    wide, problems = module.skips(doc)
+    assert not problems, problems
+    assert len(wide) == len(set(wide)) and all(w.startswith("CKV_") for w in wide)
+    reasonless = {"Metadata": {"Checkov": {"SkipChecks": [{"id": "CKV_AWS_1"}]}}, "Resources": {}}
+    assert module.skips(reasonless)[1]  # and a skip without a reason is caught
