@@ -125,6 +125,8 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
     kms = _client("kms")
     for logical_id, props in template.resources(doc, "AWS::KMS::Key").items():
         refs[logical_id] = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]["KeyId"]
+    for props in template.resources(doc, "AWS::KMS::Alias").values():  # alias/tahsil-local-card-data, as the runbook names them
+        kms.create_alias(AliasName=resolve(props["AliasName"], refs), TargetKeyId=resolve(props["TargetKeyId"], refs))
     sm = _client("secretsmanager")
     for logical_id, props in template.resources(doc, "AWS::SecretsManager::Secret").items():
         length = int((props.get("GenerateSecretString") or {}).get("PasswordLength", 64))

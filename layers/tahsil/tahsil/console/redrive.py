@@ -44,7 +44,7 @@ class Report:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v or k == "queue"}
+        return {k: v for k, v in self.__dict__.items() if k != "errors" or v}
 
 
 def _receive(queue_url: str, visibility: int) -> list[dict[str, Any]]:
