@@ -4,8 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY313  ?= $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
+# checkov pins many dependencies of its own: it lives in its own virtualenv, like aws-sam-cli in .ci/run.
+CHECKOV_VENV    ?= $(HOME)/.cache/tahsil-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: install run test unit integration lint openapi bench build validate deploy clean
+.PHONY: install run test unit integration lint template-checks openapi bench build validate deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tahsil needs Python 3.11 or newer"'
@@ -19,9 +23,18 @@ install: $(STAMP)
 run: $(STAMP)                      ## start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
 	$(BIN)/tahsil dev
 
-test: $(STAMP)                     ## import contracts, unit and integration tests
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	@touch $(CHECKOV_STAMP)
+
+test: $(STAMP) template-checks     ## template checks, import contracts, unit and integration tests
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
+
+template-checks: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint (informational rules too) and checkov, skips explained in Metadata
+	$(BIN)/python scripts/check_template.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -32,7 +45,7 @@ integration: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/ruff check layers local functions tests scripts
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint --include-checks I -- template.yaml
 
 openapi: $(STAMP)                  ## regenerate docs/openapi.json from the code
 	$(BIN)/tahsil openapi

@@ -31,7 +31,8 @@ def _reset_caches() -> None:
     config.settings.cache_clear()
     crypto._pepper.cache_clear()
     crypto._subkey.cache_clear()
-    crypto.vault = crypto.CardVault()
+    crypto.vault = crypto.CardVault("card")
+    crypto.secrets_vault = crypto.CardVault("secrets")
     idempotency._store.cache_clear()
 
 

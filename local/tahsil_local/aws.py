@@ -125,6 +125,8 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
     kms = _client("kms")
     for logical_id, props in template.resources(doc, "AWS::KMS::Key").items():
         refs[logical_id] = kms.create_key(Description=props.get("Description", logical_id))["KeyMetadata"]["KeyId"]
+    for props in template.resources(doc, "AWS::KMS::Alias").values():  # alias/tahsil-local-card-data, as the runbook names them
+        kms.create_alias(AliasName=resolve(props["AliasName"], refs), TargetKeyId=resolve(props["TargetKeyId"], refs))
     sm = _client("secretsmanager")
     for logical_id, props in template.resources(doc, "AWS::SecretsManager::Secret").items():
         length = int((props.get("GenerateSecretString") or {}).get("PasswordLength", 64))
@@ -147,6 +149,9 @@ def create_resources(doc: dict[str, Any], prefix: str = "tahsil-local") -> dict[
     for fn in template.functions(doc):
         refs[fn.logical_id] = fn.logical_id
         refs[f"{fn.logical_id}.Arn"] = f"arn:aws:lambda:{REGION}:123456789012:function:{fn.logical_id}"
+        refs[f"{fn.logical_id}.Alias"] = f"{refs[f'{fn.logical_id}.Arn']}:live"  # AutoPublishAlias
+    # Not created locally (moto cannot, or there is nothing to emulate): log groups, alarms, the dashboard,
+    # the SNS alarm topic, WAF, CodeDeploy traffic shifting, IAM. docs/operations.md says so.
     return refs
 
 
@@ -161,7 +166,8 @@ def _create_user_pools(doc: dict[str, Any], refs: dict[str, str], prefix: str) -
     """Cognito user pools and their app clients (the dashboard's sign-in), from the template's properties."""
     idp = _client("cognito-idp")
     for logical_id, props in template.resources(doc, "AWS::Cognito::UserPool").items():
-        args = {k: props[k] for k in _POOL_PROPERTIES if k in props}
+        args = {k: value(doc, props[k], refs) for k in _POOL_PROPERTIES if k in props}
+        args = {k: v for k, v in args.items() if v is not NO_VALUE}
         pool = idp.create_user_pool(PoolName=f"{prefix}-{logical_id}", **args)["UserPool"]
         refs[logical_id] = pool["Id"]
         refs[f"{logical_id}.Arn"] = pool["Arn"]
@@ -171,6 +177,46 @@ def _create_user_pools(doc: dict[str, Any], refs: dict[str, str], prefix: str) -
         client = idp.create_user_pool_client(UserPoolId=resolve(props["UserPoolId"], refs),
                                              ClientName=f"{prefix}-{logical_id}", **args)["UserPoolClient"]
         refs[logical_id] = client["ClientId"]
+
+
+NO_VALUE = object()
+
+
+def condition(doc: dict[str, Any], name: str, refs: dict[str, str]) -> bool:
+    """Evaluate one of the template's Conditions with the local parameter values."""
+    return _truth(doc, doc["Conditions"][name], refs)
+
+
+def _truth(doc: dict[str, Any], expr: Any, refs: dict[str, str]) -> bool:
+    if isinstance(expr, dict) and "Fn::Equals" in expr:
+        a, b = (value(doc, x, refs) for x in expr["Fn::Equals"])
+        return str(a) == str(b)
+    if isinstance(expr, dict) and "Fn::Not" in expr:
+        return not _truth(doc, expr["Fn::Not"][0], refs)
+    if isinstance(expr, dict) and "Fn::And" in expr:
+        return all(_truth(doc, x, refs) for x in expr["Fn::And"])
+    if isinstance(expr, dict) and "Fn::Or" in expr:
+        return any(_truth(doc, x, refs) for x in expr["Fn::Or"])
+    if isinstance(expr, dict) and "Condition" in expr:
+        return condition(doc, expr["Condition"], refs)
+    raise ValueError(f"unsupported condition {expr!r}")
+
+
+def value(doc: dict[str, Any], raw: Any, refs: dict[str, str]) -> Any:
+    """A property value with parameters and Fn::If resolved (NO_VALUE for AWS::NoValue); structure kept."""
+    if isinstance(raw, dict) and "Fn::If" in raw:
+        name, yes, no = raw["Fn::If"]
+        return value(doc, yes if condition(doc, name, refs) else no, refs)
+    if isinstance(raw, dict) and raw.get("Ref") == "AWS::NoValue":
+        return NO_VALUE
+    if isinstance(raw, dict) and "Ref" in raw:
+        return refs[raw["Ref"]]
+    if isinstance(raw, dict):
+        resolved = {k: value(doc, v, refs) for k, v in raw.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+    if isinstance(raw, list):
+        return [v for v in (value(doc, x, refs) for x in raw) if v is not NO_VALUE]
+    return raw
 
 
 def resolve(value: Any, refs: dict[str, str]) -> str:

@@ -8,6 +8,7 @@
     tahsil go-live approve|reject ID   decide a merchant's pending go-live review (--reason, --force; --local / --stack)
     tahsil users create --merchant-id ID --email E
                                        a dashboard user (Cognito) for a merchant (same --local / --stack)
+    tahsil ops redrive [--queue Q ...] replay dead-letter and stream-failure queues (same --local / --stack)
     tahsil listen [--events T,..]      receive, verify and print the local gateway's webhooks
     tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
 """
@@ -155,6 +156,10 @@ def _use_stack(stack: str, region: str | None) -> None:
         "CARD_KEY_ID": outputs["CardDataKeyId"],
         "PEPPER_SECRET_ID": outputs["PepperSecretArn"],
     })
+    if region:
+        os.environ["AWS_DEFAULT_REGION"] = region
+    if "SecretsKeyId" in outputs:
+        os.environ["SECRETS_KEY_ID"] = outputs["SecretsKeyId"]
     if "DashboardUserPoolId" in outputs:
         os.environ["COGNITO_USER_POOL_ID"] = outputs["DashboardUserPoolId"]
         os.environ["COGNITO_CLIENT_ID"] = outputs["DashboardUserPoolClientId"]
@@ -243,6 +248,87 @@ def create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def failure_paths(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The template's failure queues: each DLQ with its source queue, each stream trigger's on-failure queue
+    with its function and filters. Read from template.yaml, so a new queue or trigger is covered unasked."""
+    from tahsil_local import template
+
+    paths: dict[str, dict[str, Any]] = {}
+    for name, props in template.resources(doc, "AWS::SQS::Queue").items():
+        target = (props.get("RedrivePolicy") or {}).get("deadLetterTargetArn")
+        if isinstance(target, dict) and "Fn::GetAtt" in target:
+            paths[target["Fn::GetAtt"][0]] = {"kind": "dlq", "source": name}
+    for fn in template.functions(doc):
+        for event in fn.raw_events.values():
+            props = event.get("Properties") or {}
+            destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            if event["Type"] in ("DynamoDB", "Kinesis") and isinstance(destination, dict) and "Fn::GetAtt" in destination:
+                paths[destination["Fn::GetAtt"][0]] = {"kind": "stream", "function": fn.logical_id,
+                                                       "filters": (props.get("FilterCriteria") or {}).get("Filters")}
+    return paths
+
+
+def redrive(args: argparse.Namespace) -> int:
+    """Replay the failure queues (all, or --queue): DLQ messages go back to their source queue; failed stream
+    batches are read back from the stream and handed to their function again (tahsil.console.redrive)."""
+    import boto3
+
+    from tahsil_local import template
+    from tahsil_local.pollers import passes
+
+    doc = template.load()
+    paths = failure_paths(doc)
+    chosen = args.queue or sorted(paths)
+    unknown = [q for q in chosen if q not in paths]
+    if unknown:
+        raise SystemExit(f"tahsil ops redrive: not a failure queue of template.yaml: {', '.join(unknown)} "
+                         f"(choose from {', '.join(sorted(paths))})")
+    _where(args)
+    from tahsil.console import redrive as ops_redrive
+
+    if args.stack:
+        cfn = boto3.client("cloudformation", region_name=args.region)
+
+        def url_of(logical_id: str) -> str:
+            return cfn.describe_stack_resource(StackName=args.stack, LogicalResourceId=logical_id)[
+                "StackResourceDetail"]["PhysicalResourceId"]
+
+        lam = boto3.client("lambda", region_name=args.region)
+
+        def invoke(function_arn: str, event: dict[str, Any]) -> dict[str, Any] | None:
+            answer = lam.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode())
+            payload = answer["Payload"].read()
+            if answer.get("FunctionError"):
+                raise RuntimeError(f"{function_arn} failed: {payload[:500]!r}")
+            return json.loads(payload or b"null")
+    else:
+        from tahsil_local import aws
+        from tahsil_local.gateway import FunctionPool
+
+        sqs = boto3.client("sqs", region_name=aws.REGION)
+
+        def url_of(logical_id: str) -> str:
+            return sqs.get_queue_url(QueueName=f"tahsil-local-{logical_id}")["QueueUrl"]
+
+        pools = {fn.logical_id: FunctionPool(fn) for fn in template.functions(doc)}
+
+        def invoke(function_arn: str, event: dict[str, Any]) -> dict[str, Any] | None:
+            return pools[function_arn.split(":function:")[-1].split(":")[0]].invoke(event)
+
+    reports = []
+    for queue in chosen:
+        path = paths[queue]
+        if path["kind"] == "dlq":
+            report = ops_redrive.move_messages(url_of(queue), url_of(path["source"]), limit=args.limit)
+        else:
+            filters = path["filters"]
+            report = ops_redrive.replay_stream_failures(url_of(queue), invoke, limit=args.limit,
+                                                        keep=lambda r, f=filters: passes(f, r))
+        reports.append({**report.as_dict(), "queue": queue, "kind": path["kind"]})
+    print(json.dumps(reports, indent=2))
+    return 1 if any(r.get("failed") or r.get("expired") for r in reports) else 0
+
+
 def listen(args: argparse.Namespace) -> int:
     from tahsil_local.listen import listen as run
 
@@ -311,6 +397,16 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_user.add_argument("--region")
+    p_ops = sub.add_parser("ops", help="operations (docs/operations.md)")
+    ops_sub = p_ops.add_subparsers(dest="action", required=True)
+    p_redrive = ops_sub.add_parser("redrive", help="replay dead-letter and stream-failure queues, safely and idempotently")
+    p_redrive.add_argument("--queue", action="append", metavar="LOGICAL_ID",
+                           help="a failure queue of template.yaml, e.g. WebhookDeliveryDLQ (default: all of them)")
+    p_redrive.add_argument("--limit", type=int, help="at most this many messages per queue")
+    where = p_redrive.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_redrive.add_argument("--region")
     p_listen = sub.add_parser("listen", help="receive, verify and print the local gateway's webhooks")
     p_listen.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     p_listen.add_argument("--events", default="*", help="comma-separated event types (default: all)")
@@ -333,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         return go_live(args)
     if args.command == "users":
         return create_user(args)
+    if args.command == "ops":
+        return redrive(args)
     return openapi(args)
 
 

@@ -5,7 +5,9 @@
   after the visibility timeout, and the queue's redrive policy moves them to the DLQ).
 - DynamoDB streams: each function subscribed with ``Type: DynamoDB`` gets the stream's
   records in order, filtered by the template's ``FilterCriteria``; a reported failure
-  makes the poller retry from that record, as Lambda does (bisect-free, in order).
+  makes the poller retry from that record, as Lambda does (bisect-free, in order). After
+  ``MaximumRetryAttempts`` retries the batch is described on the ``DestinationConfig.OnFailure``
+  queue (as Lambda's on-failure record) and the poller moves past it; `tahsil ops redrive` replays it.
 - Step Functions: moto executes state machines; their Lambda tasks are routed here, to
   the same in-process execution environments that serve HTTP.
 """
@@ -122,8 +124,9 @@ class SqsPoller(_Poller):
 
 class StreamPoller(_Poller):
     def __init__(self, pool: FunctionPool, table_name: str, batch_size: int, filters: list[dict[str, Any]] | None,
-                 interval: float = 0.1) -> None:
+                 interval: float = 0.1, on_failure_url: str | None = None, max_retries: int = -1) -> None:
         super().__init__(f"stream:{pool.fn.logical_id}", interval)
+        self.on_failure_url, self.max_retries, self.retries = on_failure_url, max_retries, 0
         import boto3
 
         self.ddb = boto3.client("dynamodb", region_name=REGION)
@@ -156,8 +159,9 @@ class StreamPoller(_Poller):
             failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
         except Exception as exc:  # noqa: BLE001 - retry the whole batch, as Lambda does
             sys.stderr.write(f"{self.name}: batch failed: {exc!r}\n")
-            time.sleep(1)
-            return False
+            failures = [batch[0]["dynamodb"]["SequenceNumber"]]
+        if failures and self._give_up(batch, records, min(failures, key=int)):
+            return True
         if failures:
             sys.stderr.write(f"{self.name}: {len(failures)} record(s) failed; retrying from the first\n")
             first = min(failures, key=int)
@@ -165,7 +169,32 @@ class StreamPoller(_Poller):
             self.after = previous[-1] if previous else self.after
             time.sleep(1)
             return False
+        self.retries = 0
         self.after = records[-1]["dynamodb"]["SequenceNumber"]
+        return True
+
+    def _give_up(self, batch: list[dict[str, Any]], records: list[dict[str, Any]], first: str) -> bool:
+        """Retries exhausted: describe the batch from ``first`` on the failure queue and move past it."""
+        self.retries += 1
+        if self.on_failure_url is None or self.max_retries < 0 or self.retries <= self.max_retries:
+            return False
+        import boto3
+
+        last = records[-1]["dynamodb"]["SequenceNumber"]
+        failure = {
+            "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn(self.pool.fn.logical_id) + ":live",
+                               "condition": "RetryAttemptsExhausted", "approximateInvokeCount": self.retries},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "DDBStreamBatchInfo": {"shardId": self.shard_id, "startSequenceNumber": first, "endSequenceNumber": last,
+                                   "approximateArrivalOfFirstRecord": None, "approximateArrivalOfLastRecord": None,
+                                   "batchSize": len([r for r in batch if int(r["dynamodb"]["SequenceNumber"]) >= int(first)]),
+                                   "streamArn": self.stream_arn},
+        }
+        boto3.client("sqs", region_name=REGION).send_message(QueueUrl=self.on_failure_url, MessageBody=json.dumps(failure))
+        sys.stderr.write(f"{self.name}: retries exhausted; batch {first}..{last} described on its failure queue\n")
+        self.retries = 0
+        self.after = last
         return True
 
 
@@ -197,7 +226,10 @@ def start(functions: list[Function], pools: dict[str, FunctionPool], refs: dict[
             elif event["Type"] == "DynamoDB":
                 table = refs[_queue_ref(props["Stream"])]
                 filters = (props.get("FilterCriteria") or {}).get("Filters")
-                pollers.append(StreamPoller(pools[fn.logical_id], table, int(props.get("BatchSize", 100)), filters))
+                on_failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                pollers.append(StreamPoller(pools[fn.logical_id], table, int(props.get("BatchSize", 100)), filters,
+                                            on_failure_url=refs[_queue_ref(on_failure)] if on_failure else None,
+                                            max_retries=int(props.get("MaximumRetryAttempts", -1))))
     for p in pollers:
         p.start()
     return pollers

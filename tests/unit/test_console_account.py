@@ -99,7 +99,8 @@ def test_the_payout_destination_is_stored_sealed_and_shown_masked(sk: str, merch
     item = dal.get(dal.credentials_table(), f"MER#{merchant['merchant_id']}", "MER")
     assert "IQ98NBIQ850123456789012" not in json.dumps(item) and "8501 2345" not in json.dumps(item)
     sealed = item["payout_destination"]["sealed"]
-    assert crypto.vault.decrypt(sealed, context=f"payout/{merchant['merchant_id']}/{payout['id']}") == "IQ98NBIQ850123456789012"
+    context = f"payout/{merchant['merchant_id']}/{payout['id']}"
+    assert crypto.secrets_vault.decrypt(sealed, context=context) == "IQ98NBIQ850123456789012"
     assert "iban" not in json.dumps(answer.body).lower().replace("scheme\": \"iban", "")
 
 

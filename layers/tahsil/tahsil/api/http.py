@@ -152,6 +152,9 @@ def current() -> RequestState | None:
 def _start_counters(event: Any, principal: Principal, rate_class: str | None, state: RequestState | None) -> ratelimit.Pending | None:
     if state is not None and state.rate_counted:
         return None
+    # Every later log line of this request names its merchant and key (ids, never secrets), beside the
+    # API Gateway request id the logger already carries: the access log's requestId leads here.
+    logger.append_keys(merchant_id=principal.merchant_id, key_id=principal.key_id, mode=principal.mode)
     cls = rate_class or ratelimit.classify(event.http_method, event.path)
     if cls == "public":
         subject, limit = f"ip:{event.request_context.identity.source_ip}", ratelimit.limit_for("public")

@@ -4,7 +4,7 @@ Both live on the merchant item (``MER#<id>`` / ``MER``), the account's one row:
 - ``profile``: legal name, MCC, support email, phone and URL, and ``profile_id`` (``prf_...``), a new
   id at every change, which go-live readiness cites as its evidence;
 - ``payout_destination``: the bank details, checked (``tahsil.console.banking``) before they are stored,
-  and stored sealed: AES-256-GCM under the KMS data key (``tahsil.store.crypto.vault``), with the
+  and stored sealed: AES-256-GCM under the secrets key (``tahsil.store.crypto.secrets_vault``), with the
   merchant and destination ids as associated data. Only the scheme, country, bank code and last
   4 are kept in clear; no API answer ever carries the full IBAN or account number.
 
@@ -67,7 +67,7 @@ def _payout(merchant_id: str, req: Any, now: str) -> dict[str, Any]:
         "account_holder_name": req.account_holder_name, "bank_name": req.bank_name, "bank_code": account.bank_code,
         "last4": account.last4, "account_type": req.account_type if account.scheme == "aba" else None,
         "status": "verified", "verified_at": now,
-        "sealed": crypto.vault.encrypt(account.account, context=f"payout/{merchant_id}/{payout_id}"),
+        "sealed": crypto.secrets_vault.encrypt(account.account, context=f"payout/{merchant_id}/{payout_id}"),
     }
 
 

@@ -14,6 +14,9 @@ class Settings(BaseModel):
     credentials_table: str
     card_key_id: str
     pepper_secret_id: str
+    # The customer-managed key for secrets (webhook signing secrets, payout details, connector credentials),
+    # separate from the card key. Empty: the card key (a stack from before the split).
+    secrets_key_id: str = ""
     public_base_url: str = ""
     stage: str = "dev"
     # Developer platform (tahsil.api.ratelimit, tahsil.api.requestlog). Empty table/queue names switch the
@@ -37,6 +40,7 @@ _ENV = {
     "credentials_table": "CREDENTIALS_TABLE",
     "card_key_id": "CARD_KEY_ID",
     "pepper_secret_id": "PEPPER_SECRET_ID",
+    "secrets_key_id": "SECRETS_KEY_ID",
     "public_base_url": "PUBLIC_BASE_URL",
     "stage": "STAGE",
     "rate_limit_table": "RATE_LIMIT_TABLE",

@@ -25,6 +25,7 @@ from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import Principal
+from tahsil.kernel.telemetry import metrics
 from tahsil.payments import cards, fraud
 from tahsil.payments.models import TRANSITIONS, CaptureRequest, PaymentCreate, PaymentStatus, RefundRequest, VoidRequest
 from tahsil.store import crypto, dal
@@ -227,7 +228,9 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         raise ConcurrentUpdate("too many concurrent payments on this card; retry with the same Idempotency-Key")
 
     result = view(payment, now)
+    metrics.add_metric(name=f"Payment_{status}", unit="Count", value=1)  # the dashboard's payments by outcome
     if status == PaymentStatus.FAILED:
+        metrics.add_metric(name=f"PaymentDeclined_{code}", unit="Count", value=1)  # declines by code
         if code == "59":
             text = f"payment declined: high fraud risk (score: {risk.score})"
         else:

@@ -7,6 +7,10 @@
   caching materials manager, a data key is reused for at most 5 minutes or 10,000 cards,
   so an authorization costs no KMS call on the hot path.
 - A card's fingerprint is a keyed hash (PCI DSS: hashes of a PAN must be keyed).
+- Two customer-managed keys, two vaults: ``vault`` seals card numbers only (CARD_KEY_ID); ``secrets_vault``
+  seals webhook signing secrets, payout details and connector credentials (SECRETS_KEY_ID). Code that
+  delivers webhooks may open secrets and never card numbers: its role has no use of the card key.
+- A failed KMS call counts the ``CardVaultErrors`` metric (the CardVaultErrors alarm) before it raises.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tahsil.kernel.config import settings
+from tahsil.kernel.telemetry import metrics
 from tahsil.store import aws
 
 
@@ -77,16 +82,29 @@ class CardVault:
     MAX_AGE_S = 300
     MAX_USES = 10_000
 
-    def __init__(self) -> None:
+    def __init__(self, purpose: str = "card") -> None:
+        self.purpose = purpose  # "card" (CARD_KEY_ID) or "secrets" (SECRETS_KEY_ID, else the card key)
         self._lock = threading.Lock()
         self._key: _DataKey | None = None
         self._unwrapped: dict[str, bytes] = {}
+
+    def key_id(self) -> str:
+        if self.purpose == "secrets":
+            return settings().secrets_key_id or settings().card_key_id
+        return settings().card_key_id
+
+    def _kms(self, operation: str, **args: object) -> dict:
+        try:
+            return getattr(aws.client("kms"), operation)(**args)
+        except Exception:
+            metrics.add_metric(name="CardVaultErrors", unit="Count", value=1)
+            raise
 
     def _data_key(self) -> _DataKey:
         with self._lock:
             key = self._key
             if key is None or key.uses >= self.MAX_USES or time.monotonic() - key.created > self.MAX_AGE_S:
-                answer = aws.client("kms").generate_data_key(KeyId=settings().card_key_id, KeySpec="AES_256")
+                answer = self._kms("generate_data_key", KeyId=self.key_id(), KeySpec="AES_256")
                 key = _DataKey(answer["Plaintext"], base64.b64encode(answer["CiphertextBlob"]).decode(), time.monotonic())
                 self._key = key
                 self._unwrapped[key.wrapped] = key.plaintext
@@ -114,7 +132,7 @@ class CardVault:
         with self._lock:
             plaintext_key = self._unwrapped.get(wrapped)
         if plaintext_key is None:
-            plaintext_key = aws.client("kms").decrypt(CiphertextBlob=base64.b64decode(wrapped))["Plaintext"]
+            plaintext_key = self._kms("decrypt", CiphertextBlob=base64.b64decode(wrapped), KeyId=self.key_id())["Plaintext"]
             with self._lock:
                 if len(self._unwrapped) >= 256:
                     self._unwrapped.clear()
@@ -125,4 +143,5 @@ class CardVault:
         return data.decode()
 
 
-vault = CardVault()
+vault = CardVault("card")
+secrets_vault = CardVault("secrets")

@@ -30,6 +30,7 @@ from tahsil.kernel.errors import InvalidRequest, NotFound
 from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.principal import Principal
+from tahsil.kernel.telemetry import metrics
 from tahsil.store import aws, crypto, dal
 from tahsil.webhooks import ssrf
 
@@ -82,11 +83,11 @@ def new_secret() -> str:
 
 
 def _seal(secret: str, endpoint_id: str) -> dict[str, str]:
-    return crypto.vault.encrypt(secret, context=f"webhook/{endpoint_id}")
+    return crypto.secrets_vault.encrypt(secret, context=f"webhook/{endpoint_id}")
 
 
 def _open(sealed: dict[str, str], endpoint_id: str) -> str:
-    return crypto.vault.decrypt(sealed, context=f"webhook/{endpoint_id}")
+    return crypto.secrets_vault.decrypt(sealed, context=f"webhook/{endpoint_id}")
 
 
 def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -375,6 +376,8 @@ def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
         dal.transact(actions)
     except dal.ConditionFailed:
         return {"outcome": "skipped"}  # another worker recorded this attempt first
+    if gone and endpoint is not None:
+        metrics.add_metric(name="WebhookEndpointDisabled", unit="Count", value=1)  # the alarm of that name
     outcome = "delivered" if ok else ("failed" if final_failure else "retry")
     return {"outcome": outcome, "wait_seconds": wait}
 
