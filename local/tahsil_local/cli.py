@@ -47,7 +47,7 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     refs = aws.create_resources(doc)
     pollers.create_state_machines(doc, refs, ROOT)
 
-    server = GatewayServer((host, port), Router(functions, pools), verbose=verbose)
+    server = GatewayServer((host, port), Router(functions, pools, base_paths=template.base_paths(doc)), verbose=verbose)
     base_url = f"http://{host}:{server.server_address[1]}"
     env: dict[str, str] = {}
     for fn in functions:

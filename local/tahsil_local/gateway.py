@@ -83,7 +83,13 @@ class FunctionPool:
 
 
 class Router:
-    def __init__(self, functions: list[Function], pools: dict[str, FunctionPool] | None = None) -> None:
+    """Routes requests as API Gateway does: by resource path, and, like a custom domain's base-path
+    mappings (template.yaml's AWS::ApiGateway::BasePathMapping), under each base path too; the
+    event's path then keeps the base path, as it does in AWS (``tahsil.api.http.canonical``)."""
+
+    def __init__(self, functions: list[Function], pools: dict[str, FunctionPool] | None = None,
+                 base_paths: tuple[str, ...] = ()) -> None:
+        self.base_paths = tuple("/" + b.strip("/") for b in base_paths if b.strip("/"))
         self.table: list[tuple[Route, FunctionPool]] = []
         pools = pools if pools is not None else {fn.logical_id: FunctionPool(fn) for fn in functions}
         for fn in functions:
@@ -93,17 +99,21 @@ class Router:
         # Literal segments beat parameters, as API Gateway matches them.
         self.table.sort(key=lambda pair: pair[0].path.count("{"))
 
+    def _candidates(self, path: str) -> list[str]:
+        return [path] + [path[len(b):] for b in self.base_paths if path.startswith(b + "/")]
+
     def match(self, method: str, path: str) -> tuple[Route, FunctionPool, dict[str, str]] | None:
-        for route, pool in self.table:
-            if route.method not in (method, "ANY"):
-                continue
-            found = route.regex.match(path)
-            if found:
-                return route, pool, found.groupdict()
+        for candidate in self._candidates(path):
+            for route, pool in self.table:
+                if route.method not in (method, "ANY"):
+                    continue
+                found = route.regex.match(candidate)
+                if found:
+                    return route, pool, found.groupdict()
         return None
 
     def allowed(self, path: str) -> bool:
-        return any(route.regex.match(path) for route, _ in self.table)
+        return any(route.regex.match(c) for c in self._candidates(path) for route, _ in self.table)
 
 
 def build_event(route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes | None,

@@ -401,3 +401,19 @@ def test_each_operation_is_a_transaction_with_seed_defaults(sk: str) -> None:
     one = listing["transactions"][0]
     got = invoke("GetTransactionFunction", load_event("transactions-get", key=sk, path_id=one["id"]))
     assert got.data == one
+
+
+def test_the_seed_base_path_reaches_the_same_route_with_the_canonical_path(sk: str) -> None:
+    """A custom domain's base-path mapping ``api`` passes ``/api/v1/...`` as the path and ``/v1/...`` as the
+    resource: authentication (scopes), routing and idempotency see the canonical path."""
+    event = load_event("payments-authorize", key=sk, body=body(), headers={"Idempotency-Key": "seed-base-path"})
+    event["path"] = "/api" + event["path"]
+    first = invoke("AuthorizePaymentFunction", event)
+    assert first.status == 200 and first.data["status"] == "authorized"
+    canonical = load_event("payments-authorize", key=sk, body=body(), headers={"Idempotency-Key": "seed-base-path"})
+    again = invoke("AuthorizePaymentFunction", canonical)
+    assert again.data["id"] == first.data["id"] and again.headers["idempotent-replayed"] == "true"
+    got = load_event("payments-get", key=sk, path_id=first.data["id"])
+    got["path"] = "/api" + got["path"]
+    assert invoke("GetPaymentFunction", got).data["id"] == first.data["id"]
+    assert invoke("GetPaymentFunction", {**got, "headers": {}, "multiValueHeaders": {}}).status == 401
