@@ -1,7 +1,7 @@
 """``tahsil``: run the gateway locally, create merchants, and keep the OpenAPI document current.
 
     tahsil dev                         start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
-    tahsil merchants create --name N   create a merchant and its first keys
+    tahsil merchants create --name N [--api-version V]   create a merchant and its first keys
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
                                        override a merchant's rate limits (same --local / --stack)
@@ -166,8 +166,13 @@ def create_merchant(args: argparse.Namespace) -> int:
     else:
         _use_local_state()
     from tahsil.console import ops
+    from tahsil.kernel.errors import TahsilError
 
-    print(json.dumps(ops.create_merchant(args.name), indent=2))
+    try:
+        created = ops.create_merchant(args.name, api_version=args.api_version)
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil merchants create: {exc.message}") from None
+    print(json.dumps(created, indent=2))
     print("The keys above are shown once; store them now.", file=sys.stderr)
     return 0
 
@@ -280,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     merchants_sub = p_merchants.add_subparsers(dest="action", required=True)
     p_create = merchants_sub.add_parser("create", help="create a merchant and its first test and live keys")
     p_create.add_argument("--name", required=True)
+    p_create.add_argument("--api-version", help="pin the account to this API version (default: the latest; "
+                                                "2025-12-01.tigris answers seed 002's string errors)")
     where = p_create.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
