@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -32,22 +33,56 @@ def _state_dir() -> Path:
     return Path(os.environ.get("TAHSIL_STATE_DIR", ROOT / ".tahsil"))
 
 
+def state_file_for(port: int) -> Path:
+    """One state file per running gateway: ``.tahsil/dev-<port>.json``, removed when it stops."""
+    return _state_dir() / f"dev-{port}.json"
+
+
+def _running_state_file() -> Path:
+    """The gateway on TAHSIL_PORT (default 3000); else the only one running."""
+    port = int(os.environ.get("TAHSIL_PORT", DEFAULT_PORT))
+    wanted = state_file_for(port)
+    if wanted.exists():
+        return wanted
+    others = sorted(_state_dir().glob("dev-*.json"))
+    if len(others) == 1:
+        return others[0]
+    if others:
+        ports = ", ".join(p.stem.removeprefix("dev-") for p in others)
+        raise SystemExit(f"no local gateway on port {port}; gateways are running on ports {ports}: "
+                         f"set TAHSIL_PORT to one of them")
+    raise SystemExit(f"no local gateway state at {wanted}; start one with `make run` (or `tahsil dev`)")
+
+
+def _port_in_use(host: str, port: int) -> str:
+    return (f"tahsil dev: port {port} on {host} is already in use (another `make run`?).\n"
+            f"Stop that one, or start this one on another port:  TAHSIL_PORT={port + 1} make run\n"
+            f"Each gateway writes its keys to {_state_dir()}/dev-<port>.json.")
+
+
 def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     from tahsil_local import aws, moto_fixes, pollers, template
     from tahsil_local.gateway import FunctionPool, GatewayServer, Router
 
     moto_fixes.install()
     doc = template.load()
+    functions = template.functions(doc)
+    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
+    try:  # take the port first: a second `make run` on it says so at once, before starting anything
+        server = GatewayServer((host, port), Router(functions, pools, base_paths=template.base_paths(doc)),
+                               verbose=verbose)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            print(_port_in_use(host, port), file=sys.stderr, flush=True)
+            return 2
+        raise
     moto = aws.MotoServer(host)
     aws.use_endpoint(moto.start())
     os.environ["MOTO_PORT"] = str(moto.port)  # moto's Step Functions executor calls back to its server
-    functions = template.functions(doc)
-    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
     pollers.route_lambda_invocations(pools)
     refs = aws.create_resources(doc)
     pollers.create_state_machines(doc, refs, ROOT)
 
-    server = GatewayServer((host, port), Router(functions, pools, base_paths=template.base_paths(doc)), verbose=verbose)
     base_url = f"http://{host}:{server.server_address[1]}"
     env: dict[str, str] = {}
     for fn in functions:
@@ -76,8 +111,10 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     }
     state_dir = _state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
-    state_file = state_dir / "dev.json"
-    state_file.write_text(json.dumps(state, indent=2))
+    state_file = state_file_for(server.server_address[1])  # this gateway holds the port, so the file is its own
+    fd = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(state, indent=2))
     os.chmod(state_file, 0o600)
 
     keys = merchant["keys"]
@@ -94,7 +131,8 @@ Tahsil is running at {base_url}   (AWS emulated by moto at {moto.url})
     sign in as   {dashboard['username']}
     password     {dashboard['password']}
 
-  These keys and the password are shown once; they are also in {state_file}.
+  These keys and the password are shown once; they are also in {state_file}
+  (removed when this gateway stops).
   Try:  curl -s {base_url}/v1/payments -H "X-API-Key: {keys['test']['secret']}"
 
 Ctrl-C stops it.""", flush=True)
@@ -119,6 +157,7 @@ Ctrl-C stops it.""", flush=True)
     server.shutdown()
     server.server_close()
     moto.stop()
+    state_file.unlink(missing_ok=True)  # its keys died with it
     return 0
 
 
@@ -133,10 +172,7 @@ def _demo_password() -> str:
 
 
 def _use_local_state() -> None:
-    state_file = _state_dir() / "dev.json"
-    if not state_file.exists():
-        raise SystemExit(f"no local gateway state at {state_file}; start one with `tahsil dev`")
-    state = json.loads(state_file.read_text())
+    state = json.loads(_running_state_file().read_text())
     from tahsil_local import aws
 
     aws.use_endpoint(state["aws_endpoint_url"])
@@ -251,9 +287,7 @@ def create_user(args: argparse.Namespace) -> int:
 def listen(args: argparse.Namespace) -> int:
     from tahsil_local.listen import listen as run
 
-    state_file = _state_dir() / "dev.json"
-    if not state_file.exists():
-        raise SystemExit(f"no local gateway state at {state_file}; start one with `tahsil dev`")
+    state_file = _running_state_file()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     return run(json.loads(state_file.read_text()), args.port, args.events.split(","), args.forward_to, stop)
