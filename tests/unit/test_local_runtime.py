@@ -149,3 +149,18 @@ def test_commands_find_the_gateway_on_tahsil_port(tmp_path: Any, monkeypatch: py
     monkeypatch.setenv("TAHSIL_PORT", "3005")
     with pytest.raises(SystemExit, match="ports 3000, 3001"):
         cli._running_state_file()
+
+
+def test_the_local_router_serves_the_templates_base_path_mapping_too() -> None:
+    from tahsil_local import template
+    from tahsil_local.gateway import Router
+
+    doc = template.load()
+    assert template.base_paths(doc) == ("api",)
+    router = Router(template.functions(doc), base_paths=template.base_paths(doc))
+    for path in ("/v1/payments/pay_1/capture", "/api/v1/payments/pay_1/capture"):
+        route, pool, params = router.match("POST", path)
+        assert (route.path, pool.fn.logical_id, params) == ("/v1/payments/{id}/capture", "CapturePaymentFunction",
+                                                            {"id": "pay_1"})
+    assert router.match("GET", "/api/public/payment-intents/pi_1")[1].fn.logical_id == "GetPublicPaymentIntentFunction"
+    assert router.match("GET", "/apiv1/payments") is None and router.match("GET", "/api/api/v1/payments") is None

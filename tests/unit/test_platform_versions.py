@@ -72,7 +72,7 @@ def pin(merchant_id: str, version: str) -> None:
     from tahsil.store import dal
 
     dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET api_version = :v", vals=dal.values(v=version))
-    account._copy_to_keys(merchant_id, "api_version", version)
+    account.copy_to_keys(merchant_id, "api_version", version)
 
 
 def declined(key: str, **kwargs: Any) -> Any:
