@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import datetime as dt
 import importlib.util
 import itertools
 import json
+import logging
 import sys
 import threading
 import time
@@ -92,27 +94,53 @@ class FunctionPool:
                 self._idle.append(handler)
 
 
+_INVOCATION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tahsil_invocation", default=None)
+
+
+class _CreditFilter(logging.Filter):
+    """Stamps each record with the invocation running in this thread (see ``_credited_to``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = _INVOCATION.get()
+        if keys:
+            for name, value in keys.items():
+                setattr(record, name, value)  # a record's own attributes win over the logger's keys
+        return True
+
+
+_credit_filter_lock = threading.Lock()
+
+
+def _install_credit_filter() -> None:
+    from tahsil.kernel.telemetry import logger
+
+    with _credit_filter_lock:
+        if not any(isinstance(f, _CreditFilter) for f in logger._logger.filters):
+            logger._logger.addFilter(_CreditFilter())
+
+
 @contextlib.contextmanager
 def _credited_to(context: LambdaContext, event: dict[str, Any]) -> Iterator[None]:
     """Credit every log line of this invocation to its own function.
 
     In Lambda one process runs one function, so Powertools keeps the Lambda context in the
-    logger's process-wide keys. Here every function shares one process and one logger, and
-    threads run them at once: a line would carry whichever function set the keys last. The
-    logger's thread-safe keys (a context variable, so per thread) win over the shared ones.
+    logger's process-wide keys (and ``inject_lambda_context(clear_state=True)`` resets them,
+    thread-local ones included, at each call). Here every function shares one process and one
+    logger, and threads run them at once: a line would carry whichever function set the keys
+    last. A filter stamps each record with this thread's invocation instead; a record's own
+    attributes are what Powertools writes last.
     """
-    from tahsil.kernel.telemetry import logger
-
+    _install_credit_filter()
     request_id = (event.get("requestContext") or {}).get("requestId") if isinstance(event, dict) else None
-    logger.thread_safe_append_keys(
-        function_name=context.function_name, function_memory_size=context.memory_limit_in_mb,
-        function_arn=context.invoked_function_arn, function_request_id=context.aws_request_id,
-        correlation_id=request_id,
-    )
+    token = _INVOCATION.set({
+        "function_name": context.function_name, "function_memory_size": context.memory_limit_in_mb,
+        "function_arn": context.invoked_function_arn, "function_request_id": context.aws_request_id,
+        "correlation_id": request_id,
+    })
     try:
         yield
     finally:
-        logger.thread_safe_clear_keys()
+        _INVOCATION.reset(token)
 
 
 class Router:

@@ -77,11 +77,15 @@ def test_log_lines_are_credited_to_the_function_that_wrote_them() -> None:
     capture = logging.StreamHandler(out)
     capture.setFormatter(logger.registered_formatter)
     logger._logger.addHandler(capture)
-    logger.append_keys(function_name="GetPaymentFunction")  # another function's keys, process-wide
+    @logger.inject_lambda_context(clear_state=True)  # as every handler is decorated
+    def fan_out(event: Any, context: Any) -> None:
+        logger.append_keys(function_name="GetPaymentFunction")  # another thread's function, process-wide
+        logger.warning("event fanned out")
+
+    context = LambdaContext("WebhookFanoutFunction", 128, "req-1", time.monotonic() + 5)
     try:
-        with _credited_to(LambdaContext("WebhookFanoutFunction", 128, "req-1", time.monotonic() + 5),
-                          {"Records": []}):
-            logger.warning("event fanned out")
+        with _credited_to(context, {"Records": []}):
+            fan_out({"Records": []}, context)
         logger.warning("after the invocation")
     finally:
         logger.remove_keys(["function_name"])
