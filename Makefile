@@ -1,6 +1,9 @@
 # Tahsil: the usual entry points. Every target installs what it needs first.
+# Works from any directory (`make -f path/to/Makefile run`): every path is the checkout's own,
+# and every command runs in it.
+ROOT   := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 PYTHON ?= python3
-VENV   ?= .venv
+VENV   ?= $(ROOT)/.venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY313  ?= $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
@@ -8,20 +11,21 @@ PY313  ?= $(shell pyenv prefix 3.13.0 2>/dev/null)/bin
 CHECKOV_VENV    ?= $(HOME)/.cache/tahsil-checkov
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+IN_ROOT := cd "$(ROOT)" &&
 
 .PHONY: install run test unit integration lint template-checks openapi bench build validate deploy clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(ROOT)/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tahsil needs Python 3.11 or newer"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(IN_ROOT) $(BIN)/pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 run: $(STAMP)                      ## start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
-	$(BIN)/tahsil dev
+	$(IN_ROOT) $(BIN)/tahsil dev
 
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -30,37 +34,37 @@ $(CHECKOV_STAMP):
 	@touch $(CHECKOV_STAMP)
 
 test: $(STAMP) template-checks     ## template checks, import contracts, unit and integration tests
-	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(IN_ROOT) $(BIN)/lint-imports
+	$(IN_ROOT) $(BIN)/pytest -q
 
 template-checks: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint (informational rules too) and checkov, skips explained in Metadata
-	$(BIN)/python scripts/check_template.py --checkov $(CHECKOV_VENV)/bin/checkov
+	$(IN_ROOT) $(BIN)/python scripts/check_template.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(IN_ROOT) $(BIN)/pytest -q tests/unit
 
 integration: $(STAMP)
-	$(BIN)/pytest -q tests/integration
+	$(IN_ROOT) $(BIN)/pytest -q tests/integration
 
 lint: $(STAMP)
-	$(BIN)/lint-imports
-	$(BIN)/ruff check layers local functions tests scripts
-	$(BIN)/cfn-lint --include-checks I -- template.yaml
+	$(IN_ROOT) $(BIN)/lint-imports
+	$(IN_ROOT) $(BIN)/ruff check layers local functions tests scripts
+	$(IN_ROOT) $(BIN)/cfn-lint --include-checks I -- template.yaml
 
 openapi: $(STAMP)                  ## regenerate docs/openapi.json from the code
-	$(BIN)/tahsil openapi
+	$(IN_ROOT) $(BIN)/tahsil openapi
 
 bench: $(STAMP)                    ## DynamoDB round trips, cold import, warm latency per endpoint
-	$(BIN)/python scripts/bench.py
+	$(IN_ROOT) $(BIN)/python scripts/bench.py
 
 build:                             ## sam build (needs aws-sam-cli and Python 3.13 on PATH)
-	PATH="$(PY313):$$PATH" sam build
+	$(IN_ROOT) PATH="$(PY313):$$PATH" sam build
 
 validate:
-	sam validate --lint
+	$(IN_ROOT) sam validate --lint
 
 deploy: build
-	sam deploy --config-env $(or $(ENV),dev)
+	$(IN_ROOT) sam deploy --config-env $(or $(ENV),dev)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache
+	$(IN_ROOT) rm -rf $(VENV) .aws-sam .pytest_cache

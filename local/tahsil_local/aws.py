@@ -1,7 +1,7 @@
 """Local AWS: a moto server on loopback, with the template's resources created in it.
 
 The handlers reach it through the standard ``AWS_ENDPOINT_URL`` variable, unmodified, and
-so can the AWS CLI or any boto3 script (the endpoint is written to ``.tahsil/dev.json``).
+so can the AWS CLI or any boto3 script (the endpoint is written to ``.tahsil/dev-<port>.json``).
 """
 
 from __future__ import annotations

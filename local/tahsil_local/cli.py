@@ -1,7 +1,7 @@
 """``tahsil``: run the gateway locally, create merchants, and keep the OpenAPI document current.
 
     tahsil dev                         start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
-    tahsil merchants create --name N   create a merchant and its first keys
+    tahsil merchants create --name N [--api-version V]   create a merchant and its first keys
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
                                        override a merchant's rate limits (same --local / --stack)
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -33,22 +34,56 @@ def _state_dir() -> Path:
     return Path(os.environ.get("TAHSIL_STATE_DIR", ROOT / ".tahsil"))
 
 
+def state_file_for(port: int) -> Path:
+    """One state file per running gateway: ``.tahsil/dev-<port>.json``, removed when it stops."""
+    return _state_dir() / f"dev-{port}.json"
+
+
+def _running_state_file() -> Path:
+    """The gateway on TAHSIL_PORT (default 3000); else the only one running."""
+    port = int(os.environ.get("TAHSIL_PORT", DEFAULT_PORT))
+    wanted = state_file_for(port)
+    if wanted.exists():
+        return wanted
+    others = sorted(_state_dir().glob("dev-*.json"))
+    if len(others) == 1:
+        return others[0]
+    if others:
+        ports = ", ".join(p.stem.removeprefix("dev-") for p in others)
+        raise SystemExit(f"no local gateway on port {port}; gateways are running on ports {ports}: "
+                         f"set TAHSIL_PORT to one of them")
+    raise SystemExit(f"no local gateway state at {wanted}; start one with `make run` (or `tahsil dev`)")
+
+
+def _port_in_use(host: str, port: int) -> str:
+    return (f"tahsil dev: port {port} on {host} is already in use (another `make run`?).\n"
+            f"Stop that one, or start this one on another port:  TAHSIL_PORT={port + 1} make run\n"
+            f"Each gateway writes its keys to {_state_dir()}/dev-<port>.json.")
+
+
 def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     from tahsil_local import aws, moto_fixes, pollers, template
     from tahsil_local.gateway import FunctionPool, GatewayServer, Router
 
     moto_fixes.install()
     doc = template.load()
+    functions = template.functions(doc)
+    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
+    try:  # take the port first: a second `make run` on it says so at once, before starting anything
+        server = GatewayServer((host, port), Router(functions, pools, base_paths=template.base_paths(doc)),
+                               verbose=verbose)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            print(_port_in_use(host, port), file=sys.stderr, flush=True)
+            return 2
+        raise
     moto = aws.MotoServer(host)
     aws.use_endpoint(moto.start())
     os.environ["MOTO_PORT"] = str(moto.port)  # moto's Step Functions executor calls back to its server
-    functions = template.functions(doc)
-    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
     pollers.route_lambda_invocations(pools)
     refs = aws.create_resources(doc)
     pollers.create_state_machines(doc, refs, ROOT)
 
-    server = GatewayServer((host, port), Router(functions, pools), verbose=verbose)
     base_url = f"http://{host}:{server.server_address[1]}"
     env: dict[str, str] = {}
     for fn in functions:
@@ -77,8 +112,10 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     }
     state_dir = _state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
-    state_file = state_dir / "dev.json"
-    state_file.write_text(json.dumps(state, indent=2))
+    state_file = state_file_for(server.server_address[1])  # this gateway holds the port, so the file is its own
+    fd = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(state, indent=2))
     os.chmod(state_file, 0o600)
 
     keys = merchant["keys"]
@@ -95,7 +132,8 @@ Tahsil is running at {base_url}   (AWS emulated by moto at {moto.url})
     sign in as   {dashboard['username']}
     password     {dashboard['password']}
 
-  These keys and the password are shown once; they are also in {state_file}.
+  These keys and the password are shown once; they are also in {state_file}
+  (removed when this gateway stops).
   Try:  curl -s {base_url}/v1/payments -H "X-API-Key: {keys['test']['secret']}"
 
 Ctrl-C stops it.""", flush=True)
@@ -120,6 +158,7 @@ Ctrl-C stops it.""", flush=True)
     server.shutdown()
     server.server_close()
     moto.stop()
+    state_file.unlink(missing_ok=True)  # its keys died with it
     return 0
 
 
@@ -134,10 +173,7 @@ def _demo_password() -> str:
 
 
 def _use_local_state() -> None:
-    state_file = _state_dir() / "dev.json"
-    if not state_file.exists():
-        raise SystemExit(f"no local gateway state at {state_file}; start one with `tahsil dev`")
-    state = json.loads(state_file.read_text())
+    state = json.loads(_running_state_file().read_text())
     from tahsil_local import aws
 
     aws.use_endpoint(state["aws_endpoint_url"])
@@ -171,8 +207,13 @@ def create_merchant(args: argparse.Namespace) -> int:
     else:
         _use_local_state()
     from tahsil.console import ops
+    from tahsil.kernel.errors import TahsilError
 
-    print(json.dumps(ops.create_merchant(args.name), indent=2))
+    try:
+        created = ops.create_merchant(args.name, api_version=args.api_version)
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil merchants create: {exc.message}") from None
+    print(json.dumps(created, indent=2))
     print("The keys above are shown once; store them now.", file=sys.stderr)
     return 0
 
@@ -332,9 +373,7 @@ def redrive(args: argparse.Namespace) -> int:
 def listen(args: argparse.Namespace) -> int:
     from tahsil_local.listen import listen as run
 
-    state_file = _state_dir() / "dev.json"
-    if not state_file.exists():
-        raise SystemExit(f"no local gateway state at {state_file}; start one with `tahsil dev`")
+    state_file = _running_state_file()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     return run(json.loads(state_file.read_text()), args.port, args.events.split(","), args.forward_to, stop)
@@ -366,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     merchants_sub = p_merchants.add_subparsers(dest="action", required=True)
     p_create = merchants_sub.add_parser("create", help="create a merchant and its first test and live keys")
     p_create.add_argument("--name", required=True)
+    p_create.add_argument("--api-version", help="pin the account to this API version (default: the latest; "
+                                                "2025-12-01.tigris answers seed 002's string errors)")
     where = p_create.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")

@@ -9,15 +9,21 @@ Lambda, and concurrency tests run real parallel handlers.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
+import datetime as dt
 import importlib.util
 import itertools
 import json
+import logging
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -25,6 +31,11 @@ from urllib.parse import parse_qsl, urlsplit
 from tahsil_local.template import Function, Route
 
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+# A client that went away mid-answer (a browser tab closed, a curl timeout): nothing to report.
+GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+# The local runtime's own demo shop, to land on after paying on the checkout page (not in AWS).
+DEMO_PAGES = {"/demo/order/success": "success", "/demo/order/cancel": "cancel"}
+DEMO_PAGE = Path(__file__).with_name("demo_order.html")
 
 
 @dataclass
@@ -68,22 +79,78 @@ class FunctionPool:
             handler = self._idle.pop() if self._idle else None
         if handler is None:
             handler = self._load()
+        context = LambdaContext(
+            function_name=self.fn.logical_id,
+            memory_limit_in_mb=self.fn.memory,
+            aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + self.fn.timeout,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.fn.logical_id}",
+        )
         try:
-            context = LambdaContext(
-                function_name=self.fn.logical_id,
-                memory_limit_in_mb=self.fn.memory,
-                aws_request_id=str(uuid.uuid4()),
-                deadline=time.monotonic() + self.fn.timeout,
-                invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.fn.logical_id}",
-            )
-            return handler(event, context)
+            with _credited_to(context, event):
+                return handler(event, context)
         finally:
             with self._lock:
                 self._idle.append(handler)
 
 
+_INVOCATION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tahsil_invocation", default=None)
+
+
+class _CreditFilter(logging.Filter):
+    """Stamps each record with the invocation running in this thread (see ``_credited_to``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = _INVOCATION.get()
+        if keys:
+            for name, value in keys.items():
+                setattr(record, name, value)  # a record's own attributes win over the logger's keys
+        return True
+
+
+_credit_filter_lock = threading.Lock()
+
+
+def _install_credit_filter() -> None:
+    from tahsil.kernel.telemetry import logger
+
+    with _credit_filter_lock:
+        if not any(isinstance(f, _CreditFilter) for f in logger._logger.filters):
+            logger._logger.addFilter(_CreditFilter())
+
+
+@contextlib.contextmanager
+def _credited_to(context: LambdaContext, event: dict[str, Any]) -> Iterator[None]:
+    """Credit every log line of this invocation to its own function.
+
+    In Lambda one process runs one function, so Powertools keeps the Lambda context in the
+    logger's process-wide keys (and ``inject_lambda_context(clear_state=True)`` resets them,
+    thread-local ones included, at each call). Here every function shares one process and one
+    logger, and threads run them at once: a line would carry whichever function set the keys
+    last. A filter stamps each record with this thread's invocation instead; a record's own
+    attributes are what Powertools writes last.
+    """
+    _install_credit_filter()
+    request_id = (event.get("requestContext") or {}).get("requestId") if isinstance(event, dict) else None
+    token = _INVOCATION.set({
+        "function_name": context.function_name, "function_memory_size": context.memory_limit_in_mb,
+        "function_arn": context.invoked_function_arn, "function_request_id": context.aws_request_id,
+        "correlation_id": request_id,
+    })
+    try:
+        yield
+    finally:
+        _INVOCATION.reset(token)
+
+
 class Router:
-    def __init__(self, functions: list[Function], pools: dict[str, FunctionPool] | None = None) -> None:
+    """Routes requests as API Gateway does: by resource path, and, like a custom domain's base-path
+    mappings (template.yaml's AWS::ApiGateway::BasePathMapping), under each base path too; the
+    event's path then keeps the base path, as it does in AWS (``tahsil.api.http.canonical``)."""
+
+    def __init__(self, functions: list[Function], pools: dict[str, FunctionPool] | None = None,
+                 base_paths: tuple[str, ...] = ()) -> None:
+        self.base_paths = tuple("/" + b.strip("/") for b in base_paths if b.strip("/"))
         self.table: list[tuple[Route, FunctionPool]] = []
         pools = pools if pools is not None else {fn.logical_id: FunctionPool(fn) for fn in functions}
         for fn in functions:
@@ -93,17 +160,21 @@ class Router:
         # Literal segments beat parameters, as API Gateway matches them.
         self.table.sort(key=lambda pair: pair[0].path.count("{"))
 
+    def _candidates(self, path: str) -> list[str]:
+        return [path] + [path[len(b):] for b in self.base_paths if path.startswith(b + "/")]
+
     def match(self, method: str, path: str) -> tuple[Route, FunctionPool, dict[str, str]] | None:
-        for route, pool in self.table:
-            if route.method not in (method, "ANY"):
-                continue
-            found = route.regex.match(path)
-            if found:
-                return route, pool, found.groupdict()
+        for candidate in self._candidates(path):
+            for route, pool in self.table:
+                if route.method not in (method, "ANY"):
+                    continue
+                found = route.regex.match(candidate)
+                if found:
+                    return route, pool, found.groupdict()
         return None
 
     def allowed(self, path: str) -> bool:
-        return any(route.regex.match(path) for route, _ in self.table)
+        return any(route.regex.match(c) for c in self._candidates(path) for route, _ in self.table)
 
 
 def build_event(route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes | None,
@@ -153,16 +224,31 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt: str, *args: Any) -> None:
-        if self.server.verbose:
+        if self.server.verbose:  # http.server's own messages (bad request lines...), besides the access line
             sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access line is written by ``_access`` once the answer is sent, naming the function."""
+
+    def _access(self, status: int, function: str, started: float) -> None:
+        """One line per request: time, method, path, status, latency, and the function that answered."""
+        stamp = dt.datetime.now().strftime("%H:%M:%S")
+        elapsed = int((time.perf_counter() - started) * 1000)
+        path = urlsplit(self.path).path
+        sys.stdout.write(f"{stamp} {self.command} {path} {status} {elapsed}ms {function}\n")
+        sys.stdout.flush()
+
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except GONE:
+            self.close_connection = True  # the client left; the answer had nowhere to go
 
     def _error(self, status: int, code: str, message: str) -> None:
         body = json.dumps({"success": False, "error": {"code": code, "message": message, "param": None,
@@ -170,19 +256,37 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"Content-Type": "application/json"}, body)
 
     def _dispatch(self) -> None:
+        started = time.perf_counter()
+        status, function = self._answer()
+        self._access(status, function, started)
+
+    def _demo(self, page: str) -> tuple[int, str]:
+        body = DEMO_PAGE.read_bytes().replace(b"{{PAGE}}", page.encode())
+        self._send(200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, body)
+        return 200, "local demo shop"
+
+    def _answer(self) -> tuple[int, str]:
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._error(400, "INVALID_REQUEST", "Content-Length must be a number of bytes")
+            return 400, "gateway"
         if length > MAX_BODY:
             self._error(413, "PAYLOAD_TOO_LARGE", "request body is larger than 6 MB")
-            return
+            return 413, "gateway"
         body = self.rfile.read(length) if length else None
+        if self.command in ("GET", "HEAD") and url.path in DEMO_PAGES:
+            return self._demo(DEMO_PAGES[url.path])
         found = self.server.router.match(self.command, url.path)
         if found is None:
             if self.server.router.allowed(url.path):
                 self._error(405, "METHOD_NOT_ALLOWED", f"{self.command} is not allowed on {url.path}")
-            else:
-                self._error(404, "NOT_FOUND", "no such endpoint")
-            return
+                return 405, "gateway"
+            self._error(404, "NOT_FOUND", "no such endpoint")
+            return 404, "gateway"
         route, pool, params = found
         headers = {k: v for k, v in self.headers.items()}
         event = build_event(route, self.command, url.path, url.query, headers, body, params, self.client_address[0])
@@ -191,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway
             sys.stderr.write(f"function {pool.fn.logical_id} crashed: {exc!r}\n")
             self._error(502, "BAD_GATEWAY", "the function failed; see the gateway's log")
-            return
+            return 502, pool.fn.logical_id
         out_headers: dict[str, str] = {}
         for k, v in (result.get("headers") or {}).items():
             out_headers[k] = str(v)
@@ -199,7 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
             out_headers[k] = ", ".join(str(v) for v in vs)
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-        self._send(int(result.get("statusCode", 200)), out_headers, data)
+        status = int(result.get("statusCode", 200))
+        self._send(status, out_headers, data)
+        return status, pool.fn.logical_id
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
 
@@ -213,3 +319,9 @@ class GatewayServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.router = router
         self.verbose = verbose
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up is not an error worth a traceback; anything else still gets one."""
+        if isinstance(sys.exc_info()[1], GONE):
+            return
+        super().handle_error(request, client_address)

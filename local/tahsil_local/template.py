@@ -91,5 +91,15 @@ def resources(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v.get("Properties") or {} for k, v in doc["Resources"].items() if v["Type"] == kind}
 
 
+def base_paths(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The custom domain's base-path mappings (e.g. ``api``), which the local gateway serves as well."""
+    found = []
+    for props in resources(doc, "AWS::ApiGateway::BasePathMapping").values():
+        base = props.get("BasePath")
+        if isinstance(base, str) and base.strip("/") and base != "(none)":
+            found.append(base.strip("/"))
+    return tuple(found)
+
+
 def parameter_defaults(doc: dict[str, Any]) -> dict[str, str]:
     return {k: str(v.get("Default", "")) for k, v in (doc.get("Parameters") or {}).items()}

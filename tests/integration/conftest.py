@@ -40,7 +40,7 @@ class Gateway:
         self.proc = subprocess.Popen([sys.executable, "-m", "tahsil_local.cli", "dev"], cwd=ROOT, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
-        state_file = tmp / "dev.json"
+        state_file = tmp / f"dev-{self.port}.json"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited: {(tmp / 'gateway.log').read_text()}")

@@ -316,3 +316,74 @@ def test_keys_trace_and_the_other_pages_in_both_modes(gateway: Gateway, page: An
     page.locator("#mode-test").click()
     page.locator("main[data-ready='keys']").wait_for(timeout=WAIT_MS)
     no_csp_violations(page)
+
+
+# ------------------------------------------------------------------ layout: nothing wider than the window
+
+LAYOUT_PAGES = ("overview", "keys", "webhooks", "events", "logs", "trace", "health", "golive", "versions", "account")
+
+# What overflows: the page itself, and any table whose last column reaches past what its box shows.
+OVERFLOW_PROBE = """() => {
+  const out = {page: document.documentElement.scrollWidth, window: window.innerWidth, tables: [], wide: []};
+  for (const table of document.querySelectorAll("main table")) {
+    const wrap = table.closest(".table-wrap") || table.parentElement;
+    const box = wrap.getBoundingClientRect();
+    const scrolls = ["auto", "scroll"].includes(getComputedStyle(wrap).overflowX);
+    const head = table.querySelector("tr");
+    const last = head && head.lastElementChild ? head.lastElementChild.getBoundingClientRect() : box;
+    out.tables.push({name: table.className || table.id || "table", fits: last.right <= box.right + 1,
+                     scrolls, right: Math.round(last.right), box: Math.round(box.right)});
+  }
+  for (const el of document.querySelectorAll("main *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > window.innerWidth + 1 && !el.closest(".table-wrap")) {
+      out.wide.push((el.tagName + "." + el.className + " " + (el.textContent || "").slice(0, 40)).trim());
+    }
+  }
+  return out;
+}"""
+
+
+def paid_through_checkout(gw: Gateway) -> dict[str, Any]:
+    """A payment made by the hosted checkout's own calls: its trace shows the payment intent's long id."""
+    made = gw.call("POST", "/v1/payment-intents", json_body={
+        "amount": 4999, "currency": "USD", "description": "Order #4999 - a long description to wrap " * 2,
+        "success_url": f"{gw.url}/demo/order/success?session_id={{CHECKOUT_SESSION_ID}}"}).json()["data"]
+    import requests
+
+    paid = requests.post(f"{gw.url}/public/payment-intents/{made['id']}/confirm", headers={"X-Client-Secret": made["client_secret"]},
+                         json={"card": {"number": fresh_card(), "cardholder_name": "Jane Doe", "exp_month": 12,
+                                        "exp_year": 2030, "cvv": "123"}, "customer_email": "jane@example.com"}, timeout=30)
+    assert paid.status_code == 200, paid.text
+    return paid.json()["data"]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_no_page_is_wider_than_the_window_and_no_table_clips_its_last_column(
+        gateway: Gateway, browser: Any, width: int) -> None:  # noqa: F811
+    paid = paid_through_checkout(gateway)
+    sale(gateway, 7700, "Order #7700")
+    assert until(lambda: logged(gateway, "/public/payment-intents/{id}/confirm") or logged(gateway, "/v1/payments/sale"))
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="en-US", service_workers="block")
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(gateway.url) else route.abort())
+    try:
+        tab = context.new_page()
+        tab.set_default_timeout(WAIT_MS)
+        tab.console_messages = []  # type: ignore[attr-defined]
+        sign_in(tab, gateway)
+        problems = []
+        for name in LAYOUT_PAGES:
+            open_page(tab, name, *([paid["payment_id"]] if name == "trace" else []))
+            tab.wait_for_timeout(200)
+            probe = tab.evaluate(OVERFLOW_PROBE)
+            if probe["page"] > probe["window"]:
+                problems.append(f"{name}: page is {probe['page']} px in a {probe['window']} px window: {probe['wide'][:4]}")
+            for table in probe["tables"]:
+                # Wide screens show every column; a phone may scroll a table sideways, inside its own box.
+                if not table["fits"] and (width >= 1280 or not table["scrolls"]):
+                    problems.append(f"{name}: table {table['name']} ends at {table['right']} px, its box at {table['box']} px")
+            if name in ("trace", "logs"):
+                tab.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}-{width}px.png"), full_page=True)
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()

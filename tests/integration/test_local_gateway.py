@@ -81,7 +81,7 @@ def test_ops_command_creates_a_merchant_whose_key_works(gateway: Gateway) -> Non
 
 
 def test_dev_json_holds_base_url_merchant_and_keys(gateway: Gateway) -> None:
-    state = json.loads((Path(gateway.state_dir) / "dev.json").read_text())
+    state = json.loads((Path(gateway.state_dir) / f"dev-{gateway.port}.json").read_text())
     assert state["base_url"] == gateway.url
     assert state["merchant_id"].startswith("mer_")
     assert state["keys"]["test"]["secret"].startswith("sk_test_")
@@ -170,3 +170,92 @@ def test_ctrl_c_stops_the_gateway_cleanly(tmp_path: Path) -> None:
     assert gw.call("GET", "/v1/payments").status_code == 200
     assert gw.stop() == 0
     assert "stopping" in (tmp_path / "gateway.log").read_text()
+
+
+# ------------------------------------------------------------------ the first hour
+
+
+def test_a_second_gateway_on_a_busy_port_says_how_to_pick_another(gateway: Gateway) -> None:
+    env = {**os.environ, "TAHSIL_STATE_DIR": str(gateway.state_dir), "TAHSIL_PORT": str(gateway.port)}
+    done = subprocess.run([sys.executable, "-m", "tahsil_local.cli", "dev"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert f"port {gateway.port} on 127.0.0.1 is already in use" in done.stderr
+    assert f"TAHSIL_PORT={gateway.port + 1} make run" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    state = json.loads((Path(gateway.state_dir) / f"dev-{gateway.port}.json").read_text())
+    assert state["keys"] == gateway.state["keys"]  # the running gateway's file is untouched
+
+
+def test_the_log_has_one_line_per_request_naming_its_function(gateway: Gateway) -> None:
+    import socket
+    import time
+
+    marker = f"/v1/payments/pay_{os.urandom(6).hex()}"
+    assert gateway.call("GET", marker).status_code in (400, 404)
+    assert gateway.call("GET", "/api/v1/payments?limit=1").status_code == 200
+    for _ in range(5):  # browsers that close the tab mid-answer
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+            s.sendall(b"GET /dashboard HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    time.sleep(1)
+    log = (Path(gateway.state_dir) / "gateway.log").read_text()
+    lines = [line for line in log.splitlines() if marker in line]
+    assert len(lines) == 1 and lines[0].endswith("GetPaymentFunction") and f"GET {marker} " in lines[0]
+    assert any(line.endswith("ListPaymentsFunction") and "GET /api/v1/payments 200 " in line for line in log.splitlines())
+    assert "Traceback" not in log and "BrokenPipeError" not in log
+    assert "No application metrics" not in log
+
+
+def test_the_demo_order_page_is_a_place_to_land_after_paying(gateway: Gateway) -> None:
+    made = gateway.call("POST", "/v1/payment-intents", json_body={
+        "amount": 9999, "currency": "USD", "description": "Order #12345 - Premium Plan",
+        "success_url": f"{gateway.url}/demo/order/success?session_id={{CHECKOUT_SESSION_ID}}",
+        "cancel_url": f"{gateway.url}/demo/order/cancel"})
+    assert made.status_code == 201, made.text
+    page = requests.get(f"{gateway.url}/demo/order/success?session_id={made.json()['data']['id']}", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'data-page="success"' in page.text and "/public/payment-intents/" in page.text
+    cancel = requests.get(f"{gateway.url}/demo/order/cancel", timeout=10)
+    assert cancel.status_code == 200 and 'data-page="cancel"' in cancel.text
+
+
+def test_make_runs_from_another_directory(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("make is not installed")
+    done = subprocess.run(["make", "-f", str(ROOT / "Makefile"), "-n", "run"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert f'cd "{ROOT}" &&' in done.stdout and "tahsil dev" in done.stdout
+
+
+def test_the_readme_commands_work_as_written(gateway: Gateway, tmp_path: Path) -> None:
+    """The README's shell blocks after `make run`, run by bash against this gateway (its own port)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Take a payment locally"):text.index("## The dashboard")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    (tmp_path / ".tahsil").symlink_to(gateway.state_dir)
+    env = {**os.environ, "TAHSIL_PORT": str(gateway.port)}
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0] + "\necho\n" + blocks[0]], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    answers, decoder, at = [], json.JSONDecoder(), 0
+    while (at := run.stdout.find("{", at)) != -1:  # curl prints no newline after each answer
+        answer, at = decoder.raw_decode(run.stdout, at)
+        answers.append(answer)
+    authorized = [a for a in answers if a.get("success") and a["data"]["status"] == "authorized"]
+    assert len(authorized) == 2 and authorized[0]["data"]["id"] == authorized[1]["data"]["id"]  # its own key, replayed
+    checkout = subprocess.run(["bash", "-euo", "pipefail", "-c", blocks[0].split("\n\n")[0] + "\n" + blocks[1]],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert checkout.returncode == 0, checkout.stderr
+    url = checkout.stdout.strip()
+    assert url.startswith(f"{gateway.url}/checkout/pi_")
+    intent_id = url.split("/checkout/")[1].split("?")[0]
+    seen = gateway.call("GET", f"/v1/payment-intents/{intent_id}", key=gateway.key()).json()["data"]
+    assert seen["success_url"] == f"{gateway.url}/demo/order/success?session_id={{CHECKOUT_SESSION_ID}}"

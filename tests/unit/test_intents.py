@@ -223,8 +223,10 @@ def test_public_read_returns_only_what_the_page_needs(intent: dict[str, Any]) ->
     assert answer.status == 200
     assert answer.headers["cache-control"] == "no-store"
     data = answer.data
-    assert set(data) == {"id", "object", "status", "amount", "currency", "merchant_name", "description", "cancel_url",
-                         "remaining_attempts", "livemode", "expires_at"}
+    assert set(data) == {"id", "object", "status", "amount", "currency", "merchant_name", "description", "success_url",
+                         "cancel_url", "remaining_attempts", "payment_id", "livemode", "expires_at"}
+    assert data["success_url"] == f"https://shop.example/order/success?session_id={intent['id']}"
+    assert data["payment_id"] is None
     assert data["merchant_name"] == "Test Store"
     text = json.dumps(data)
     assert "john@example.com" not in text and "c-1" not in text and "12345\"" not in text
@@ -426,6 +428,35 @@ def test_cancel_then_confirm_is_409_and_cancel_is_repeatable(sk: str, intent: di
     answer = confirm(intent["id"], intent["client_secret"])
     assert answer.status == 409 and answer.error["status"] == "canceled"
     assert [e["type"] for e in events_of(intent["id"])] == ["payment_intent.created", "payment_intent.canceled"]
+
+
+def test_public_read_shows_the_payment_id_once_paid(intent: dict[str, Any]) -> None:
+    paid = confirm(intent["id"], intent["client_secret"]).data
+    shown = get_public(intent["id"]).data
+    assert (shown["status"], shown["payment_id"]) == ("succeeded", paid["payment_id"])
+
+
+def test_failed_attempts_do_not_show_a_payment_id_publicly(intent: dict[str, Any]) -> None:
+    assert confirm(intent["id"], intent["client_secret"], {"number": "4000000000009995"}).status == 402
+    assert get_public(intent["id"]).data["payment_id"] is None
+
+
+@pytest.mark.parametrize(("success_url", "expected_query"), [
+    ("https://shop.example/done?payment_intent={CHECKOUT_SESSION_ID}", "payment_intent={id}"),
+    ("https://shop.example/done?order=7&payment_intent={CHECKOUT_SESSION_ID}", "order=7&payment_intent={id}"),
+    ("https://shop.example/done?order=7", "order=7&payment_intent={id}"),
+    ("https://shop.example/done", "payment_intent={id}"),
+])
+def test_redirect_url_adds_payment_intent_only_when_absent(sk: str, success_url: str, expected_query: str) -> None:
+    made = create(sk, intent_body(success_url=success_url)).data
+    answer = confirm(made["id"], made["client_secret"]).data
+    assert answer["redirect_url"].split("?", 1)[1] == expected_query.format(id=made["id"])
+
+
+def test_cancel_answers_the_seed_message_beside_data(sk: str, intent: dict[str, Any]) -> None:
+    answer = cancel(sk, intent["id"])
+    assert answer.status == 200
+    assert answer.body["message"] == "payment intent canceled" and answer.data["status"] == "canceled"
 
 
 def test_cancel_of_a_paid_intent_is_400(sk: str, intent: dict[str, Any]) -> None:

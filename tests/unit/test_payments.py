@@ -118,13 +118,65 @@ def test_risky_card_is_declined_by_fraud_rules_with_score_above_70(sk: str) -> N
     assert "high fraud risk" in answer.error["message"]
 
 
+OTHER_CARD = {"number": "4111111111111111"}  # Luhn-valid, not a documented test card: every rule applies
+
+
 def test_fraud_score_is_deterministic_and_velocity_moves_it_to_review_then_decline(sk: str) -> None:
-    decisions = [authorize(sk, body(amount=100)) for _ in range(11)]
+    decisions = [authorize(sk, body(amount=100, card=OTHER_CARD)) for _ in range(11)]
     first = [a.data["fraud_decision"] for a in decisions[:3]]
     assert first == ["approve"] * 3
     assert decisions[5].data["fraud_decision"] == "review"  # 6th attempt this hour
     assert decisions[10].status == 402  # 11th: velocity >= 10 adds 75 points
     assert decisions[10].error["fraud_score"] > 70
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "5555555555554444"])
+def test_seed_approval_cards_approve_every_time_in_test_mode_whatever_the_amount(sk: str, number: str) -> None:
+    answers = [authorize(sk, body(amount=100, card={"number": number})) for _ in range(12)]
+    answers.append(authorize(sk, body(amount=2_000_000, card={"number": number})))  # 20,000 USD: +35 on other cards
+    answers.append(authorize(sk, body(amount=100, card={"number": number}), sale=True))
+    assert [a.status for a in answers] == [200] * 14
+    assert {(a.data["fraud_score"], a.data["fraud_decision"], a.data["response_code"]) for a in answers} == {(0, "approve", "00")}
+    assert answers[-1].data["status"] == "captured"
+
+
+def test_seed_decline_cards_keep_their_code_and_gain_no_fraud_points_however_often_used(sk: str) -> None:
+    for _ in range(11):
+        answer = authorize(sk, body(amount=2_000_000, card={"number": "4000000000009995"}))
+        assert answer.status == 402
+        assert (answer.error["decline_code"], answer.error["fraud_score"]) == ("51", 0)
+    for _ in range(11):
+        answer = authorize(sk, body(card={"number": "4000000000000259"}))
+        assert (answer.status, answer.error["decline_code"], answer.error["fraud_score"]) == (402, "59", 85)
+        assert answer.error["message"] == "payment declined: high fraud risk (score: 85)"
+
+
+def test_velocity_test_cards_trip_the_velocity_rule_on_the_first_attempt(sk: str) -> None:
+    declined = authorize(sk, body(amount=100, card={"number": "4000000000006975"}))
+    assert declined.status == 402
+    assert (declined.error["decline_code"], declined.error["fraud_score"]) == ("59", 75)
+    stored = get(sk, declined.error["payment_id"]).data
+    assert (stored["status"], stored["fraud_decision"]) == ("failed", "decline")
+    review = authorize(sk, body(amount=100, card={"number": "4000000000004970"}))
+    assert review.status == 200
+    assert (review.data["status"], review.data["fraud_score"], review.data["fraud_decision"]) == ("authorized", 40, "review")
+
+
+def test_amount_rule_still_applies_to_other_cards_in_test_mode(sk: str) -> None:
+    answer = authorize(sk, body(amount=2_000_000, card=OTHER_CARD))
+    assert (answer.status, answer.data["fraud_score"], answer.data["fraud_decision"]) == (200, 35, "review")
+
+
+def test_live_mode_runs_velocity_and_amount_rules_on_the_seed_cards_too(merchant: dict[str, Any]) -> None:
+    live = merchant["keys"]["live"]["secret"]
+    decisions = [authorize(live, body(amount=100)) for _ in range(11)]
+    assert [a.data["fraud_decision"] for a in decisions[:3]] == ["approve"] * 3
+    assert decisions[5].data["fraud_decision"] == "review"
+    assert decisions[10].status == 402 and decisions[10].error["fraud_score"] == 75
+    big = authorize(live, body(amount=2_000_000, card={"number": "5555555555554444"}))
+    assert (big.data["fraud_score"], big.data["fraud_decision"]) == (35, "review")
+    velocity_card = authorize(live, body(amount=100, card={"number": "4000000000006975"}))
+    assert (velocity_card.status, velocity_card.data["fraud_score"]) == (200, 0)  # an ordinary card in live mode
 
 
 @pytest.mark.parametrize(
@@ -349,3 +401,19 @@ def test_each_operation_is_a_transaction_with_seed_defaults(sk: str) -> None:
     one = listing["transactions"][0]
     got = invoke("GetTransactionFunction", load_event("transactions-get", key=sk, path_id=one["id"]))
     assert got.data == one
+
+
+def test_the_seed_base_path_reaches_the_same_route_with_the_canonical_path(sk: str) -> None:
+    """A custom domain's base-path mapping ``api`` passes ``/api/v1/...`` as the path and ``/v1/...`` as the
+    resource: authentication (scopes), routing and idempotency see the canonical path."""
+    event = load_event("payments-authorize", key=sk, body=body(), headers={"Idempotency-Key": "seed-base-path"})
+    event["path"] = "/api" + event["path"]
+    first = invoke("AuthorizePaymentFunction", event)
+    assert first.status == 200 and first.data["status"] == "authorized"
+    canonical = load_event("payments-authorize", key=sk, body=body(), headers={"Idempotency-Key": "seed-base-path"})
+    again = invoke("AuthorizePaymentFunction", canonical)
+    assert again.data["id"] == first.data["id"] and again.headers["idempotent-replayed"] == "true"
+    got = load_event("payments-get", key=sk, path_id=first.data["id"])
+    got["path"] = "/api" + got["path"]
+    assert invoke("GetPaymentFunction", got).data["id"] == first.data["id"]
+    assert invoke("GetPaymentFunction", {**got, "headers": {}, "multiValueHeaders": {}}).status == 401

@@ -257,3 +257,121 @@ def test_an_endpoint_pinned_to_the_older_version_gets_the_older_event_shape(loca
     body = Webhook(endpoint["secret"]).verify(got["body"], got["headers"])  # the rendered bytes are what is signed
     assert body["event"] == "payment.authorized" and "type" not in body
     assert body["data"]["payment_id"] == payment["id"]
+
+
+# ------------------------------------------------------------------ per-endpoint API version, seed payload, rotation
+
+TIGRIS = "2025-12-01.tigris"
+
+
+def _create(key: str, body: dict[str, Any], headers: dict[str, str] | None = None):
+    event = load_event("webhook-endpoints-create", key=key, body=body)
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    return invoke("CreateWebhookEndpointFunction", event)
+
+
+def _update(key: str, endpoint_id: str, body: dict[str, Any]):
+    return invoke("UpdateWebhookEndpointFunction",
+                  load_event("webhook-endpoints-update", key=key, path_id=endpoint_id, body=body))
+
+
+def test_an_endpoint_takes_its_api_version_from_the_body_the_header_or_the_account(local: Any, merchant: dict[str, Any],
+                                                                                   receiver: Receiver) -> None:
+    key = merchant["keys"]["test"]["secret"]
+    by_body = _create(key, {"url": receiver.url, "enabled_events": ["*"], "api_version": TIGRIS})
+    assert by_body.status == 201 and by_body.data["api_version"] == TIGRIS
+    by_header = _create(key, {"url": receiver.url, "enabled_events": ["*"]}, {"Tahsil-Version": TIGRIS})
+    assert by_header.status == 201 and by_header.data["api_version"] == TIGRIS
+    default = _create(key, {"url": receiver.url, "enabled_events": ["*"]})
+    assert default.data["api_version"] == "2026-06-14.basra"
+    unknown = _create(key, {"url": receiver.url, "enabled_events": ["*"], "api_version": "2020-01-01.nile"})
+    assert unknown.status == 400 and unknown.error["param"] == "api_version"
+    moved = _update(key, default.data["id"], {"api_version": TIGRIS})
+    assert moved.status == 200 and moved.data["api_version"] == TIGRIS
+    assert _update(key, default.data["id"], {"api_version": "nope"}).status == 400
+    got = invoke("GetWebhookEndpointFunction", load_event("webhook-endpoints-get", key=key, path_id=default.data["id"]))
+    assert got.data["api_version"] == TIGRIS
+
+
+def test_a_tigris_endpoint_gets_seed_002s_payload_signed_both_ways(local: Any, merchant: dict[str, Any],
+                                                                  receiver: Receiver) -> None:
+    import hashlib
+    import hmac
+
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = _create(key, {"url": receiver.url, "enabled_events": ["payment.authorized", "payment_intent.created"],
+                             "api_version": TIGRIS}).data
+    payment = authorize(key).data
+    run_pipeline()
+    [got] = receiver.delivered()
+    body = json.loads(got["body"])
+    assert set(body) == {"event", "timestamp", "id", "data"}
+    assert body["event"] == "payment.authorized" and body["id"].startswith("evt_")
+    assert body["timestamp"] == payment["created_at"]
+    assert body["data"] == {"payment_id": payment["id"], "merchant_id": merchant["merchant_id"], "status": "authorized",
+                            "amount": payment["amount"], "currency": "USD", "card_brand": "visa", "card_last4": "4242",
+                            "created_at": payment["created_at"]}
+    # Seed 002's check, verbatim: hex HMAC-SHA256 of the body with the secret string.
+    expected = hmac.new(endpoint["secret"].encode(), got["body"], hashlib.sha256).hexdigest()
+    assert got["headers"]["x-webhook-signature"] == expected
+    Webhook(endpoint["secret"]).verify(got["body"], got["headers"])
+
+    from tests.unit.test_intents import create as create_intent
+
+    intent = create_intent(key).data
+    run_pipeline()
+    intent_body = json.loads(receiver.delivered()[1]["body"])
+    assert intent_body["event"] == "payment_intent.created"
+    data = intent_body["data"]
+    assert (data["payment_intent_id"], data["merchant_id"], data["status"], data["amount"]) == \
+        (intent["id"], merchant["merchant_id"], "created", intent["amount"])
+    assert data["success_url"] == intent["success_url"] and "client_secret" not in data
+
+
+def test_rotation_keeps_the_seed_signature_on_the_old_secret_until_the_merchant_ends_the_overlap(
+        local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
+    import hashlib
+    import hmac
+
+    def seed_signature(secret: str, body: bytes) -> str:
+        return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
+    old = endpoint["secret"]
+    rotated = invoke("RotateWebhookSecretFunction", load_event("webhook-endpoints-rotate-secret", key=key,
+                                                               path_id=endpoint["id"])).data
+    new = rotated["secret"]
+    assert rotated["previous_secret_expires_at"]
+    authorize(key)
+    run_pipeline()
+    during = receiver.delivered()[0]
+    assert during["headers"]["x-webhook-signature"] == seed_signature(old, during["body"])
+    assert len(during["headers"]["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify(during["body"], during["headers"])
+    Webhook(new).verify(during["body"], during["headers"])
+
+    ended = _update(key, endpoint["id"], {"end_secret_overlap": True})
+    assert ended.status == 200 and ended.data["previous_secret_expires_at"] is None
+    authorize(key)
+    run_pipeline()
+    after = receiver.delivered()[1]
+    assert after["headers"]["x-webhook-signature"] == seed_signature(new, after["body"])
+    assert len(after["headers"]["webhook-signature"].split(" ")) == 1
+    Webhook(new).verify(after["body"], after["headers"])
+    with pytest.raises(Exception):  # noqa: B017 - the library's verification error
+        Webhook(old).verify(after["body"], after["headers"])
+
+
+def test_merchants_can_be_created_on_the_seed_version(aws_env: Any) -> None:
+    from tahsil.console import ops
+    from tahsil.kernel.errors import InvalidRequest
+
+    made = ops.create_merchant("Seed Shop", api_version=TIGRIS)
+    assert made["api_version"] == TIGRIS
+    declined = authorize(made["keys"]["test"]["secret"], {"amount": 0, "currency": "USD"})
+    assert declined.status == 400 and isinstance(declined.body["error"], str)
+    with pytest.raises(InvalidRequest):
+        ops.create_merchant("Nowhere", api_version="1999-01-01.nile")

@@ -8,9 +8,9 @@ app = http.resolver()
 
 
 @app.post("/v1/payment-intents/<id>/cancel", summary="Cancel a payment intent", tags=["Payment intents"],
-          responses=intent_responses(PaymentIntent, 400, 401, 404, 409, 410))
+          responses=intent_responses(PaymentIntent, 400, 401, 404, 409, 410, message=True))
 def cancel_intent(id: str):
-    return http.respond(app, lambda who, ctx: intents.cancel(who, id, ctx))
+    return http.respond(app, lambda who, ctx: intents.cancel(who, id, ctx), message="payment intent canceled")
 
 
 handler = http.entrypoint(app)

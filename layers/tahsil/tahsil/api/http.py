@@ -119,10 +119,13 @@ def resolver() -> APIGatewayRestResolver:
 Action = Callable[[Principal, RequestContext], Any]
 
 
-def _run(action: Action, principal: Principal, ctx: RequestContext, status: int) -> dict[str, Any]:
+def _run(action: Action, principal: Principal, ctx: RequestContext, status: int,
+         message: str | None = None) -> dict[str, Any]:
     """Run the domain call; a domain refusal is an answer too (and is replayed like one)."""
     try:
-        return {"status": status, "body": {"success": True, "data": action(principal, ctx)}}
+        data = action(principal, ctx)
+        body = {"success": True, "message": message, "data": data} if message else {"success": True, "data": data}
+        return {"status": status, "body": body}
     except ConcurrentUpdate:
         raise  # not an answer: the idempotency record is dropped so the client may retry
     except TahsilError as exc:
@@ -181,7 +184,7 @@ def _gate(pending: ratelimit.Pending | None, state: RequestState | None) -> None
 
 def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
             principal: Principal | None = None, idempotency_scope: str | None = None,
-            rate_class: str | None = None) -> Response:
+            rate_class: str | None = None, message: str | None = None) -> Response:
     """Run ``action`` for the authenticated principal under the rate limit and Idempotency-Key.
 
     The principal is the one ``entrypoint`` authenticated, or the caller's (public endpoints
@@ -189,6 +192,7 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
     public endpoints pass their object's id, so a key sent from a browser can never collide
     with one of the merchant's own. ``rate_class`` overrides the class the path implies
     (``tahsil.api.ratelimit.classify``); /public/... paths are limited per IP by ``entrypoint``.
+    ``message`` adds seed 002's human-readable ``"message"`` beside ``data`` on success.
     """
     event = app.current_event
     state = current()
@@ -207,11 +211,11 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
     try:
         if not idempotent:
             _gate(pending, state)
-            answer = _run(action, principal, ctx, status)
+            answer = _run(action, principal, ctx, status, message)
         else:
             def call() -> dict[str, Any]:
                 _gate(pending, state)  # under the lock: a refusal deletes the record, so a retry runs
-                return _run(action, principal, ctx, status)
+                return _run(action, principal, ctx, status, message)
 
             route = event.request_context.resource_path or event.path
             answer = idempotency.run(
@@ -349,6 +353,24 @@ def _log(event: dict[str, Any], response: dict[str, Any], state: RequestState, v
     requestlog.send(record)
 
 
+# Base paths the API is also served under: seed 002's ``/api/v1`` and ``/api/public``. API Gateway's
+# custom-domain base-path mapping ``api`` (template.yaml, ApiBasePathMapping) and the local gateway pass
+# the path with the base path in it, while the resource path never has it.
+BASE_PATHS = ("/api",)
+
+
+def canonical(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its path as the API defines it (``/v1/...``, ``/public/...``): the resolver,
+    authentication (scopes, request signatures), rate-limit classes, idempotency and the request
+    log all see one path whichever base path the client used."""
+    path = str(event.get("path") or "")
+    resource = str(event.get("resource") or "")
+    for base in BASE_PATHS:
+        if path.startswith(base + "/") and not resource.startswith(base + "/"):
+            return {**event, "path": path[len(base):]}
+    return event
+
+
 def entrypoint(app: APIGatewayRestResolver, *, rate_class: str | None = None,
                authenticate: bool = True) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler. ``rate_class="public"`` applies the per-IP limit to a route outside /public/;
@@ -359,6 +381,7 @@ def entrypoint(app: APIGatewayRestResolver, *, rate_class: str | None = None,
     @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        event = canonical(event)
         state = RequestState(started=time.perf_counter(), received_at=clock.now())
         token = _STATE.set(state)
         try:

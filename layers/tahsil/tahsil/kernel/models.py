@@ -24,6 +24,14 @@ class Envelope(BaseModel, Generic[T]):
     data: T
 
 
+class MessageEnvelope(BaseModel, Generic[T]):
+    """The envelope with seed 002's human-readable ``message`` beside ``data`` (e.g. a cancel)."""
+
+    success: bool = True
+    message: str
+    data: T
+
+
 class Error(BaseModel):
     code: str
     message: str
@@ -36,10 +44,11 @@ class ErrorEnvelope(BaseModel):
     error: Error
 
 
-def described(model: type[BaseModel], status: int, errors: dict[int, str]) -> dict[int, Any]:
+def described(model: type[BaseModel], status: int, errors: dict[int, str], *, message: bool = False) -> dict[int, Any]:
     """Powertools route ``responses``: the success envelope at ``status`` and the error envelope per code."""
+    envelope = MessageEnvelope[model] if message else Envelope[model]  # type: ignore[valid-type]
     out: dict[int, Any] = {status: {"description": "OK" if status == 200 else "Created",
-                                    "content": {"application/json": {"model": Envelope[model]}}}}
+                                    "content": {"application/json": {"model": envelope}}}}
     for code, text in errors.items():
         out[code] = {"description": text, "content": {"application/json": {"model": ErrorEnvelope}}}
     return out

@@ -67,9 +67,15 @@ def _plain_string_errors(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+# Seed 002's webhook payload for a payment: data = {payment_id, merchant_id, *these}.
+SEED_PAYMENT_FIELDS = ("status", "amount", "currency", "card_brand", "card_last4", "created_at")
+
+
 def _flat_event_envelope(payload: dict[str, Any]) -> dict[str, Any]:
     """basra events carry ``type``, ``created``, ``sequence`` and ``data.object``; tigris has seed 002's
-    ``{"event", "timestamp", "id", "data"}`` with the object's fields in ``data`` and its id as ``<object>_id``."""
+    ``{"event", "timestamp", "id", "data"}``: a payment's ``data`` is exactly seed 002's
+    ``{payment_id, merchant_id, status, amount, currency, card_brand, card_last4, created_at}``; other
+    objects (payment intents) give all their fields, their id as ``<object>_id``."""
     if "type" not in payload or "event" in payload:
         return payload
     obj = dict(((payload.get("data") or {}).get("object")) or {})
@@ -80,7 +86,10 @@ def _flat_event_envelope(payload: dict[str, Any]) -> dict[str, Any]:
     merchant = payload.get("merchant_id") or obj.pop("merchant_id", None)
     if merchant:
         data["merchant_id"] = merchant
-    data.update(obj)
+    if kind == "payment":  # exactly seed 002's fields
+        data.update({name: obj.get(name) for name in SEED_PAYMENT_FIELDS})
+    else:  # payment intents (and test events): the object's own fields
+        data.update(obj)
     return {"event": payload["type"], "timestamp": payload.get("created"), "id": payload.get("id"), "data": data}
 
 

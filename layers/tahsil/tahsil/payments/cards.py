@@ -65,6 +65,38 @@ TEST_DECLINES: dict[str, tuple[str, str]] = {
     "4000000000000119": ("96", "Processing error"),
 }
 HIGH_RISK_CARDS = frozenset({"4000000000000259"})
+TEST_APPROVALS = frozenset({"4242424242424242", "5555555555554444"})
+# Every card in seed 002's table: in test mode each answers exactly as the table says, however
+# often it is used (no velocity or amount points; tahsil.payments.fraud).
+SEED_TEST_CARDS = frozenset(TEST_APPROVALS | TEST_DECLINES.keys() | HIGH_RISK_CARDS)
+# Tahsil's own test cards that trip the velocity rule on purpose, in test mode: the attempt
+# counts as this many authorizations of the card within the hour (10: +75, declined; 6: +40, review).
+VELOCITY_TEST_CARDS: dict[str, int] = {
+    "4000000000006975": 10,
+    "4000000000004970": 6,
+}
+
+
+@dataclass(frozen=True)
+class TestCardRule:
+    """How the fraud rules treat a test card in test mode.
+
+    ``velocity`` is None for seed 002's cards (the velocity and amount rules do not apply), or
+    the attempt count a velocity test card stands for. The risky-card rule always applies.
+    """
+
+    velocity: int | None = None
+
+
+def test_card_rule(number: str, mode: str) -> TestCardRule | None:
+    """The test-mode rule for a documented test card; None for every other card and in live mode."""
+    if mode != "test":
+        return None
+    if number in VELOCITY_TEST_CARDS:
+        return TestCardRule(velocity=VELOCITY_TEST_CARDS[number])
+    if number in SEED_TEST_CARDS:
+        return TestCardRule()
+    return None
 
 
 def issuer_decision(number: str, payment_id: str) -> IssuerAnswer:

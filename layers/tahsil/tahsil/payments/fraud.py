@@ -5,6 +5,10 @@ Rules (points add up, capped at 100):
 - velocity: authorizations on the same card fingerprint within the current hour,
   counting this one: 4-5 +20, 6-9 +40, 10 or more +75;
 - a card on the risky list (test card 4000 0000 0000 0259) +85.
+In test mode the documented test cards (``tahsil.payments.cards.test_card_rule``) answer the
+same way every time: seed 002's cards get no amount or velocity points, and Tahsil's velocity
+test cards get the velocity points of the attempt count they stand for (and no amount points).
+Every other card, and every card in live mode, goes through all the rules.
 Decision: score < 30 approve, 30-70 review (authorized, flagged), > 70 decline.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tahsil.kernel.money import MINOR_UNITS
+from tahsil.payments.cards import TestCardRule
 
 REVIEW_FROM = 30
 DECLINE_ABOVE = 70
@@ -48,10 +53,18 @@ def _velocity_points(count: int) -> tuple[int, str | None]:
     return 0, None
 
 
-def score(*, amount: int, currency: str, velocity: int, risky_card: bool) -> FraudResult:
+def score(*, amount: int, currency: str, velocity: int, risky_card: bool,
+          test_card: TestCardRule | None = None) -> FraudResult:
+    """``velocity`` counts this attempt; ``test_card`` is the card's test-mode rule, if it has one."""
     points = 0
     reasons: list[str] = []
-    for p, why in (_amount_points(amount, currency), _velocity_points(velocity)):
+    if test_card is None:
+        rules = (_amount_points(amount, currency), _velocity_points(velocity))
+    elif test_card.velocity is not None:
+        rules = (_velocity_points(test_card.velocity),)
+    else:
+        rules = ()
+    for p, why in rules:
         points += p
         if why:
             reasons.append(why)

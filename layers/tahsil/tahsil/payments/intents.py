@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from tahsil.kernel import clock
 from tahsil.kernel.errors import (
@@ -63,8 +63,11 @@ def effective_status(item: dict[str, Any], now: dt.datetime) -> str:
 
 
 def redirect_url(item: dict[str, Any]) -> str:
-    """success_url, placeholder filled in, with ``payment_intent=pi_...`` added to its query."""
+    """success_url, placeholder filled in, with ``payment_intent=pi_...`` added to its query unless
+    it is there already (``?payment_intent={CHECKOUT_SESSION_ID}`` fills it in itself)."""
     parts = urlsplit(with_intent_id(item["success_url"], item["id"]))
+    if any(name == "payment_intent" for name, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return urlunsplit(parts)
     extra = urlencode({"payment_intent": item["id"]})
     return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
@@ -122,8 +125,10 @@ def public_view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[st
         "currency": item["currency"],
         "merchant_name": item.get("merchant_name") or "",
         "description": item.get("description"),
+        "success_url": with_intent_id(item["success_url"], item["id"]),
         "cancel_url": cancel_url(item),
         "remaining_attempts": max(0, MAX_ATTEMPTS - item["attempts"]),
+        "payment_id": item.get("payment_id") if item["status"] == IntentStatus.SUCCEEDED else None,
         "livemode": item["mode"] == "live",
         "expires_at": item["expires_at"],
     }

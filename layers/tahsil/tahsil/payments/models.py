@@ -358,8 +358,10 @@ class PublicPaymentIntent(BaseModel):
     currency: str
     merchant_name: str
     description: str | None
+    success_url: str = Field(description="Where the customer lands after paying ({CHECKOUT_SESSION_ID} filled in)")
     cancel_url: str
     remaining_attempts: int
+    payment_id: str | None = Field(description="The payment, once the intent is paid (status succeeded)")
     livemode: bool
     expires_at: str
 
@@ -380,6 +382,6 @@ INTENT_ERRORS: dict[int, str] = {
 }
 
 
-def intent_responses(model: type[BaseModel], *codes: int, status: int = 200) -> dict[int, Any]:
+def intent_responses(model: type[BaseModel], *codes: int, status: int = 200, message: bool = False) -> dict[int, Any]:
     """Success at ``status`` plus exactly the listed codes, described for payment intents."""
-    return described(model, status, {code: INTENT_ERRORS[code] for code in codes})
+    return described(model, status, {code: INTENT_ERRORS[code] for code in codes}, message=message)

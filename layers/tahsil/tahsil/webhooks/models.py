@@ -15,11 +15,17 @@ EventTypes = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], F
                        description='event types to send, or ["*"] for all')]
 
 
+ApiVersion = Annotated[str, StringConstraints(max_length=64), Field(
+    description="The API version events are rendered for (GET /v1/api-versions); 2025-12-01.tigris gives seed 002's "
+                "payload. Default: the Tahsil-Version header, else the account's version")]
+
+
 class EndpointCreate(Strict):
     url: Url
     enabled_events: EventTypes
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    api_version: ApiVersion | None = None
 
 
 class EndpointUpdate(Strict):
@@ -28,6 +34,9 @@ class EndpointUpdate(Strict):
     enabled: bool | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    api_version: ApiVersion | None = None
+    end_secret_overlap: bool | None = Field(default=None, description=(
+        "true: stop signing with the secret replaced by the last rotation now, instead of when its overlap ends"))
 
 
 class RedeliverRequest(Strict):

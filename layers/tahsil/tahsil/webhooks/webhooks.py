@@ -102,12 +102,22 @@ def legacy_signature(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _overlap_active(endpoint: dict[str, Any], now: dt.datetime) -> bool:
+    until = endpoint.get("previous_secret_expires_at")
+    return bool(endpoint.get("previous_secret_sealed") and until and clock.iso(now) < until)
+
+
 def signed_headers(endpoint: dict[str, Any], msg_id: str, body: bytes, now: dt.datetime) -> dict[str, str]:
+    """Both header styles. During a rotation's overlap, ``webhook-signature`` carries a signature
+    under each secret, and seed 002's single ``X-Webhook-Signature`` stays under the previous
+    secret, the one the receiver has, until the overlap ends (or the merchant ends it early)."""
     current = _open(endpoint["secret_sealed"], endpoint["id"])
     secrets_in_use = [current]
-    previous_until = endpoint.get("previous_secret_expires_at")
-    if endpoint.get("previous_secret_sealed") and previous_until and clock.iso(now) < previous_until:
-        secrets_in_use.append(_open(endpoint["previous_secret_sealed"], endpoint["id"]))
+    legacy_secret = current
+    if _overlap_active(endpoint, now):
+        previous = _open(endpoint["previous_secret_sealed"], endpoint["id"])
+        secrets_in_use.append(previous)
+        legacy_secret = previous
     timestamp = int(now.timestamp())
     return {
         "Content-Type": "application/json",
@@ -115,7 +125,7 @@ def signed_headers(endpoint: dict[str, Any], msg_id: str, body: bytes, now: dt.d
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": " ".join(standard_signature(s, msg_id, timestamp, body) for s in secrets_in_use),
-        "X-Webhook-Signature": legacy_signature(current, body),
+        "X-Webhook-Signature": legacy_signature(legacy_secret, body),
     }
 
 
@@ -128,9 +138,17 @@ def endpoint_view(item: dict[str, Any]) -> dict[str, Any]:
         "description": item.get("description"), "enabled_events": item["enabled_events"],
         "status": item["status"], "disabled_reason": item.get("disabled_reason"),
         "livemode": item["mode"] == "live", "api_version": item.get("api_version"),
-        "secret_rotated_at": item.get("secret_rotated_at"), "created_at": item["created_at"],
-        "updated_at": item.get("updated_at"),
+        "secret_rotated_at": item.get("secret_rotated_at"),
+        "previous_secret_expires_at": item.get("previous_secret_expires_at") if _overlap_active(item, clock.now()) else None,
+        "created_at": item["created_at"], "updated_at": item.get("updated_at"),
     }
+
+
+def _check_version(version: str) -> str:
+    if version not in versions.NAMES:
+        raise InvalidRequest(f"api_version: unknown API version {version!r}; known versions: {', '.join(versions.NAMES)}",
+                             param="api_version")
+    return version
 
 
 def _check_events(events: list[str]) -> list[str]:
@@ -143,7 +161,10 @@ def _check_events(events: list[str]) -> list[str]:
     return sorted(set(events))
 
 
-def create_endpoint(p: Principal, *, name: str, url: str, enabled_events: list[str], description: str | None) -> dict[str, Any]:
+def create_endpoint(p: Principal, *, name: str, url: str, enabled_events: list[str], description: str | None,
+                    api_version: str | None = None) -> dict[str, Any]:
+    """``api_version``: what the endpoint's events are rendered for; default the account's version."""
+    version = _check_version(api_version) if api_version else p.api_version
     check_url(url, p.mode)
     now = clock.now()
     endpoint_id = new_id("we")
@@ -153,7 +174,7 @@ def create_endpoint(p: Principal, *, name: str, url: str, enabled_events: list[s
         "gsi1pk": f"WHE#{p.merchant_id}#{p.mode}", "gsi1sk": f"{clock.sortable(now)}#{endpoint_id}",
         "id": endpoint_id, "merchant_id": p.merchant_id, "mode": p.mode, "name": name, "url": url,
         "description": description, "enabled_events": _check_events(enabled_events), "status": "enabled",
-        "api_version": p.api_version, "secret_sealed": _seal(secret, endpoint_id), "created_at": clock.iso(now),
+        "api_version": version, "secret_sealed": _seal(secret, endpoint_id), "created_at": clock.iso(now),
     }
     dal.put(dal.credentials_table(), item, condition="attribute_not_exists(pk)")
     return {**endpoint_view(item), "secret": secret}
@@ -188,6 +209,12 @@ def update_endpoint(p: Principal, endpoint_id: str, changes: dict[str, Any]) -> 
     if "enabled" in changes:
         fields["status"] = "enabled" if changes["enabled"] else "disabled"
         fields["disabled_reason"] = None if changes["enabled"] else "disabled by the merchant"
+    if changes.get("api_version") is not None:
+        fields["api_version"] = _check_version(changes["api_version"])
+    if changes.get("end_secret_overlap"):
+        # From now on both header styles are signed with the current secret only.
+        fields["previous_secret_sealed"] = None
+        fields["previous_secret_expires_at"] = None
     _update_endpoint_fields(item, fields)
     return endpoint_view({**item, **fields})
 
@@ -300,7 +327,8 @@ def body_for(endpoint: dict[str, Any] | None, event: dict[str, Any]) -> bytes:
     version = (endpoint or {}).get("api_version") or versions.LATEST
     if version == versions.LATEST:
         return event["payload"].encode()
-    rendered = versions.render(json.loads(event["payload"]), version, "event")
+    payload = {**json.loads(event["payload"]), "merchant_id": event["merchant_id"]}  # seed 002's data.merchant_id
+    rendered = versions.render(payload, version, "event")
     return json.dumps(rendered, separators=(",", ":"), sort_keys=True).encode()
 
 
