@@ -432,3 +432,57 @@ def test_every_checkov_skip_gives_its_reason(doc: dict[str, Any]) -> None:
     assert len(wide) == len(set(wide)) and all(w.startswith("CKV_") for w in wide)
     reasonless = {"Metadata": {"Checkov": {"SkipChecks": [{"id": "CKV_AWS_1"}]}}, "Resources": {}}
     assert module.skips(reasonless)[1]  # and a skip without a reason is caught
+
+
+def test_a_dead_lettered_delivery_is_redriven_and_delivered_once_even_if_dead_lettered_twice(
+        local_webhooks: dict[str, str], merchant: dict[str, Any]) -> None:
+    import boto3
+
+    from tahsil.console import redrive
+    from tahsil_local.pollers import passes
+    from tahsil_local.template import load
+    from tests.integration.test_webhooks_pipeline import Receiver
+    from tests.unit.test_payments import authorize
+    from tests.unit.test_webhooks import create_endpoint, invoke_raw, stream_records
+
+    receiver = Receiver()
+    try:
+        key = merchant["keys"]["test"]["secret"]
+        create_endpoint(key, receiver.url, ["payment.authorized"])
+        authorize(key)
+        filters = load()["Resources"]["WebhookFanoutFunction"]["Properties"]["Events"]["Outbox"]["Properties"][
+            "FilterCriteria"]["Filters"]
+        invoke_raw("WebhookFanoutFunction", {"Records": [r for r in stream_records() if passes(filters, r)]})
+        sqs = boto3.client("sqs")
+        source, dlq = local_webhooks["WebhookDeliveryQueue"], local_webhooks["WebhookDeliveryDLQ"]
+        queued = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10)["Messages"]
+        assert len(queued) == 1
+        for _ in range(2):  # the deliver function kept crashing on it: dead-lettered (twice, by a retried move)
+            sqs.send_message(QueueUrl=dlq, MessageBody=queued[0]["Body"])
+        sqs.delete_message(QueueUrl=source, ReceiptHandle=queued[0]["ReceiptHandle"])
+
+        report = redrive.move_messages(dlq, source)
+        assert (report.moved, report.duplicates) == (1, 1)
+        assert _drain(source, "WebhookDeliverFunction") == 1
+        assert len(receiver.delivered()) == 1
+        sqs.send_message(QueueUrl=dlq, MessageBody=queued[0]["Body"])  # and once more, in a later run
+        assert redrive.move_messages(dlq, source).moved == 1
+        assert _drain(source, "WebhookDeliverFunction") == 1
+        assert len(receiver.delivered()) == 1  # the attempt was recorded: never sent twice
+        assert _depth(dlq) == 0 and _depth(source) == 0
+    finally:
+        receiver.stop()
+
+
+def test_api_access_logs_are_json_with_ids_route_status_latency_and_nothing_secret(doc: dict[str, Any]) -> None:
+    api = doc["Resources"]["TahsilApi"]["Properties"]
+    fields = json.loads(api["AccessLogSetting"]["Format"])
+    assert {"requestId", "route", "status", "latencyMs", "ip"} <= fields.keys()
+    values = " ".join(fields.values())
+    for forbidden in ("$input", "header", "querystring", "$context.authorizer.claims", "$util"):
+        assert forbidden not in values.lower(), forbidden  # no key, secret or card number can reach the log
+    settings = api["MethodSettings"][0]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert settings["DataTraceEnabled"] is False  # execution logs with bodies stay off
+    assert doc["Parameters"]["WafEnabled"]["Default"] == "false"
+    assert doc["Resources"]["ApiWebAcl"]["Condition"] == "WafOn"
