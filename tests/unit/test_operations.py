@@ -4,6 +4,7 @@ its log group, failure path, alarm and retention policy; and `tahsil ops redrive
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -432,3 +433,134 @@ def test_every_checkov_skip_gives_its_reason(doc: dict[str, Any]) -> None:
     assert len(wide) == len(set(wide)) and all(w.startswith("CKV_") for w in wide)
     reasonless = {"Metadata": {"Checkov": {"SkipChecks": [{"id": "CKV_AWS_1"}]}}, "Resources": {}}
     assert module.skips(reasonless)[1]  # and a skip without a reason is caught
+
+
+def test_a_dead_lettered_delivery_is_redriven_and_delivered_once_even_if_dead_lettered_twice(
+        local_webhooks: dict[str, str], merchant: dict[str, Any]) -> None:
+    import boto3
+
+    from tahsil.console import redrive
+    from tahsil_local.pollers import passes
+    from tahsil_local.template import load
+    from tests.integration.test_webhooks_pipeline import Receiver
+    from tests.unit.test_payments import authorize
+    from tests.unit.test_webhooks import create_endpoint, invoke_raw, stream_records
+
+    receiver = Receiver()
+    try:
+        key = merchant["keys"]["test"]["secret"]
+        create_endpoint(key, receiver.url, ["payment.authorized"])
+        authorize(key)
+        filters = load()["Resources"]["WebhookFanoutFunction"]["Properties"]["Events"]["Outbox"]["Properties"][
+            "FilterCriteria"]["Filters"]
+        invoke_raw("WebhookFanoutFunction", {"Records": [r for r in stream_records() if passes(filters, r)]})
+        sqs = boto3.client("sqs")
+        source, dlq = local_webhooks["WebhookDeliveryQueue"], local_webhooks["WebhookDeliveryDLQ"]
+        queued = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10)["Messages"]
+        assert len(queued) == 1
+        for _ in range(2):  # the deliver function kept crashing on it: dead-lettered (twice, by a retried move)
+            sqs.send_message(QueueUrl=dlq, MessageBody=queued[0]["Body"])
+        sqs.delete_message(QueueUrl=source, ReceiptHandle=queued[0]["ReceiptHandle"])
+
+        report = redrive.move_messages(dlq, source)
+        assert (report.moved, report.duplicates) == (1, 1)
+        assert _drain(source, "WebhookDeliverFunction") == 1
+        assert len(receiver.delivered()) == 1
+        sqs.send_message(QueueUrl=dlq, MessageBody=queued[0]["Body"])  # and once more, in a later run
+        assert redrive.move_messages(dlq, source).moved == 1
+        assert _drain(source, "WebhookDeliverFunction") == 1
+        assert len(receiver.delivered()) == 1  # the attempt was recorded: never sent twice
+        assert _depth(dlq) == 0 and _depth(source) == 0
+    finally:
+        receiver.stop()
+
+
+def test_api_access_logs_are_json_with_ids_route_status_latency_and_nothing_secret(doc: dict[str, Any]) -> None:
+    api = doc["Resources"]["TahsilApi"]["Properties"]
+    fields = json.loads(api["AccessLogSetting"]["Format"])
+    assert {"requestId", "route", "status", "latencyMs", "ip"} <= fields.keys()
+    values = " ".join(fields.values())
+    for forbidden in ("$input", "header", "querystring", "$context.authorizer.claims", "$util"):
+        assert forbidden not in values.lower(), forbidden  # no key, secret or card number can reach the log
+    settings = api["MethodSettings"][0]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
+    assert settings["DataTraceEnabled"] is False  # execution logs with bodies stay off
+    assert doc["Parameters"]["WafEnabled"]["Default"] == "false"
+    assert doc["Resources"]["ApiWebAcl"]["Condition"] == "WafOn"
+
+
+def test_a_card_data_key_is_bound_to_its_merchant(aws_env: dict[str, str], doc: dict[str, Any]) -> None:
+    from botocore.exceptions import ClientError
+
+    from tahsil.store import crypto
+
+    sealed = crypto.vault.encrypt("4242424242424242", context="mer_a/pay_1", merchant="mer_a")
+    assert sealed["merchant"] == "mer_a"
+    assert crypto.CardVault("card").decrypt(sealed, context="mer_a/pay_1") == "4242424242424242"
+    with pytest.raises(ClientError):  # KMS refuses the data key under another merchant's context
+        crypto.CardVault("card").decrypt({**sealed, "merchant": "mer_b"}, context="mer_a/pay_1")
+    other = crypto.vault.encrypt("4000056655665556", context="mer_b/pay_2", merchant="mer_b")
+    assert other["wrapped_key"] != sealed["wrapped_key"]  # one data key per merchant
+    use = next(s for s in doc["Resources"]["CardDataKey"]["Properties"]["KeyPolicy"]["Statement"]
+               if "kms:Decrypt" in s["Action"])
+    assert use["Condition"]["Null"] == {"kms:EncryptionContext:tahsil:merchant": "false"}
+
+
+def test_every_alarm_links_to_its_runbook_entry(doc: dict[str, Any]) -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    anchors = {h.lower() for h in re.findall(r"^### (\w+)\s*$", runbook, re.M)}
+    anchors |= set(re.findall(r'<a id="([a-z0-9]+)"></a>', runbook))
+    missing = [props["AlarmDescription"].rsplit("#", 1)[1] for props in _alarms(doc)
+               if props["AlarmDescription"].rsplit("#", 1)[1] not in anchors]
+    assert not missing, f"docs/operations.md has no entry for: {missing}"
+
+
+def test_redrive_against_a_deployed_stack_finds_its_queues_through_cloudformation(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--stack S`: queue URLs are the stack's physical resource ids (a stack in moto's CloudFormation)."""
+    import boto3
+    from moto import mock_aws
+
+    from tahsil.kernel import config
+    from tahsil.store import aws
+    from tahsil_local import aws as local_aws
+    from tahsil_local.cli import main
+
+    for name, value in local_aws.FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    stack = {
+        "Resources": {
+            "RequestLogDLQ": {"Type": "AWS::SQS::Queue"},
+            "RequestLogQueue": {"Type": "AWS::SQS::Queue", "Properties": {"RedrivePolicy": {
+                "deadLetterTargetArn": {"Fn::GetAtt": ["RequestLogDLQ", "Arn"]}, "maxReceiveCount": 5}}},
+        },
+        "Outputs": {name: {"Value": "unused"} for name in (
+            "PaymentsTableName", "IdempotencyTableName", "CredentialsTableName", "CardDataKeyId", "PepperSecretArn")},
+    }
+    saved = dict(os.environ)  # `--stack` points this process's environment at the stack (as the CLI does)
+    with mock_aws():
+        aws.reset()
+        cfn = boto3.client("cloudformation", region_name="us-east-1")
+        cfn.create_stack(StackName="tahsil-test", TemplateBody=json.dumps(stack))
+        url = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+               for r in cfn.describe_stack_resources(StackName="tahsil-test")["StackResources"]}
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        sqs.send_message(QueueUrl=url["RequestLogDLQ"], MessageBody='{"request_id": "req_1"}')
+        try:
+            code = main(["ops", "redrive", "--stack", "tahsil-test", "--region", "us-east-1", "--queue", "RequestLogDLQ"])
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            config.settings.cache_clear()
+        assert code == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report == [{"queue": "RequestLogDLQ", "kind": "dlq", "moved": 1, "replayed": 0, "records": 0,
+                           "duplicates": 0, "failed": 0, "expired": 0}]
+        moved = sqs.receive_message(QueueUrl=url["RequestLogQueue"])["Messages"]
+        assert [m["Body"] for m in moved] == ['{"request_id": "req_1"}']
+        aws.reset()

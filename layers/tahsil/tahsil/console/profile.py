@@ -67,7 +67,8 @@ def _payout(merchant_id: str, req: Any, now: str) -> dict[str, Any]:
         "account_holder_name": req.account_holder_name, "bank_name": req.bank_name, "bank_code": account.bank_code,
         "last4": account.last4, "account_type": req.account_type if account.scheme == "aba" else None,
         "status": "verified", "verified_at": now,
-        "sealed": crypto.secrets_vault.encrypt(account.account, context=f"payout/{merchant_id}/{payout_id}"),
+        "sealed": crypto.secrets_vault.encrypt(account.account, context=f"payout/{merchant_id}/{payout_id}",
+                                                merchant=merchant_id),
     }
 
 

@@ -154,7 +154,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     pan = req.card.pan
     answer = cards.issuer_decision(pan, payment_id)
     fingerprint = crypto.card_fingerprint(pan)
-    sealed = crypto.vault.encrypt(pan, context=f"{p.merchant_id}/{payment_id}")
+    sealed = crypto.vault.encrypt(pan, context=f"{p.merchant_id}/{payment_id}", merchant=p.merchant_id)
     # Per merchant, mode and card: test traffic never moves a live score, nor one shop another's.
     velocity_pk, velocity_sk = f"VEL#{p.owner}#{fingerprint}", now.strftime("%Y%m%d%H")
     table = dal.payments_table()

@@ -11,6 +11,9 @@
   seals webhook signing secrets, payout details and connector credentials (SECRETS_KEY_ID). Code that
   delivers webhooks may open secrets and never card numbers: its role has no use of the card key.
 - A failed KMS call counts the ``CardVaultErrors`` metric (the CardVaultErrors alarm) before it raises.
+- Data keys for a merchant's values carry the KMS encryption context ``{"tahsil:merchant": <id>}`` (the
+  card key's policy requires it): CloudTrail names the merchant of every data key, and a wrapped key
+  opens only for the merchant it was made for. Each merchant has its own cached data key.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ class _DataKey:
     uses: int = 0
 
 
+MERCHANT_CONTEXT = "tahsil:merchant"
+
+
 class CardVault:
     MAX_AGE_S = 300
     MAX_USES = 10_000
@@ -85,7 +91,7 @@ class CardVault:
     def __init__(self, purpose: str = "card") -> None:
         self.purpose = purpose  # "card" (CARD_KEY_ID) or "secrets" (SECRETS_KEY_ID, else the card key)
         self._lock = threading.Lock()
-        self._key: _DataKey | None = None
+        self._keys: dict[str | None, _DataKey] = {}  # per merchant (None: values of no merchant)
         self._unwrapped: dict[str, bytes] = {}
 
     def key_id(self) -> str:
@@ -100,27 +106,36 @@ class CardVault:
             metrics.add_metric(name="CardVaultErrors", unit="Count", value=1)
             raise
 
-    def _data_key(self) -> _DataKey:
+    @staticmethod
+    def _kms_context(merchant: str | None) -> dict[str, dict[str, str]]:
+        return {"EncryptionContext": {MERCHANT_CONTEXT: merchant}} if merchant else {}
+
+    def _data_key(self, merchant: str | None) -> _DataKey:
         with self._lock:
-            key = self._key
+            key = self._keys.get(merchant)
             if key is None or key.uses >= self.MAX_USES or time.monotonic() - key.created > self.MAX_AGE_S:
-                answer = self._kms("generate_data_key", KeyId=self.key_id(), KeySpec="AES_256")
+                answer = self._kms("generate_data_key", KeyId=self.key_id(), KeySpec="AES_256", **self._kms_context(merchant))
                 key = _DataKey(answer["Plaintext"], base64.b64encode(answer["CiphertextBlob"]).decode(), time.monotonic())
-                self._key = key
+                if len(self._keys) >= 1024:
+                    self._keys.clear()
+                self._keys[merchant] = key
                 self._unwrapped[key.wrapped] = key.plaintext
             key.uses += 1
             return key
 
-    def encrypt(self, pan: str, context: str) -> dict[str, str]:
-        key = self._data_key()
+    def encrypt(self, pan: str, context: str, merchant: str | None = None) -> dict[str, str]:
+        key = self._data_key(merchant)
         iv = os.urandom(12)
         ciphertext = AESGCM(key.plaintext).encrypt(iv, pan.encode(), context.encode())
-        return {
+        sealed = {
             "alg": "AES-256-GCM",
             "wrapped_key": key.wrapped,
             "iv": base64.b64encode(iv).decode(),
             "ciphertext": base64.b64encode(ciphertext).decode(),
         }
+        if merchant:
+            sealed["merchant"] = merchant  # the data key's KMS encryption context
+        return sealed
 
     def decrypt(self, sealed: dict[str, str], context: str) -> str:
         """Open a sealed value. Card numbers: operators' tooling only, no API returns one.
@@ -132,7 +147,8 @@ class CardVault:
         with self._lock:
             plaintext_key = self._unwrapped.get(wrapped)
         if plaintext_key is None:
-            plaintext_key = self._kms("decrypt", CiphertextBlob=base64.b64decode(wrapped), KeyId=self.key_id())["Plaintext"]
+            plaintext_key = self._kms("decrypt", CiphertextBlob=base64.b64decode(wrapped), KeyId=self.key_id(),
+                                      **self._kms_context(sealed.get("merchant")))["Plaintext"]
             with self._lock:
                 if len(self._unwrapped) >= 256:
                     self._unwrapped.clear()
