@@ -224,7 +224,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             raise
         break
     else:
-        raise ConcurrentUpdate("too many concurrent payments on this card; retry with the same Idempotency-Key")
+        raise ConcurrentUpdate("too many concurrent payments on this card; retry")
 
     result = view(payment, now)
     if status == PaymentStatus.FAILED:
@@ -394,7 +394,7 @@ def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, chan
         except dal.ConditionFailed:
             continue  # someone else changed it first: read again, and re-check against what they did
         return view(updated, now)
-    raise ConcurrentUpdate("the payment is being changed by other requests; retry with the same Idempotency-Key")
+    raise ConcurrentUpdate("the payment is being changed by other requests; retry")
 
 
 def capture(p: Principal, payment_id: str, req: CaptureRequest, ctx: RequestContext) -> dict[str, Any]:
