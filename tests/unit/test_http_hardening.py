@@ -34,6 +34,8 @@ BAD_BODIES: list[tuple[str, bytes, str | None, int, str, str]] = [
     ("nan", b'{"amount": NaN}', "application/json", 400, "INVALID_REQUEST", "NaN"),
     ("duplicate-key", b'{"amount": 100, "amount": 200}', "application/json", 400, "INVALID_REQUEST", "twice"),
     ("not-json", b'{"amount": 100', "application/json", 400, "INVALID_REQUEST", "not valid JSON"),
+    ("null", b"null", "application/json", 400, "INVALID_REQUEST", "must be a JSON object"),
+    ("list", b'[{"amount": 100}]', "application/json", 400, "INVALID_REQUEST", "must be a JSON object"),
     ("oversized", b'{"description": "' + b"a" * BIG + b'"}', "application/json", 413, "PAYLOAD_TOO_LARGE", "limit"),
 ]
 

@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
-from tahsil.webhooks.models import EndpointCreate
+from tahsil.webhooks.models import CreatedWebhookEndpoint, EndpointCreate
 
 app = http.resolver()
 
 
-@app.post("/v1/webhook-endpoints", summary="Create a webhook endpoint", tags=["Webhooks"])
+@app.post("/v1/webhook-endpoints", summary="Create a webhook endpoint", tags=["Webhooks"],
+          responses=schemas.responses(CreatedWebhookEndpoint, status=201))
 def create(body: Annotated[EndpointCreate, Body()]):
     return http.respond(app, lambda who, _ctx: webhooks.create_endpoint(
         who, name=body.name or body.url, url=body.url, enabled_events=body.enabled_events, description=body.description,

@@ -6,7 +6,8 @@ Every limit lives here (docs/api.md, "Request bodies", lists them):
 - ``Content-Type`` must be ``application/json`` (an optional ``charset=utf-8``) whenever a body
   is sent: anything else is a 415 ``UNSUPPORTED_MEDIA_TYPE`` naming the header to send;
 - the bytes must be UTF-8 (no byte order mark, no UTF-16 or UTF-32);
-- the JSON must be valid, nested at most ``MAX_JSON_DEPTH`` levels, with numbers of at most
+- the JSON must be one object (every request body of this API is: ``null``, a list or a bare value
+  is a 400 even where the body is optional), valid, nested at most ``MAX_JSON_DEPTH`` levels, with numbers of at most
   ``MAX_NUMBER_DIGITS`` digits, finite, and no key twice in one object (RFC 8259 leaves
   duplicates to the parser; "last one wins" would let a body mean two things).
 
@@ -144,4 +145,5 @@ def check(event: dict[str, Any]) -> None:
         got = f"got {sent.strip()!r}" if sent and sent.strip() else "none was sent"
         raise UnsupportedMediaType(f"send the body as JSON with the header `Content-Type: application/json` ({got})",
                                    param="Content-Type")
-    parse(raw)
+    if not isinstance(parse(raw), dict):
+        raise InvalidRequest("request body must be a JSON object", param="body")

@@ -316,7 +316,11 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
         _gate(pending, state)  # over the limit, the 429 wins over idempotency's 409s
         raise
     metrics.add_metric(name=f"Responses{answer['status'] // 100}xx", unit=MetricUnit.Count, value=1)
-    return Response(answer["status"], JSON, json.dumps(answer["body"]), headers=headers or None)
+    body = answer["body"]
+    if isinstance(body.get("error"), dict) and body["error"].get("request_id") != ctx.request_id:
+        # a replayed refusal (a stored 402...) is this request's answer: it carries this request's id
+        body = {**body, "error": {**body["error"], "request_id": ctx.request_id}}
+    return Response(answer["status"], JSON, json.dumps(body), headers=headers or None)
 
 
 # ---------------------------------------------------------------- the Lambda handler
