@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tahsil_local.template import Function, Route, specificity
 
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+DRAIN_LIMIT = 4 * MAX_BODY  # a larger body is not even read: the connection is closed after the 413
 
 
 @dataclass
@@ -213,6 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if length > MAX_BODY:
             self.close_connection = True
+            if length <= DRAIN_LIMIT:  # read it, so the client (still sending) gets the answer, not a broken pipe
+                left = length
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
             self._error(413, "PAYLOAD_TOO_LARGE", f"request body is {length:,} bytes; the limit is {MAX_BODY:,}",
                         param="body")
             return
