@@ -128,22 +128,29 @@ def parse(raw: bytes) -> Any:
         raise InvalidRequest("request body is not valid JSON", param="body") from None
 
 
-def check(event: dict[str, Any]) -> None:
-    """Refuse a body no route should parse: 413, 415 or 400, as the module says."""
-    method = str(event.get("httpMethod") or "").upper()
-    if method not in BODY_METHODS or not event.get("body"):
-        return
-    raw = raw_bytes(event)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,}", param="body")
-    if not raw:
-        return
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
-    sent = headers.get("content-type")
+def unsupported(sent: str | None) -> None:
+    """415 unless ``sent`` (a Content-Type header) is JSON in UTF-8."""
     kind, params = _media_type(sent or "")
     if kind != "application/json" or params.get("charset", "utf-8") != "utf-8":
         got = f"got {sent.strip()!r}" if sent and sent.strip() else "none was sent"
         raise UnsupportedMediaType(f"send the body as JSON with the header `Content-Type: application/json` ({got})",
                                    param="Content-Type")
+
+
+def check(event: dict[str, Any]) -> None:
+    """Refuse a body no route should parse: 413, 415 or 400, as the module says."""
+    method = str(event.get("httpMethod") or "").upper()
+    if method not in BODY_METHODS:
+        return
+    raw = raw_bytes(event) if event.get("body") else b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,}", param="body")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+    sent = (headers.get("content-type") or "").strip()
+    # A body must say it is JSON; so must an empty POST that names another media type (a form post, say).
+    if raw or (sent and method != "DELETE"):
+        unsupported(sent)
+    if not raw:
+        return
     if not isinstance(parse(raw), dict):
         raise InvalidRequest("request body must be a JSON object", param="body")

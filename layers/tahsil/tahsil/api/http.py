@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tahsil.api import auth, idempotency, ratelimit, requestlog, routes
 from tahsil.api.body import check as check_body
+from tahsil.api.body import unsupported as unsupported_media_type
 from tahsil.api.tracing import drop_unsent_metrics, traced
 from tahsil.kernel import clock, versions
 from tahsil.kernel.errors import (
@@ -183,6 +184,14 @@ def resolver() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         return _domain(_validation_error(list(exc.errors())))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media(_: RequestUnsupportedContentType) -> Response:
+        try:
+            unsupported_media_type(app.current_event.headers.get("Content-Type"))
+        except TahsilError as exc:
+            return _domain(exc)
+        return _domain(InvalidRequest("request body could not be read", param="body"))
 
     @app.not_found
     def _missing(_: Exception) -> Response:
