@@ -73,11 +73,6 @@ def _request_id(app: APIGatewayRestResolver) -> str:
     return request_id_of(app.current_event.raw_event)
 
 
-def envelope_error(app: APIGatewayRestResolver, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    body = {**body, "request_id": _request_id(app)}
-    return Response(status, JSON, json.dumps({"success": False, "error": body}), headers=headers)
-
-
 def _error_body(exc: TahsilError, request_id: str) -> dict[str, Any]:
     return {"success": False, "error": {**exc.body(), "request_id": request_id}}
 
