@@ -246,3 +246,53 @@ def test_the_local_front_door_picks_resources_as_api_gateway_does() -> None:
     assert target("GET", "/v1/paymnts") == "RouteFallbackFunction"
     assert target("GET", "/v1/payments/pay_1/capture/extra/segments") == "RouteFallbackFunction"
     assert target("GET", "/") == "RouteFallbackFunction"
+
+
+# ------------------------------------------------------------------ the contract
+
+
+def test_the_openapi_document_says_what_the_gateway_answers() -> None:
+    doc = json.loads((EVENTS.parent / "docs" / "openapi.json").read_text())
+    ids = {op["operationId"]: (method, path) for path, item in doc["paths"].items() for method, op in item.items()}
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            codes = set(op["responses"])
+            assert "422" not in codes, (method, path)  # validation errors are 400
+            assert {"400", "429"} <= codes, (method, path)
+            if path.startswith("/v1/"):
+                assert {"401", "403"} <= codes, (method, path)
+            if method in ("post", "put", "patch", "delete"):
+                assert {"413", "415"} <= codes, (method, path)
+            successes = [c for c in codes if c.startswith("2")]
+            assert len(successes) == 1, (method, path)
+            for code, answer in op["responses"].items():
+                assert "schema" in answer["content"]["application/json"], (method, path, code)
+                assert "X-Request-Id" in answer["headers"], (method, path, code)
+    links = {source: sorted(ids[link["operationId"]] for link in answer.get("links", {}).values())
+             for source in [("post", "/v1/payments/authorize"), ("post", "/v1/payment-intents"),
+                            ("post", "/v1/webhook-endpoints")]
+             for answer in doc["paths"][source[1]][source[0]]["responses"].values() if answer.get("links")}
+    assert links == {
+        ("post", "/v1/payments/authorize"): [("get", "/v1/payments/{id}"), ("post", "/v1/payments/{id}/capture"),
+                                             ("post", "/v1/payments/{id}/refund"), ("post", "/v1/payments/{id}/void")],
+        ("post", "/v1/payment-intents"): [("get", "/v1/payment-intents/{id}"),
+                                          ("post", "/public/payment-intents/{id}/confirm"),
+                                          ("post", "/v1/payment-intents/{id}/cancel")],
+        ("post", "/v1/webhook-endpoints"): [("get", "/v1/webhook-endpoints/{id}"), ("patch", "/v1/webhook-endpoints/{id}"),
+                                            ("post", "/v1/webhook-endpoints/{id}/rotate-secret")],
+    }
+
+
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "2026-01-31", "2026-01-31T12:00:00", "yesterday"])
+def test_time_filters_take_iso_8601_with_an_offset_only(merchant: dict[str, Any], value: str) -> None:
+    event = _sample("GET", "/v1/payments")
+    event["headers"]["X-API-Key"] = merchant["keys"]["test"]["secret"]
+    event["queryStringParameters"] = {"created_lte": value}
+    event["multiValueQueryStringParameters"] = {"created_lte": [value]}
+    answer = invoke("ListPaymentsFunction", event)
+    assert answer.status == 400 and answer.error["param"] == "created_lte", answer.raw
+    assert "ISO 8601" in answer.error["message"]
+    event["queryStringParameters"] = {"created_lte": "2026-01-31T12:00:00+03:00"}
+    event["multiValueQueryStringParameters"] = {"created_lte": ["2026-01-31T12:00:00+03:00"]}
+    assert invoke("ListPaymentsFunction", event).status == 200
