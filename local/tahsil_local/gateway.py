@@ -1,5 +1,12 @@
 """The local front door: API Gateway REST proxy events for the template's Api routes.
 
+Routing is API Gateway's: the most specific resource that matches the path wins (a literal
+segment beats a ``{parameter}``, which beats a greedy ``{proxy+}``), then its method, else its
+``ANY``. The template's ``RouteFallbackFunction`` has ``ANY`` on every resource and on
+``/{proxy+}``, so a method or path no route has gets the same 405/404 here as deployed. What the
+front door answers itself (a body over Lambda's 6 MB, a crashed function, a path no resource
+matches) is in the API's envelope with one request id in ``X-Request-Id`` and the body.
+
 Each function gets a pool of execution environments, as Lambda does: an environment
 serves one request at a time, and a request that finds none idle gets a new one (a cold
 start: the handler module is imported afresh). So module state behaves as it does in
@@ -28,7 +35,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tahsil_local.template import Function, Route
+from tahsil_local.template import Function, Route, specificity
 
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 # A client that went away mid-answer (a browser tab closed, a curl timeout): nothing to report.
@@ -36,6 +43,7 @@ GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 # The local runtime's own demo shop, to land on after paying on the checkout page (not in AWS).
 DEMO_PAGES = {"/demo/order/success": "success", "/demo/order/cancel": "cancel"}
 DEMO_PAGE = Path(__file__).with_name("demo_order.html")
+DRAIN_LIMIT = 4 * MAX_BODY  # a larger body is not even read: the connection is closed after the 413
 
 
 @dataclass
@@ -158,23 +166,42 @@ class Router:
             for route in fn.routes:
                 self.table.append((route, pool))
         # Literal segments beat parameters, as API Gateway matches them.
-        self.table.sort(key=lambda pair: pair[0].path.count("{"))
+        self.table.sort(key=lambda pair: specificity(pair[0].path))
 
     def _candidates(self, path: str) -> list[str]:
-        return [path] + [path[len(b):] for b in self.base_paths if path.startswith(b + "/")]
+        """A base path (seed 002's ``/api``) is stripped first, as a custom domain's mapping does in AWS."""
+        return [path[len(b):] for b in self.base_paths if path.startswith(b + "/")] + [path]
 
-    def match(self, method: str, path: str) -> tuple[Route, FunctionPool, dict[str, str]] | None:
+    def _resolve(self, path: str) -> tuple[str, str] | None:
         for candidate in self._candidates(path):
-            for route, pool in self.table:
-                if route.method not in (method, "ANY"):
-                    continue
-                found = route.regex.match(candidate)
-                if found:
-                    return route, pool, found.groupdict()
+            for route, _ in self.table:
+                if route.regex.match(candidate):
+                    return route.path, candidate
         return None
 
-    def allowed(self, path: str) -> bool:
-        return any(route.regex.match(c) for c in self._candidates(path) for route, _ in self.table)
+    def resource(self, path: str) -> str | None:
+        """The resource API Gateway picks for ``path``: the most specific one that matches."""
+        found = self._resolve(path)
+        return found[0] if found else None
+
+    def match(self, method: str, path: str) -> tuple[Route, FunctionPool, dict[str, str]] | None:
+        found = self._resolve(path)
+        if found is None:
+            return None
+        resource, candidate = found
+        on_resource = [(route, pool) for route, pool in self.table if route.path == resource]
+        for wanted in (method, "ANY"):
+            for route, pool in on_resource:
+                if route.method == wanted:
+                    matched = route.regex.match(candidate)
+                    assert matched is not None
+                    return route, pool, matched.groupdict()
+        return None
+
+    def allowed(self, path: str) -> list[str]:
+        """The methods of the resource ``path`` falls in (for a 405's Allow header)."""
+        resource = self.resource(path)
+        return sorted({route.method for route, _ in self.table if route.path == resource and route.method != "ANY"})
 
 
 def build_event(route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes | None,
@@ -190,7 +217,7 @@ def build_event(route: Route, method: str, path: str, query: str, headers: dict[
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             text, is_b64 = base64.b64encode(body).decode(), True
-    request_id = str(uuid.uuid4())
+    request_id = str(uuid.uuid4())  # API Gateway's requestContext.requestId: the request's one id
     return {
         "resource": route.path,
         "path": path,
@@ -250,10 +277,20 @@ class _Handler(BaseHTTPRequestHandler):
         except GONE:
             self.close_connection = True  # the client left; the answer had nowhere to go
 
-    def _error(self, status: int, code: str, message: str) -> None:
-        body = json.dumps({"success": False, "error": {"code": code, "message": message, "param": None,
-                                                        "request_id": None}}).encode()
-        self._send(status, {"Content-Type": "application/json"}, body)
+    def _error(self, status: int, code: str, message: str, *, param: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
+        request_id = str(uuid.uuid4())
+        body = json.dumps({"success": False, "error": {"code": code, "message": message, "param": param,
+                                                        "request_id": request_id}}).encode()
+        self._send(status, {"Content-Type": "application/json", "X-Request-Id": request_id, **(headers or {})}, body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's own refusals (a malformed request line, headers too long, an unknown verb),
+        in the API's envelope instead of an HTML page."""
+        self.close_connection = True
+        status = 405 if code == 501 else code
+        self._error(status, "METHOD_NOT_ALLOWED" if status == 405 else "INVALID_REQUEST",
+                    message or explain or "the request could not be read")
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
@@ -271,21 +308,34 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if length < 0:
-            self._error(400, "INVALID_REQUEST", "Content-Length must be a number of bytes")
+        if length < 0 or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._error(400, "INVALID_REQUEST", "send the body with a valid Content-Length (no chunked encoding)",
+                        param="Content-Length")
             return 400, "gateway"
         if length > MAX_BODY:
-            self._error(413, "PAYLOAD_TOO_LARGE", "request body is larger than 6 MB")
+            self.close_connection = True
+            if length <= DRAIN_LIMIT:  # read it, so the client (still sending) gets the answer, not a broken pipe
+                left = length
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 16))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            self._error(413, "PAYLOAD_TOO_LARGE", f"request body is {length:,} bytes; the limit is {MAX_BODY:,}",
+                        param="body")
             return 413, "gateway"
         body = self.rfile.read(length) if length else None
         if self.command in ("GET", "HEAD") and url.path in DEMO_PAGES:
             return self._demo(DEMO_PAGES[url.path])
         found = self.server.router.match(self.command, url.path)
-        if found is None:
-            if self.server.router.allowed(url.path):
-                self._error(405, "METHOD_NOT_ALLOWED", f"{self.command} is not allowed on {url.path}")
+        if found is None:  # no ANY fallback in the template for this path: API Gateway's own 404 / 405
+            allow = self.server.router.allowed(url.path)
+            if allow:
+                self._error(405, "METHOD_NOT_ALLOWED", f"{self.command} is not allowed on {url.path}; it allows "
+                            f"{', '.join(allow)}", param="method", headers={"Allow": ", ".join(allow)})
                 return 405, "gateway"
-            self._error(404, "NOT_FOUND", "no such endpoint")
+            self._error(404, "NOT_FOUND", f"no such endpoint: {self.command} {url.path}", param="path")
             return 404, "gateway"
         route, pool, params = found
         headers = {k: v for k, v in self.headers.items()}
@@ -295,6 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway
             sys.stderr.write(f"function {pool.fn.logical_id} crashed: {exc!r}\n")
             self._error(502, "BAD_GATEWAY", "the function failed; see the gateway's log")
+            return 502, pool.fn.logical_id
+        if not isinstance(result, dict) or not isinstance(result.get("statusCode", 200), int):
+            self._error(502, "BAD_GATEWAY", "the function returned a malformed answer")
             return 502, pool.fn.logical_id
         out_headers: dict[str, str] = {}
         for k, v in (result.get("headers") or {}).items():
@@ -307,7 +360,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, out_headers, data)
         return status, pool.fn.logical_id
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+    # Every method goes through API Gateway's routing (TRACE, CONNECT and unknown verbs included): never the
+    # standard library's 501 page.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("do_") and name[3:].isalpha():
+            return self._dispatch
+        raise AttributeError(name)
 
 
 class GatewayServer(ThreadingHTTPServer):

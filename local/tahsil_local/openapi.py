@@ -61,4 +61,69 @@ def generate() -> str:
         security=[{"ApiKey": []}],
     )
     data = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return json.dumps(finish(data), indent=2, sort_keys=True) + "\n"
+
+
+# What every route can answer before its own code runs (tahsil.api.http.entrypoint, tahsil.api.body).
+STANDARD: dict[str, str] = {
+    "400": "Invalid request: the error names the field (`param`) and the reason; also an unknown Tahsil-Version",
+    "401": "Missing, unknown, revoked or expired API key; a missing, stale or wrong request signature",
+    "403": "The key lacks the route's scope, is publishable, or the request comes from outside its IP allowlist",
+    "413": "The request body is larger than the limit (docs/api.md, Request bodies)",
+    "415": "A body was sent without `Content-Type: application/json` (charset, if any, utf-8)",
+    "429": "Rate limit exceeded: see Retry-After and X-RateLimit-Limit / -Remaining / -Reset",
+}
+REQUEST_ID = {"description": "The request's id, the same as the body's `request_id` (errors)",
+              "schema": {"type": "string"}}
+
+# OpenAPI links: where an answer's id leads (stateful clients and fuzzers follow them).
+LINKS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("post", "/v1/payments/authorize"): {
+        "CapturePayment": ("post", "/v1/payments/{id}/capture"), "VoidPayment": ("post", "/v1/payments/{id}/void"),
+        "RefundPayment": ("post", "/v1/payments/{id}/refund"), "GetPayment": ("get", "/v1/payments/{id}")},
+    ("post", "/v1/payments/sale"): {
+        "RefundPayment": ("post", "/v1/payments/{id}/refund"), "GetPayment": ("get", "/v1/payments/{id}")},
+    ("post", "/v1/payment-intents"): {
+        "ConfirmPaymentIntent": ("post", "/public/payment-intents/{id}/confirm"),
+        "CancelPaymentIntent": ("post", "/v1/payment-intents/{id}/cancel"),
+        "GetPaymentIntent": ("get", "/v1/payment-intents/{id}")},
+    ("post", "/v1/webhook-endpoints"): {
+        "GetWebhookEndpoint": ("get", "/v1/webhook-endpoints/{id}"),
+        "UpdateWebhookEndpoint": ("patch", "/v1/webhook-endpoints/{id}"),
+        "RotateWebhookEndpointSecret": ("post", "/v1/webhook-endpoints/{id}/rotate-secret")},
+}
+# A link's extra parameters, beyond the id: the intent's client secret for the public confirm.
+LINK_EXTRAS: dict[str, dict[str, str]] = {
+    "ConfirmPaymentIntent": {"header.X-Client-Secret": "$response.body#/data/client_secret"},
+}
+
+
+def finish(data: dict[str, Any]) -> dict[str, Any]:
+    """Say what the gateway answers: drop Powertools' 422 (validation errors are 400 here), add the answers
+    every route can give before its code runs, the X-Request-Id header, and the links."""
+    schemas = data.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    for path, item in data["paths"].items():
+        for method, op in item.items():
+            responses = op["responses"]
+            responses.pop("422", None)
+            codes = ["400", "429"]
+            if path.startswith("/v1/"):
+                codes += ["401", "403"]
+            if method in ("post", "put", "patch", "delete"):  # any body sent is checked (tahsil.api.body)
+                codes += ["413", "415"]
+            for code in codes:
+                responses.setdefault(code, {"description": STANDARD[code], "content": error})
+            for answer in responses.values():
+                answer.setdefault("headers", {})["X-Request-Id"] = REQUEST_ID
+    ids = {(method, path): op["operationId"] for path, item in data["paths"].items() for method, op in item.items()}
+    for (method, path), links in LINKS.items():
+        op = data["paths"][path][method]
+        success = next(code for code in sorted(op["responses"]) if code.startswith("2"))
+        op["responses"][success]["links"] = {
+            name: {"operationId": ids[target], "parameters": {"path.id": "$response.body#/data/id",
+                                                              **LINK_EXTRAS.get(name, {})}}
+            for name, target in links.items()}
+    return data

@@ -58,8 +58,15 @@ class Function:
 
 
 def _route(method: str, path: str) -> Route:
-    pattern = re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", path)
+    pattern = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)  # a greedy {proxy+} takes the rest of the path
+    pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
     return Route(method.upper(), path, re.compile(f"^{pattern}$"))
+
+
+def specificity(path: str) -> tuple[int, ...]:
+    """API Gateway's order among resources that match one path: per segment, literal (0) before {param} (1)
+    before a greedy {proxy+} (2)."""
+    return tuple(2 if part.endswith("+}") else 1 if part.startswith("{") else 0 for part in path.strip("/").split("/"))
 
 
 def functions(doc: dict[str, Any]) -> list[Function]:

@@ -340,7 +340,9 @@ def test_a_replayed_decline_is_the_same_402_without_a_second_attempt(sk: str) ->
     first = authorize(sk, declined, idem="d-1")
     again = authorize(sk, declined, idem="d-1")
     assert first.status == again.status == 402
-    assert again.body == first.body
+    # The same answer, carrying the replaying request's own id (the same as its X-Request-Id: issue 11)
+    assert {**again.error, "request_id": None} == {**first.error, "request_id": None}
+    assert again.error["request_id"] == again.headers["x-request-id"] != first.error["request_id"]
     assert sum(1 for r in table_items() if r["pk"].startswith("PAY")) == 1
 
 

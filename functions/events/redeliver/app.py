@@ -4,15 +4,16 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
-from tahsil.webhooks.models import RedeliverRequest
+from tahsil.webhooks.models import RedeliverRequest, Redelivery
 
 app = http.resolver()
 ALL = RedeliverRequest()
 
 
-@app.post("/v1/events/<id>/redeliver", summary="Redeliver an event", tags=["Events"])
+@app.post("/v1/events/<id>/redeliver", summary="Redeliver an event", tags=["Events"],
+          responses=schemas.responses(Redelivery, 404, status=202))
 def redeliver(id: str, body: Annotated[RedeliverRequest, Body()] = ALL):  # noqa: A002
     return http.respond(app, lambda who, _ctx: webhooks.redeliver(who, id, body.endpoint_id), status=202)
 

@@ -1,11 +1,11 @@
 """GET /v1/payments: the merchant's payments, newest first, with a cursor."""
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from tahsil.api import http, schemas
+from tahsil.kernel.models import IsoDateTime
 from tahsil.payments import payments
 from tahsil.payments.models import PaymentList
 
@@ -21,8 +21,8 @@ def list_payments(
     starting_after: Annotated[str | None, Query(description="id of the last payment of the previous page")] = None,
     status: Annotated[Status | None, Query()] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
-    created_gte: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    created_lte: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_gte: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_lte: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
 ):
     return http.respond(app, lambda who, _ctx: payments.list_payments(
         who, limit=limit, starting_after=starting_after, status=status,

@@ -1,12 +1,12 @@
 """GET /v1/request-logs: this account's requests (this mode), newest first, filtered, with a cursor."""
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from tahsil.api import http, requestlog, schemas
 from tahsil.api.models import RequestLogList
+from tahsil.kernel.models import IsoDateTime
 
 app = http.resolver()
 
@@ -20,8 +20,8 @@ def list_request_logs(
     path: Annotated[str | None, Query(max_length=300, description="a route (/v1/payments/{id}) or an exact path")] = None,
     key_id: Annotated[str | None, Query(max_length=64)] = None,
     method: Annotated[Literal["GET", "POST", "DELETE", "PUT", "PATCH"] | None, Query()] = None,
-    created_gte: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    created_lte: Annotated[dt.datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_gte: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_lte: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
 ):
     return http.respond(app, lambda who, _ctx: requestlog.list_logs(
         who, limit=limit, cursor=cursor, status=status, path=path, key_id=key_id, method=method,

@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
-from tahsil.webhooks.models import EndpointCreate
+from tahsil.webhooks.models import CreatedWebhookEndpoint, EndpointCreate
 
 app = http.resolver()
 
 
-@app.post("/v1/webhook-endpoints", summary="Create a webhook endpoint", tags=["Webhooks"])
+@app.post("/v1/webhook-endpoints", summary="Create a webhook endpoint", tags=["Webhooks"],
+          responses=schemas.responses(CreatedWebhookEndpoint, status=201))
 def create(body: Annotated[EndpointCreate, Body()]):
     state = http.current()
     version = body.api_version or (state.version if state is not None else None)  # body, else Tahsil-Version

@@ -1,12 +1,14 @@
 """DELETE /v1/webhook-endpoints/{id}: stop sending to it."""
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
+from tahsil.webhooks.models import DeletedWebhookEndpoint
 
 app = http.resolver()
 
 
-@app.delete("/v1/webhook-endpoints/<id>", summary="Delete a webhook endpoint", tags=["Webhooks"])
+@app.delete("/v1/webhook-endpoints/<id>", summary="Delete a webhook endpoint", tags=["Webhooks"],
+            responses=schemas.responses(DeletedWebhookEndpoint, 404))
 def delete(id: str):  # noqa: A002
     return http.respond(app, lambda who, _ctx: webhooks.delete_endpoint(who, id))
 

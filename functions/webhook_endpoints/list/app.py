@@ -1,12 +1,14 @@
 """GET /v1/webhook-endpoints: this mode's endpoints (never their secrets)."""
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
+from tahsil.webhooks.models import WebhookEndpointList
 
 app = http.resolver()
 
 
-@app.get("/v1/webhook-endpoints", summary="List webhook endpoints", tags=["Webhooks"])
+@app.get("/v1/webhook-endpoints", summary="List webhook endpoints", tags=["Webhooks"],
+         responses=schemas.responses(WebhookEndpointList))
 def list_endpoints():
     return http.respond(app, lambda who, _ctx: webhooks.list_endpoints(who))
 

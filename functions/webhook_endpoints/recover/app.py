@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
-from tahsil.webhooks.models import RecoverRequest
+from tahsil.webhooks.models import RecoverRequest, Recovery
 
 app = http.resolver()
 
 
-@app.post("/v1/webhook-endpoints/<id>/recover", summary="Resend failed deliveries", tags=["Webhooks"])
+@app.post("/v1/webhook-endpoints/<id>/recover", summary="Resend failed deliveries", tags=["Webhooks"],
+          responses=schemas.responses(Recovery, 404, status=202))
 def recover(id: str, body: Annotated[RecoverRequest, Body()]):  # noqa: A002
     return http.respond(app, lambda who, _ctx: webhooks.recover(who, id, body.since), status=202)
 

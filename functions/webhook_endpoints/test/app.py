@@ -1,12 +1,14 @@
 """POST /v1/webhook-endpoints/{id}/test: send a test event through the real pipeline."""
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
+from tahsil.webhooks.models import Event
 
 app = http.resolver()
 
 
-@app.post("/v1/webhook-endpoints/<id>/test", summary="Send a test event", tags=["Webhooks"])
+@app.post("/v1/webhook-endpoints/<id>/test", summary="Send a test event", tags=["Webhooks"],
+          responses=schemas.responses(Event, 404, status=202))
 def send_test(id: str):  # noqa: A002
     return http.respond(app, lambda who, ctx: webhooks.send_test(who, id, ctx), status=202)
 

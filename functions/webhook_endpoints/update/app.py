@@ -4,14 +4,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from tahsil.api import http
+from tahsil.api import http, schemas
 from tahsil.webhooks import webhooks
-from tahsil.webhooks.models import EndpointUpdate
+from tahsil.webhooks.models import EndpointUpdate, WebhookEndpoint
 
 app = http.resolver()
 
 
-@app.patch("/v1/webhook-endpoints/<id>", summary="Update a webhook endpoint", tags=["Webhooks"])
+@app.patch("/v1/webhook-endpoints/<id>", summary="Update a webhook endpoint", tags=["Webhooks"],
+           responses=schemas.responses(WebhookEndpoint, 404))
 def update(id: str, body: Annotated[EndpointUpdate, Body()]):  # noqa: A002
     return http.respond(app, lambda who, _ctx: webhooks.update_endpoint(who, id, body.model_dump(exclude_unset=True)))
 

@@ -28,19 +28,28 @@ import contextvars
 import datetime as dt
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
 
-from tahsil.api import auth, idempotency, ratelimit, requestlog
+from tahsil.api import auth, idempotency, ratelimit, requestlog, routes
+from tahsil.api.body import check as check_body
+from tahsil.api.body import unsupported as unsupported_media_type
 from tahsil.api.tracing import drop_unsent_metrics, traced
 from tahsil.kernel import clock, versions
-from tahsil.kernel.errors import ConcurrentUpdate, InvalidRequest, NotFound, RateLimitExceeded, TahsilError
+from tahsil.kernel.errors import (
+    ConcurrentUpdate,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    RateLimitExceeded,
+    TahsilError,
+)
 from tahsil.kernel.events import RequestContext
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
@@ -49,17 +58,42 @@ JSON = "application/json"
 MAX_IDEMPOTENCY_KEY = 255
 
 
+def request_id_of(event: dict[str, Any]) -> str:
+    """The request's one id: API Gateway's ``requestContext.requestId``, in the header, the body, the logs and
+    the events. An event without one (a direct invoke) gets one, written back so every reader sees the same."""
+    context = event.get("requestContext")
+    if not isinstance(context, dict):
+        context = event["requestContext"] = {}
+    if not context.get("requestId"):
+        context["requestId"] = str(uuid.uuid4())
+    return str(context["requestId"])
+
+
 def _request_id(app: APIGatewayRestResolver) -> str:
-    return app.current_event.request_context.request_id or "local"
-
-
-def envelope_error(app: APIGatewayRestResolver, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    body = {**body, "request_id": _request_id(app)}
-    return Response(status, JSON, json.dumps({"success": False, "error": body}), headers=headers)
+    return request_id_of(app.current_event.raw_event)
 
 
 def _error_body(exc: TahsilError, request_id: str) -> dict[str, Any]:
     return {"success": False, "error": {**exc.body(), "request_id": request_id}}
+
+
+def _retry_advice(event: dict[str, Any]) -> str:
+    headers = {k.lower() for k, v in (event.get("headers") or {}).items() if v is not None}
+    return "retry with the same Idempotency-Key" if "idempotency-key" in headers else "retry"
+
+
+def _worded(exc: TahsilError, event: dict[str, Any]) -> TahsilError:
+    """A ConcurrentUpdate says "retry"; it names the Idempotency-Key only when the client sent one."""
+    if isinstance(exc, ConcurrentUpdate) and exc.message.endswith("; retry"):
+        worded = ConcurrentUpdate(exc.message.removesuffix("retry") + _retry_advice(event), param=exc.param,
+                                  **exc.extra)
+        return worded
+    return exc
+
+
+def _internal_error(event: dict[str, Any]) -> dict[str, Any]:
+    return {"code": "INTERNAL_ERROR", "param": None, "request_id": request_id_of(event),
+            "message": f"internal error; it is safe to {_retry_advice(event)}"}
 
 
 _FIELD_MESSAGES = {
@@ -90,11 +124,55 @@ def _validation_error(errors: list[dict[str, Any]]) -> InvalidRequest:
     return InvalidRequest(f"{prefix}{field}: {message}", param=field)
 
 
+_EVENT: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar("tahsil_event", default=None)
+
+
+class Resolver(APIGatewayRestResolver):
+    """Powertools' REST resolver, with the request it is resolving kept per thread (a context variable).
+
+    Powertools keeps ``current_event`` and ``lambda_context`` on its ``BaseRouter`` class, so every
+    resolver in a process shares one: two requests resolved at once by two threads (the local
+    runtime's execution environments, or any threaded host) read each other's event: body,
+    headers, Idempotency-Key and request id. Here each resolution reads its own.
+    """
+
+    @property  # type: ignore[override]
+    def current_event(self) -> Any:
+        held = _EVENT.get()
+        if held is None:
+            raise RuntimeError("no request is being resolved")
+        return held[0]
+
+    @current_event.setter
+    def current_event(self, value: Any) -> None:
+        held = _EVENT.get()
+        _EVENT.set((value, held[1] if held else None))
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        held = _EVENT.get()
+        return held[1] if held else None
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        held = _EVENT.get()
+        _EVENT.set((held[0] if held else None, value))
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        raw = event.raw_event if hasattr(event, "raw_event") else event
+        token = _EVENT.set((self._to_proxy_event(raw), context))
+        try:
+            return super().resolve(raw, context)
+        finally:
+            _EVENT.reset(token)
+
+
 def resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = Resolver(enable_validation=True)
 
     @app.exception_handler(TahsilError)
     def _domain(exc: TahsilError) -> Response:
+        exc = _worded(exc, app.current_event.raw_event)
         return Response(exc.http_status, JSON, json.dumps(_error_body(exc, _request_id(app))),
                         headers=getattr(exc, "headers", None))
 
@@ -102,18 +180,35 @@ def resolver() -> APIGatewayRestResolver:
     def _invalid(exc: RequestValidationError) -> Response:
         return _domain(_validation_error(list(exc.errors())))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media(_: RequestUnsupportedContentType) -> Response:
+        try:
+            unsupported_media_type(app.current_event.headers.get("Content-Type"))
+        except TahsilError as exc:
+            return _domain(exc)
+        return _domain(InvalidRequest("request body could not be read", param="body"))
+
     @app.not_found
     def _missing(_: Exception) -> Response:
-        return _domain(NotFound("no such endpoint", param="path"))
+        return _domain(no_route(app.current_event.raw_event))
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
-        body = {"code": "INTERNAL_ERROR", "message": "internal error; it is safe to retry with the same Idempotency-Key",
-                "param": None}
-        return envelope_error(app, 500, body)
+        return Response(500, JSON, json.dumps({"success": False, "error": _internal_error(app.current_event.raw_event)}))
 
     return app
+
+
+def no_route(event: dict[str, Any]) -> TahsilError:
+    """A 405 with ``Allow`` when the path has other methods, else a 404."""
+    method = str(event.get("httpMethod") or "").upper()
+    path = str(event.get("path") or "")
+    allow = routes.allowed(path, str(event.get("resource") or "") or None)
+    if allow and method not in allow:
+        return MethodNotAllowed(f"{method} is not allowed on {path}; it allows {', '.join(allow)}", allow=list(allow),
+                                param="method")
+    return NotFound(f"no such endpoint: {method} {path}", param="path")
 
 
 Action = Callable[[Principal, RequestContext], Any]
@@ -232,7 +327,11 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
         _gate(pending, state)  # over the limit, the 429 wins over idempotency's 409s
         raise
     metrics.add_metric(name=f"Responses{answer['status'] // 100}xx", unit=MetricUnit.Count, value=1)
-    return Response(answer["status"], JSON, json.dumps(answer["body"]), headers=headers or None)
+    body = answer["body"]
+    if isinstance(body.get("error"), dict) and body["error"].get("request_id") != ctx.request_id:
+        # a replayed refusal (a stored 402...) is this request's answer: it carries this request's id
+        body = {**body, "error": {**body["error"], "request_id": ctx.request_id}}
+    return Response(answer["status"], JSON, json.dumps(body), headers=headers or None)
 
 
 # ---------------------------------------------------------------- the Lambda handler
@@ -259,7 +358,8 @@ def _header(response: dict[str, Any], name: str) -> str | None:
 
 
 def _error_response(event: dict[str, Any], exc: TahsilError) -> dict[str, Any]:
-    request_id = (event.get("requestContext") or {}).get("requestId") or "local"
+    request_id = request_id_of(event)
+    exc = _worded(exc, event)
     headers = {"Content-Type": [JSON]}
     for k, v in (getattr(exc, "headers", None) or {}).items():
         headers[k] = [v]
@@ -267,7 +367,8 @@ def _error_response(event: dict[str, Any], exc: TahsilError) -> dict[str, Any]:
             "multiValueHeaders": headers}
 
 
-def _before(event: dict[str, Any], state: RequestState, rate_class: str | None, authenticate: bool) -> dict[str, Any] | None:
+def _before(event: dict[str, Any], state: RequestState, rate_class: str | None, authenticate: bool,
+            fallback: bool = False) -> dict[str, Any] | None:
     """Checks that run before the route; an answer here ends the request."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
     path = str(event.get("path") or "")
@@ -280,8 +381,11 @@ def _before(event: dict[str, Any], state: RequestState, rate_class: str | None, 
                 raise InvalidRequest(f"Tahsil-Version: unknown API version {wanted.strip()!r}; known versions: "
                                      f"{', '.join(versions.NAMES)}", param="Tahsil-Version")
             state.version = wanted.strip()
+        if fallback:
+            raise no_route(event)
         if authenticate and path.startswith("/v1/") and (method, resource) not in auth.OPEN_ROUTES:
             state.principal = auth.authenticate_event(event, audit=state.audit)
+        check_body(event)  # after the key, as Stripe does: a bad key is a 401 whatever the body
         if rate_class == "public" or (rate_class is None and path.startswith(ratelimit.PUBLIC_PREFIXES)):
             source = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp") or "unknown"
             decision = ratelimit.check(f"ip:{source}", "public", ratelimit.limit_for("public"))
@@ -314,8 +418,7 @@ def _after(response: dict[str, Any], event: dict[str, Any], state: RequestState)
             if version != versions.LATEST:
                 response["body"] = json.dumps(versions.render(parsed, version, "response"))
             _set_header(response, "Tahsil-Version", version)
-    request_id = (event.get("requestContext") or {}).get("requestId", "local")
-    _set_header(response, "X-Request-Id", request_id)
+    _set_header(response, "X-Request-Id", request_id_of(event))
     if state.rate is not None:
         for name, value in state.rate.headers().items():
             _set_header(response, name, value)
@@ -331,7 +434,7 @@ def _log(event: dict[str, Any], response: dict[str, Any], state: RequestState, v
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
     idem = headers.get("idempotency-key")
     record = requestlog.Record(
-        request_id=context.get("requestId") or "local",
+        request_id=request_id_of(event),
         received_at=clock.sortable(state.received_at),
         merchant_id=p.merchant_id if p is not None else state.audit.get("merchant_id"),
         mode=p.mode if p is not None else state.audit.get("mode"),
@@ -371,12 +474,14 @@ def canonical(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def entrypoint(app: APIGatewayRestResolver, *, rate_class: str | None = None,
-               authenticate: bool = True) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def entrypoint(app: APIGatewayRestResolver | None, *, rate_class: str | None = None, authenticate: bool = True,
+               fallback: bool = False) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler. ``rate_class="public"`` applies the per-IP limit to a route outside /public/;
-    ``authenticate=False`` opts a /v1 route out of API-key authentication (it then authenticates itself)."""
+    ``authenticate=False`` opts a /v1 route out of API-key authentication (it then authenticates itself).
+    ``fallback=True`` (``app`` None) is the handler API Gateway calls for a method or path no route has:
+    405 with ``Allow``, or 404, with no key needed, in the same envelope, headers and request log."""
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @logger.inject_lambda_context(clear_state=True)
     @drop_unsent_metrics(metrics)
     @traced
     @metrics.log_metrics
@@ -384,20 +489,23 @@ def entrypoint(app: APIGatewayRestResolver, *, rate_class: str | None = None,
         event = canonical(event)
         state = RequestState(started=time.perf_counter(), received_at=clock.now())
         token = _STATE.set(state)
+        # The correlation id is kept per thread (Powertools' thread-safe keys), not on the shared logger.
+        logger.thread_safe_append_keys(correlation_id=request_id_of(event))
         try:
             idempotency.register_context(context)
             try:
-                response = _before(event, state, rate_class, authenticate) or app.resolve(event, context)
+                response = _before(event, state, rate_class, authenticate, fallback)
+                if response is None:
+                    assert app is not None, "only a fallback entrypoint has no resolver"
+                    response = app.resolve(event, context)
             except Exception:  # noqa: BLE001 - e.g. the key lookup failed: a 500 envelope, never a crash
                 logger.exception("unhandled error before the route")
                 response = {"statusCode": 500, "isBase64Encoded": False, "multiValueHeaders": {"Content-Type": [JSON]},
-                            "body": json.dumps({"success": False, "error": {
-                                "code": "INTERNAL_ERROR", "param": None,
-                                "message": "internal error; it is safe to retry with the same Idempotency-Key",
-                                "request_id": (event.get("requestContext") or {}).get("requestId", "local")}})}
+                            "body": json.dumps({"success": False, "error": _internal_error(event)})}
             version, error_code = _after(response, event, state)
         finally:
             _STATE.reset(token)
+            logger.thread_safe_remove_keys(["correlation_id"])
         _log(event, response, state, version, error_code)
         return response
 

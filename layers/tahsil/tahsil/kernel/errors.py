@@ -36,6 +36,27 @@ class AmountTooHigh(InvalidRequest):
     code = "AMOUNT_TOO_HIGH"
 
 
+class MethodNotAllowed(TahsilError):
+    """The path exists, the method does not: 405 with ``Allow`` naming the methods it has."""
+
+    http_status = 405
+    code = "METHOD_NOT_ALLOWED"
+
+    def __init__(self, message: str, *, allow: list[str], **extra: Any) -> None:
+        super().__init__(message, **extra)
+        self.headers = {"Allow": ", ".join(allow)}
+
+
+class PayloadTooLarge(TahsilError):
+    http_status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(TahsilError):
+    http_status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class Unauthenticated(TahsilError):
     http_status = 401
     code = "UNAUTHENTICATED"
@@ -74,7 +95,8 @@ class IdempotencyInProgress(TahsilError):
 
 
 class ConcurrentUpdate(TahsilError):
-    """Lost an optimistic-concurrency race too many times; safe to retry with the same key."""
+    """Lost an optimistic-concurrency race too many times; safe to retry (with the same Idempotency-Key, if one
+    was sent: the HTTP layer words the message for the request, ``tahsil.api.http``)."""
 
     http_status = 409
     code = "CONCURRENT_UPDATE"

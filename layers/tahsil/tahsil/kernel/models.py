@@ -6,9 +6,11 @@ lives here, so no domain package needs the HTTP layer to describe its answers.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import datetime as dt
+import re
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 T = TypeVar("T")
 
@@ -17,6 +19,21 @@ class Strict(BaseModel):
     """Unknown fields are an error, not silently dropped: a typo must not go unnoticed."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _iso_date_time(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value.strip()):
+        raise ValueError("must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z")
+    return value.strip()
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_date_time)]
+"""A date-time as the spec writes it (ISO 8601 / RFC 3339, with its offset), never a Unix time ("0.5")."""
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -47,7 +64,7 @@ class ErrorEnvelope(BaseModel):
 def described(model: type[BaseModel], status: int, errors: dict[int, str], *, message: bool = False) -> dict[int, Any]:
     """Powertools route ``responses``: the success envelope at ``status`` and the error envelope per code."""
     envelope = MessageEnvelope[model] if message else Envelope[model]  # type: ignore[valid-type]
-    out: dict[int, Any] = {status: {"description": "OK" if status == 200 else "Created",
+    out: dict[int, Any] = {status: {"description": {200: "OK", 201: "Created", 202: "Accepted"}[status],
                                     "content": {"application/json": {"model": envelope}}}}
     for code, text in errors.items():
         out[code] = {"description": text, "content": {"application/json": {"model": ErrorEnvelope}}}

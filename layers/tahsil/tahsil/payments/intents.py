@@ -420,7 +420,7 @@ def cancel(p: Principal, intent_id: str, ctx: RequestContext) -> dict[str, Any]:
         except dal.ConditionFailed:
             continue
         return view(updated, now)
-    raise ConcurrentUpdate("the payment intent is being changed by other requests; retry with the same Idempotency-Key")
+    raise ConcurrentUpdate("the payment intent is being changed by other requests; retry")
 
 
 def expire(intent_id: str, ctx: RequestContext | None = None) -> bool:

@@ -226,7 +226,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             raise
         break
     else:
-        raise ConcurrentUpdate("too many concurrent payments on this card; retry with the same Idempotency-Key")
+        raise ConcurrentUpdate("too many concurrent payments on this card; retry")
 
     result = view(payment, now)
     metrics.add_metric(name=f"Payment_{status}", unit="Count", value=1)  # the dashboard's payments by outcome
@@ -398,7 +398,7 @@ def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, chan
         except dal.ConditionFailed:
             continue  # someone else changed it first: read again, and re-check against what they did
         return view(updated, now)
-    raise ConcurrentUpdate("the payment is being changed by other requests; retry with the same Idempotency-Key")
+    raise ConcurrentUpdate("the payment is being changed by other requests; retry")
 
 
 def capture(p: Principal, payment_id: str, req: CaptureRequest, ctx: RequestContext) -> dict[str, Any]:

@@ -1,13 +1,12 @@
-"""Request models for webhook endpoints and events."""
+"""Request and response models for webhook endpoints and events."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from tahsil.kernel.models import Strict
+from tahsil.kernel.models import IsoDateTime, Strict
 
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2048),
                 Field(description="https URL (http://localhost in test mode locally)")]
@@ -44,7 +43,7 @@ class RedeliverRequest(Strict):
 
 
 class RecoverRequest(Strict):
-    since: dt.datetime = Field(description="resend every delivery to this endpoint that failed since this time (ISO 8601)")
+    since: IsoDateTime = Field(description="resend every delivery to this endpoint that failed since this time (ISO 8601)")
 
 
 class EndpointDelivery(BaseModel):
@@ -68,3 +67,108 @@ class EndpointDeliveryList(BaseModel):
     deliveries: list[EndpointDelivery]
     has_more: bool
     next_starting_after: str | None
+
+
+# ------------------------------------------------------------------ answers (for the OpenAPI document)
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    object: str = "webhook_endpoint"
+    name: str | None
+    url: str
+    description: str | None
+    enabled_events: list[str]
+    status: str = Field(description="enabled, disabled (by the merchant or after failing for days)")
+    disabled_reason: str | None
+    livemode: bool
+    api_version: str | None
+    secret_rotated_at: str | None
+    created_at: str
+    updated_at: str | None
+
+
+class CreatedWebhookEndpoint(WebhookEndpoint):
+    secret: str = Field(description="the signing secret, shown once")
+
+
+class RotatedWebhookEndpoint(CreatedWebhookEndpoint):
+    previous_secret_expires_at: str = Field(description="the old secret keeps signing beside the new one until then")
+
+
+class WebhookEndpointList(BaseModel):
+    webhook_endpoints: list[WebhookEndpoint]
+
+
+class DeletedWebhookEndpoint(BaseModel):
+    id: str
+    object: str = "webhook_endpoint"
+    deleted: bool
+
+
+class EventDeliveryState(BaseModel):
+    status: str = Field(description="pending, delivered, failed or no_endpoints")
+    endpoints: int | None
+    finished: int
+    failed: int
+
+
+class Event(BaseModel):
+    id: str
+    object: str = "event"
+    type: str
+    created: str
+    livemode: bool
+    api_version: str | None
+    sequence: int
+    data: dict[str, Any] = Field(description="object: the object as the API renders it; previous_attributes")
+    request: dict[str, Any] = Field(description="id and idempotency_key of the request that caused it")
+    delivery: EventDeliveryState
+
+
+class EventList(BaseModel):
+    object: str = "list"
+    events: list[Event]
+    has_more: bool
+    limit: int
+    next_starting_after: str | None
+
+
+class DeliveryAttempt(BaseModel):
+    round: int | None
+    number: int | None
+    at: str | None
+    url: str | None
+    status_code: int | None
+    latency_ms: int | None
+    error_class: str | None
+    response_prefix: str | None
+    next_retry_at: str | None
+
+
+class EventDelivery(BaseModel):
+    endpoint_id: str
+    url: str
+    status: str
+    attempts: int
+    round: int
+    next_retry_at: str | None
+    delivered_at: str | None
+    last_status_code: int | None
+    history: list[DeliveryAttempt]
+
+
+class EventDeliveries(BaseModel):
+    event_id: str
+    deliveries: list[EventDelivery]
+
+
+class Redelivery(BaseModel):
+    event_id: str
+    redelivering_to: list[str]
+
+
+class Recovery(BaseModel):
+    endpoint_id: str
+    since: str
+    redelivered_events: list[str]
