@@ -190,6 +190,33 @@ def test_a_bucket_larger_than_one_page_is_swept_to_the_end(sk: str, later: Any, 
         assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
 
 
+def test_a_deadline_whose_bucket_has_already_ended_is_applied_when_it_is_registered(sk: str, later: Any) -> None:
+    from tahsil.payments import expiry
+
+    pid = authorize(sk).data["id"]
+    deadlines = deadlines_of(sk, pid)
+    later(8 * DAY)  # the stream record arrives after both buckets have been swept
+    expiry.register(deadlines)
+    assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    expiry.register(deadlines)  # replayed: nothing twice
+    assert events_of(pid).count("payment.expired") == 1
+
+
+def test_an_intent_expires_by_the_sweep_of_its_bucket_and_a_paid_one_is_skipped(sk: str, later: Any) -> None:
+    from tahsil.payments import expiry
+    from tests.unit.test_intents import confirm, create
+
+    left, paid = create(sk).data, create(sk).data
+    assert confirm(paid["id"], paid["client_secret"]).status == 200
+    buckets = {b for intent in (left, paid) for b in expiry.register(
+        expiry.deadlines({"type": "payment_intent.created", "object": intent}))}
+    later(2 * 3600)
+    pages = run_wheel(sorted(buckets))
+    assert sum(p["acted"] for p in pages if p["done"]) == 1
+    kinds = [json.loads(r["payload"])["type"] for r in table_items() if r["pk"].startswith("EVT")]
+    assert kinds.count("payment_intent.expired") == 1
+
+
 def test_a_capture_racing_the_sweep_has_exactly_one_winner(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from tahsil.kernel import clock
     from tahsil.payments import expiry
