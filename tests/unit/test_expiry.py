@@ -221,10 +221,8 @@ def test_a_capture_racing_the_sweep_has_exactly_one_winner(sk: str, monkeypatch:
     from tahsil.kernel import clock
     from tahsil.payments import expiry
     from tahsil.store import dal
-    from tahsil_local import moto_fixes
     from tests.integration.test_webhooks_pipeline import card_number
 
-    moto_fixes.install()  # moto copies whole tables in a transaction, which races with other threads' writes
     monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "1")
     monkeypatch.setattr(expiry, "SWEEP_THREADS", 2)
     outcomes: list[str] = []

@@ -386,10 +386,8 @@ def test_transaction_totals_come_from_counters_not_from_counting_history(sk: str
 def test_transaction_counters_stay_exact_under_concurrent_writes(sk: str) -> None:
     import threading
 
-    from tahsil_local import moto_fixes
     from tests.integration.test_webhooks_pipeline import card_number
 
-    moto_fixes.install()  # DynamoDB's per-write atomicity, which moto alone lacks across threads
     pids = [authorize(sk, body(card={"number": card_number(300 + n)})).data["id"] for n in range(8)]
     statuses: list[int] = []
 

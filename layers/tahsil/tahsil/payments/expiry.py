@@ -128,11 +128,11 @@ def bucket_seconds() -> int:
 
 
 def wheel_shards() -> int:
-    return max(1, int(os.environ.get("EXPIRY_WHEEL_SHARDS") or 4))
+    return max(1, int(os.environ.get("EXPIRY_WHEEL_SHARDS") or 1))
 
 
 def sweep_page_size() -> int:
-    return max(1, int(os.environ.get("EXPIRY_SWEEP_PAGE_SIZE") or 100))
+    return max(1, int(os.environ.get("EXPIRY_SWEEP_PAGE_SIZE") or 500))
 
 
 def bucket_of(at: dt.datetime) -> int:

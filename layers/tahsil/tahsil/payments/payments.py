@@ -367,7 +367,7 @@ def list_transactions(p: Principal, *, status: str | None, limit: int, offset: i
     if start or offset < total:
         wanted = offset + limit + 1
         found = dal.query_owner(table, f"{p.owner}#TXN", start=start, filter_expression=flt, names=names, vals=vals,
-                                page_size=min(wanted, 1000) if not flt else 1000)
+                                page_size=min(wanted, 1000) if not flt else min(max(wanted, 100), 1000))
         items, _ = dal.take(found, wanted)
     rows = [transaction_view(item) for item in items[offset:offset + limit]]
     has_more = len(items) > offset + limit
