@@ -37,7 +37,7 @@ lint: $(STAMP)
 openapi: $(STAMP)                  ## regenerate docs/openapi.json from the code
 	$(BIN)/tahsil openapi
 
-bench: $(STAMP)                    ## DynamoDB round trips, cold import, warm latency per endpoint
+bench: $(STAMP)                    ## DynamoDB round trips, cold import, warm latency per endpoint; scale and cost
 	$(BIN)/python scripts/bench.py
 
 build:                             ## sam build (needs aws-sam-cli and Python 3.13 on PATH)
@@ -50,4 +50,4 @@ deploy: build
 	sam deploy --config-env $(or $(ENV),dev)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache .bench
