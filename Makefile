@@ -54,7 +54,7 @@ lint: $(STAMP)
 openapi: $(STAMP)                  ## regenerate docs/openapi.json from the code
 	$(IN_ROOT) $(BIN)/tahsil openapi
 
-bench: $(STAMP)                    ## DynamoDB round trips, cold import, warm latency per endpoint
+bench: $(STAMP)                    ## DynamoDB round trips, cold import, warm latency per endpoint; scale and cost
 	$(IN_ROOT) $(BIN)/python scripts/bench.py
 
 build:                             ## sam build (needs aws-sam-cli and Python 3.13 on PATH)
@@ -67,4 +67,4 @@ deploy: build
 	$(IN_ROOT) sam deploy --config-env $(or $(ENV),dev)
 
 clean:
-	$(IN_ROOT) rm -rf $(VENV) .aws-sam .pytest_cache
+	$(IN_ROOT) rm -rf $(VENV) .aws-sam .pytest_cache .bench

@@ -657,6 +657,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Tahsil bench: DynamoDB round trips, cold import, warm latency.")
     parser.add_argument("--n", type=int, default=200, help="timed requests per endpoint (default 200)")
     parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per handler (default 5)")
+    parser.add_argument("--scale-n", type=int, default=100,
+                        help="timed authorizations for the raw-boto3 floor comparison (default 100)")
+    parser.add_argument("--skip-scale", action="store_true",
+                        help="leave out the scale and cost report (scripts/bench_scale.py)")
     parser.add_argument("--gate-on", choices=("calls", "sequential"), default="sequential",
                         help="what the authorize <= 4 check counts: the sequential round trips (default; calls in "
                              "flight together count once, as the rate-limit counters are with the idempotency lock), "
@@ -723,6 +727,15 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"cold import of {r.label} ({r.logical_id}): {r.import_ms:.1f} ms "
                             f"(target < {COLD_IMPORT_MAX_MS:.0f} ms; runs: "
                             + ", ".join(f"{v:.1f}" for v in r.import_runs) + ")")
+    if not args.skip_scale:
+        from scripts import bench_scale
+
+        print(f"\n## Scale and cost (scripts/bench_scale.py; at start: {load()})\n", flush=True)
+        with contextlib.redirect_stdout(io.StringIO()) as noise:
+            text, scale_failures = bench_scale.report(args.scale_n, args.import_runs)
+        del noise
+        print(text)
+        failures += scale_failures
     print(f"\ntook {time.perf_counter() - began:.1f} s; at the end: {load()}")
     if failures:
         print("\nFAIL:")

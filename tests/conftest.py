@@ -42,8 +42,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Any:
     from moto import mock_aws
 
     from tahsil_local import aws as local_aws
-    from tahsil_local import pollers, template
+    from tahsil_local import moto_fixes, pollers, template
 
+    moto_fixes.install()  # as the local runtime: each write atomic across threads (the expiry sweep uses threads)
     for name, value in local_aws.FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -6,11 +6,17 @@ after a few thousand rows, each payment spends most of its time copying. Here th
 holds only the items the transaction names, plus the stream's length, and a failed
 transaction puts exactly those back. Semantics are unchanged (tests/unit/test_local_runtime.py
 checks that a cancelled transaction leaves no write and no stream record behind).
+
+DynamoDB applies each write (a conditional put/update/delete, a whole transaction) atomically;
+moto checks conditions and then writes without a lock, so two threads can both pass a condition.
+Each write here holds one lock, as the real service serializes writes to an item.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import threading
 import types
 from typing import Any
 
@@ -71,4 +77,13 @@ def install() -> None:
             raise
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        method = getattr(models.DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with lock:
+                return _method(self, *args, **kwargs)
+
+        setattr(models.DynamoDBBackend, name, functools.wraps(method)(atomic))
     _installed = True

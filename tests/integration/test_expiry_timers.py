@@ -1,21 +1,25 @@
-"""The expiry timer for real: moto runs the Step Functions execution, its waits shortened by parameters."""
+"""The expiry time wheel for real: moto runs the bucket executions, their waits shortened by parameters."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from tests.integration.conftest import Gateway
 from tests.integration.test_local_gateway import SEED_AUTHORIZE
+from tests.integration.test_webhooks_pipeline import card_number
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    # Authorizations last 6 s here, and the expiring warning comes 3 s before the end.
-    gw = Gateway(Path(tmp_path_factory.mktemp("quick")), overrides="AuthorizationTtlSeconds=6 ExpiryWarningSeconds=3")
+    # Authorizations last 6 s here, the expiring warning comes 3 s before the end, and buckets are 2 s wide.
+    gw = Gateway(Path(tmp_path_factory.mktemp("quick")),
+                 overrides="AuthorizationTtlSeconds=6 ExpiryWarningSeconds=3 ExpiryBucketSeconds=2")
     yield gw
     gw.stop()
 
@@ -45,10 +49,37 @@ def test_a_payment_captured_before_the_timer_fires_is_left_alone(quick: Gateway)
     assert types_for(quick, payment["id"]) == ["payment.authorized", "payment.captured"]
 
 
+def wheel_executions(gw: Gateway) -> list[dict[str, Any]]:
+    sfn = boto3.client("stepfunctions", endpoint_url=gw.state["aws_endpoint_url"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    machine = next(m for m in sfn.list_state_machines()["stateMachines"] if "ExpiryStateMachine" in m["name"])
+    return sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+
+
+def test_many_authorizations_share_one_execution_per_bucket(quick: Gateway) -> None:
+    before = {e["name"] for e in wheel_executions(quick)}
+    started = time.time()
+    cards = [{**SEED_AUTHORIZE["card"], "number": card_number(700 + n)} for n in range(12)]  # past the velocity rules
+    ids = [quick.call("POST", "/v1/payments/authorize", json_body={**SEED_AUTHORIZE, "card": card}).json()["data"]["id"]
+           for card in cards]
+    elapsed = time.time() - started
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and any(
+            quick.call("GET", f"/v1/payments/{pid}").json()["data"]["status"] != "expired" or
+            "payment.expired" not in types_for(quick, pid) for pid in ids):
+        time.sleep(0.5)
+    for pid in ids:
+        assert types_for(quick, pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    new = [e for e in wheel_executions(quick) if e["name"] not in before]
+    # two deadlines per authorization, in 2-second buckets: bounded by the buckets the authorizations span, not by 24
+    assert 0 < len(new) <= 2 * (int(elapsed / 2) + 2)
+    assert all(e["name"].startswith("wheel-2s-") for e in new)
+
+
 def test_ctrl_c_stops_promptly_even_with_timers_waiting(tmp_path: Path) -> None:
     gw = Gateway(tmp_path)
     assert gw.call("POST", "/v1/payments/authorize", json_body=SEED_AUTHORIZE).status_code == 200
-    time.sleep(1.5)  # the stream poller has started the 7-day expiry execution
+    time.sleep(1.5)  # the stream poller has started the buckets' executions, waiting 6 and 7 days
     started = time.monotonic()
     assert gw.stop() == 0
     assert time.monotonic() - started < 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -52,8 +53,8 @@ def test_the_real_timer_finds_nothing_to_do_after_time_travel(sk: str) -> None:
 
     pid = authorize(sk).data["id"]
     advance(sk, pid, 8 * DAY)
-    assert expiry.timer_step({"action": "warn", "kind": "payment", "id": pid})["done"] is False
-    assert expiry.timer_step({"action": "expire", "kind": "payment", "id": pid})["done"] is False
+    assert expiry.act("payment", pid, "warn") is False
+    assert expiry.act("payment", pid, "expire") is False
     assert events_of(pid).count("payment.expired") == 1
 
 
@@ -79,22 +80,183 @@ def test_bad_advance_input_is_a_400(sk: str) -> None:
     assert answer.status == 400 and answer.error["param"] == "seconds"
 
 
-def test_new_authorizations_start_one_timer_each_from_the_outbox(sk: str) -> None:
+def wheel_items() -> list[dict[str, Any]]:
+    return [r for r in table_items() if r["pk"].startswith("WHEEL#")]
+
+
+def executions() -> list[dict[str, Any]]:
     import boto3
 
+    sfn = boto3.client("stepfunctions")
+    machine = next(m for m in sfn.list_state_machines()["stateMachines"] if "Expiry" in m["name"])
+    return sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+
+
+def test_new_authorizations_put_their_deadlines_on_the_wheel_with_one_execution_per_bucket(sk: str) -> None:
+    from tahsil.kernel import clock
+    from tahsil.payments import expiry
     from tests.unit.test_webhooks import invoke_raw, stream_records
 
-    pid = authorize(sk).data["id"]
+    first, second = authorize(sk).data["id"], authorize(sk).data["id"]
     authorize(sk, sale=True)  # a sale needs no timer
     records = [r for r in stream_records() if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT"]
     assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}
     assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}  # replayed: no-op
-    sfn = boto3.client("stepfunctions")
-    machine = next(m for m in sfn.list_state_machines()["stateMachines"] if "Expiry" in m["name"])
-    [execution] = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
-    state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
-    assert state["id"] == pid and state["kind"] == "payment"
-    assert state["warn_at"] < state["expires_at"] == get(sk, pid).data["expires_at"]
+    items = wheel_items()
+    assert sorted(i["sk"] for i in items) == sorted(f"{p}#{a}" for p in (first, second) for a in ("warn", "expire"))
+    expires_at = clock.parse(get(sk, first).data["expires_at"])
+    [expire_row] = [i for i in items if i["sk"] == f"{first}#expire"]
+    bucket = int(expire_row["pk"].split("#")[1])
+    assert 0 <= bucket - expires_at.timestamp() < 60 and bucket % 60 == 0  # the bucket that ends at or after it
+    assert expire_row["ttl"] > bucket
+    buckets = {int(i["pk"].split("#")[1]) for i in items}
+    running = executions()
+    # one execution per bucket however many deadlines it holds (both authorizations share their minutes or not)
+    assert sorted(e["name"] for e in running) == sorted(f"wheel-60s-{b}" for b in buckets)
+    assert all(e["status"] == "RUNNING" for e in running)
+    assert expiry.execution_input(bucket)["due_at"] == clock.iso(dt.datetime.fromtimestamp(bucket, dt.UTC))
+
+
+def run_wheel(buckets: list[int]) -> list[dict[str, Any]]:
+    """What each bucket's execution does once its wait is over: Sweep until done (statemachines/expiry.asl.json)."""
+    from tahsil.payments import expiry
+
+    pages = []
+    for bucket in sorted(buckets):
+        state = expiry.execution_input(bucket)
+        while not state["done"]:
+            state = expiry.sweep(state)
+            pages.append(state)
+    return pages
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch):
+    """Move the clock forward for everything that reads it (the sweep, reads, captures)."""
+    from tahsil.kernel import clock
+
+    real = clock.now
+
+    def move(seconds: float) -> None:
+        monkeypatch.setattr(clock, "now", lambda: real() + dt.timedelta(seconds=seconds))
+
+    return move
+
+
+def test_the_sweep_warns_then_expires_and_skips_what_was_captured_or_voided(sk: str, later: Any) -> None:
+    from tahsil.payments import expiry
+
+    left, captured, voided = (authorize(sk).data["id"] for _ in range(3))
+    act("capture", sk, captured, {})
+    assert act("void", sk, voided, {"reason": "Order canceled"}).status == 200
+    buckets = sorted({b for p in (left, captured, voided) for b in expiry.register(deadlines_of(sk, p))})
+    warn_buckets = [b for b in buckets if b < min(buckets) + 3600]
+    later(6 * DAY + 120)
+    pages = run_wheel(warn_buckets)
+    assert sum(p["acted"] for p in pages if p["done"]) == 1  # the warning of the one left authorized
+    assert events_of(left) == ["payment.authorized", "payment.authorization_expiring"]
+    later(7 * DAY + 120)
+    run_wheel(buckets)  # every bucket again (a retried execution): nothing happens twice
+    assert events_of(left) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    assert get(sk, left).data["status"] == "expired"
+    assert events_of(captured) == ["payment.authorized", "payment.captured"]
+    assert events_of(voided) == ["payment.authorized", "payment.voided"]
+    assert [t["type"] for t in table_items() if t["pk"].startswith("TXN") and t["payment_id"] == left].count("expiry") == 1
+
+
+def deadlines_of(sk: str, pid: str) -> list[dict[str, str]]:
+    from tahsil.payments import expiry
+
+    payment = get(sk, pid).data
+    return expiry.deadlines({"type": "payment.authorized", "object": payment})
+
+
+def test_a_bucket_larger_than_one_page_is_swept_to_the_end(sk: str, later: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.payments import expiry
+
+    monkeypatch.setenv("EXPIRY_SWEEP_PAGE_SIZE", "2")
+    monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", "2")
+    monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "3600")  # one bucket holds them all
+    pids = [authorize(sk).data["id"] for _ in range(9)]
+    buckets = {b for p in pids for b in expiry.register(
+        [d for d in deadlines_of(sk, p) if d["action"] == "expire"])}
+    assert len(buckets) == 1 or len(buckets) == 2  # the nine may straddle an hour boundary
+    later(8 * DAY)
+    pages = run_wheel(sorted(buckets))
+    assert len(pages) >= 9 // 2 + 1  # page by page, shard by shard
+    assert sum(p["acted"] for p in pages if p["done"]) == 9 and sum(p["seen"] for p in pages if p["done"]) == 9
+    for pid in pids:
+        assert get(sk, pid).data["status"] == "expired"
+        assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+
+
+def test_a_deadline_whose_bucket_has_already_ended_is_applied_when_it_is_registered(sk: str, later: Any) -> None:
+    from tahsil.payments import expiry
+
+    pid = authorize(sk).data["id"]
+    deadlines = deadlines_of(sk, pid)
+    later(8 * DAY)  # the stream record arrives after both buckets have been swept
+    expiry.register(deadlines)
+    assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    expiry.register(deadlines)  # replayed: nothing twice
+    assert events_of(pid).count("payment.expired") == 1
+
+
+def test_an_intent_expires_by_the_sweep_of_its_bucket_and_a_paid_one_is_skipped(sk: str, later: Any) -> None:
+    from tahsil.payments import expiry
+    from tests.unit.test_intents import confirm, create
+
+    left, paid = create(sk).data, create(sk).data
+    assert confirm(paid["id"], paid["client_secret"]).status == 200
+    buckets = {b for intent in (left, paid) for b in expiry.register(
+        expiry.deadlines({"type": "payment_intent.created", "object": intent}))}
+    later(2 * 3600)
+    pages = run_wheel(sorted(buckets))
+    assert sum(p["acted"] for p in pages if p["done"]) == 1
+    kinds = [json.loads(r["payload"])["type"] for r in table_items() if r["pk"].startswith("EVT")]
+    assert kinds.count("payment_intent.expired") == 1
+
+
+def test_a_capture_racing_the_sweep_has_exactly_one_winner(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.kernel import clock
+    from tahsil.payments import expiry
+    from tahsil.store import dal
+    from tests.integration.test_webhooks_pipeline import card_number
+
+    monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "1")
+    monkeypatch.setattr(expiry, "SWEEP_THREADS", 2)
+    outcomes: list[str] = []
+    for trial in range(4):
+        pids = [authorize(sk, {"amount": 500, "currency": "USD", "card": {
+            "number": card_number(trial * 10 + n), "exp_month": 12, "exp_year": 2030, "cvv": "123"}}).data["id"]
+            for n in range(6)]
+        boundary = clock.now().replace(microsecond=0) + dt.timedelta(seconds=2)
+        for pid in pids:
+            dal.update(dal.payments_table(), f"PAY#{pid}", "PAY", "SET expires_at = :at", vals=dal.values(at=clock.iso(boundary)))
+        [bucket] = expiry.register([{"kind": "payment", "id": pid, "action": "expire", "at": clock.iso(boundary)}
+                                    for pid in pids])
+        assert bucket == int(boundary.timestamp())
+        captures: dict[str, int] = {}
+
+        def capture(pid: str, lead: float) -> None:
+            time.sleep(max(0.0, (boundary - clock.now()).total_seconds() - lead))  # noqa: B023
+            captures[pid] = act("capture", sk, pid, {}).status  # noqa: B023 - joined before the loop moves on
+
+        threads = [threading.Thread(target=capture, args=(pid, 0.004 * n)) for n, pid in enumerate(pids)]
+        threads.append(threading.Thread(target=run_wheel, args=([bucket],)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=20)
+        for pid in pids:
+            final, kinds = get(sk, pid).data["status"], events_of(pid)
+            assert kinds.count("payment.captured") + kinds.count("payment.expired") == 1
+            if final == "captured":
+                assert captures[pid] == 200 and "payment.expired" not in kinds
+            else:
+                assert final == "expired" and captures[pid] == 410 and "payment.captured" not in kinds
+            outcomes.append(final)
+    assert len(outcomes) == 24
 
 
 def test_a_capture_racing_the_expiry_has_exactly_one_winner_in_50_trials(sk: str) -> None:

@@ -70,7 +70,9 @@ def test_authorize_holds_funds_and_writes_payment_transaction_and_event_together
 
     rows = table_items()
     kinds = sorted(r["pk"].split("#")[0] for r in rows)
-    assert kinds == ["EVT", "PAY", "TXN", "VEL"]
+    assert kinds == ["CNT", "EVT", "PAY", "TXN", "VEL"]  # CNT: the merchant's transaction totals, counted in the same write
+    [counter] = [r for r in rows if r["pk"].startswith("CNT")]
+    assert counter["all"] == 1 and counter["authorized"] == 1
     event = next(r for r in rows if r["pk"].startswith("EVT"))
     assert event["type"] == "payment.authorized"
     assert json.loads(event["payload"])["data"]["object"]["id"] == payment["id"]
@@ -419,3 +421,73 @@ def test_the_seed_base_path_reaches_the_same_route_with_the_canonical_path(sk: s
     got["path"] = "/api" + got["path"]
     assert invoke("GetPaymentFunction", got).data["id"] == first.data["id"]
     assert invoke("GetPaymentFunction", {**got, "headers": {}, "multiValueHeaders": {}}).status == 401
+
+
+def list_txns(sk: str, **query: str):
+    return invoke("ListTransactionsFunction", load_event("transactions-list", key=sk, query=query))
+
+
+def test_transaction_totals_come_from_counters_not_from_counting_history(sk: str, merchant: dict[str, Any]) -> None:
+    from tahsil.store import dal
+
+    pid = authorize(sk).data["id"]
+    act("capture", sk, pid, {})
+    other = authorize(merchant["keys"]["live"]["secret"]).data["id"]  # another mode counts apart
+    assert other
+    calls: list[dict[str, Any]] = []
+    client = dal._ddb()
+    original = client.query
+
+    def spy(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    client.query = spy
+    try:
+        listing = list_txns(sk, limit="1").data
+    finally:
+        client.query = original
+    assert listing["total"] == 2 and listing["has_more"] is True and len(listing["transactions"]) == 1
+    assert not any(c.get("Select") == "COUNT" for c in calls) and len(calls) == 2  # the counter shards, one page
+    assert list_txns(sk, status="captured").data["total"] == 1
+    assert list_txns(sk, status="voided").data["total"] == 0
+
+
+def test_transaction_counters_stay_exact_under_concurrent_writes(sk: str) -> None:
+    import threading
+
+    from tests.integration.test_webhooks_pipeline import card_number
+
+    pids = [authorize(sk, body(card={"number": card_number(300 + n)})).data["id"] for n in range(8)]
+    statuses: list[int] = []
+
+    def work(n: int, pid: str) -> None:
+        statuses.append(act("capture", sk, pid, {}).status)
+        statuses.append(authorize(sk, body(card={"number": card_number(400 + n)})).status)
+
+    threads = [threading.Thread(target=work, args=(n, pid)) for n, pid in enumerate(pids)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert statuses.count(200) == 16
+    rows = [r for r in table_items() if r["pk"].startswith("TXN")]
+    listing = list_txns(sk, limit="100").data
+    assert listing["total"] == len(rows) == len(listing["transactions"]) == 24
+    for status in ("authorized", "captured"):
+        assert list_txns(sk, status=status).data["total"] == sum(r["status"] == status for r in rows)
+
+
+def test_transactions_page_with_offset_up_to_1000_then_with_starting_after(sk: str) -> None:
+    ids = [authorize(sk, body(amount=100 + i)).data["id"] for i in range(5)]
+    first = list_txns(sk, limit="2", offset="1").data
+    assert [t["payment_id"] for t in first["transactions"]] == list(reversed(ids))[1:3]
+    assert first["has_more"] is True and first["next_starting_after"] == first["transactions"][-1]["id"]
+    rest = list_txns(sk, limit="10", starting_after=first["next_starting_after"]).data
+    assert [t["payment_id"] for t in rest["transactions"]] == list(reversed(ids))[3:]
+    assert rest["has_more"] is False and rest["next_starting_after"] is None and rest["total"] == 5
+    too_far = list_txns(sk, offset="1001")
+    assert too_far.status == 400 and too_far.error["param"] == "offset" and "starting_after" in too_far.error["message"]
+    assert list_txns(sk, offset="1000").data["transactions"] == []
+    unknown = list_txns(sk, starting_after="txn_doesnotexist")
+    assert unknown.status == 400 and unknown.error["param"] == "starting_after"

@@ -1,6 +1,6 @@
-"""Step Functions task of the expiry timer: warn or expire, as a conditional write."""
+"""Step Functions task of the expiry time wheel: sweep one page of a bucket's deadlines, each a conditional write."""
 
 from tahsil.api import workers
 from tahsil.payments import expiry
 
-handler = workers.task_handler(expiry.timer_step)
+handler = workers.task_handler(expiry.sweep)

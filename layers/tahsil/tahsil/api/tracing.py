@@ -1,16 +1,29 @@
-"""Powertools Tracer, made on a function's first invocation instead of at import.
+"""Powertools Tracer, made on a function's first invocation instead of at import, and only if wanted.
 
-Importing the X-Ray SDK costs ~150 ms; creating the Tracer lazily keeps handler imports
-cheap (docs/benchmarks.md) and costs the same once, on the first request, in Lambda.
+Importing the X-Ray SDK costs ~150-180 ms and it brings a second botocore (24 MB), so the
+built layer leaves it out (layers/tahsil/requirements.txt): Lambda's active tracing still
+records every sampled invocation (its segment, init and duration) from outside the function.
+Where the SDK is installed (the dev venv, or a layer that adds ``aws-xray-sdk``) and tracing
+is not disabled (POWERTOOLS_TRACE_DISABLED), the Tracer adds subsegments per AWS call; it is
+created on the first request, so imports stay cheap either way.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def sdk_tracing() -> bool:
+    """Whether to wrap handlers in the Powertools Tracer: tracing not disabled, and the X-Ray SDK installed."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() in ("1", "true"):
+        return False
+    return importlib.util.find_spec("aws_xray_sdk") is not None
 
 
 def traced(handler: Handler) -> Handler:
@@ -20,7 +33,9 @@ def traced(handler: Handler) -> Handler:
     def call(event: dict[str, Any], context: Any) -> Any:
         if not wrapped:
             with lock:
-                if not wrapped:
+                if not wrapped and not sdk_tracing():
+                    wrapped.append(handler)
+                elif not wrapped:
                     from aws_lambda_powertools import Tracer
 
                     wrapped.append(Tracer(service="tahsil").capture_lambda_handler(capture_response=False)(handler))

@@ -1,21 +1,25 @@
 """Expiry: the timers that make stored state, events and transactions agree with the clock.
 
-Reads already report an authorization past ``expires_at`` as expired. The timer (a Step
-Functions execution per authorization, started from the outbox stream) then:
-  1. waits until ``expires_at - EXPIRY_WARNING`` and emits ``payment.authorization_expiring``;
-  2. waits until ``expires_at`` and flips authorized -> expired, with an ``expiry``
-     transaction and ``payment.expired``, in one conditional transaction.
+Reads already report an authorization past ``expires_at`` as expired. The outbox stream puts
+each authorization's two deadlines on a time wheel (``register``): buckets of
+EXPIRY_BUCKET_SECONDS, each swept by one Step Functions execution once it ends (``sweep``):
+  1. at ``expires_at - EXPIRY_WARNING`` it emits ``payment.authorization_expiring``;
+  2. at ``expires_at`` it flips authorized -> expired, with an ``expiry`` transaction and
+     ``payment.expired``, in one conditional transaction.
 A payment captured or voided first makes both steps no-ops (their conditions fail), so a
 capture racing the expiry has exactly one winner. Test-mode time travel (``advance``) runs
-the same steps, so the real timer later finds nothing to do.
+the same steps, so the sweep later finds nothing to do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tahsil.kernel import clock
@@ -23,7 +27,7 @@ from tahsil.kernel.errors import NotFound
 from tahsil.kernel.events import RequestContext, event_row
 from tahsil.kernel.ids import new_id
 from tahsil.kernel.principal import Principal
-from tahsil.payments.payments import _transaction_row, load_payment, view
+from tahsil.payments.payments import _transaction_row, load_payment, transaction_actions, view
 from tahsil.store import aws, dal
 
 EXPIRY_WARNING = dt.timedelta(hours=24)
@@ -92,9 +96,9 @@ def expire(payment_id: str, ctx: RequestContext | None = None) -> bool:
                               names={"#status": "status", "#version": "version"},
                               vals=dal.values(expired="expired", now=clock.iso(now), next=version + 1, seen=version,
                                               authorized="authorized", txn=txn_id)),
-            dal.put_action(table, txn),
             dal.put_action(table, event_row(owner, ctx, type_="payment.expired", obj=view(updated, now), sequence=version + 1,
                                             previous={"status": "authorized"}, now=now)),
+            *transaction_actions(table, owner, txn),
         ]
         try:
             dal.transact(actions)
@@ -106,46 +110,145 @@ def expire(payment_id: str, ctx: RequestContext | None = None) -> bool:
 
 MAX_EARLY = dt.timedelta(seconds=10)
 
+# ------------------------------------------------------------------ the time wheel
+#
+# A deadline (warn or expire a payment, expire an intent) is an item in the bucket that ends at
+# or after it: pk WHEEL#<bucket end, epoch seconds>#<shard>, sk <id>#<action>. One Standard
+# execution per bucket (named after it, so starting it twice is a no-op) waits until the bucket
+# ends and sweeps its items page by page with the same conditional writes. A payment captured or
+# voided first is skipped (its condition fails, nothing is written); the items expire by TTL.
 
-def timer_step(state: dict[str, Any]) -> dict[str, Any]:
-    """The state machine's task: ``{"action": "warn" | "expire", "kind": "payment", "id": ..., "at": ...}``.
-
-    A Wait state may end a little before its timestamp (emulators truncate, clocks drift);
-    a task that wakes up to MAX_EARLY early sleeps the rest, so its condition holds when it acts.
-    """
-    if state.get("at"):
-        early = (clock.parse(state["at"]) - clock.now()).total_seconds()
-        if 0 < early <= MAX_EARLY.total_seconds():
-            time.sleep(early + 0.05)
-    if state.get("kind", "payment") != "payment":
-        from tahsil.payments import intents
-
-        done = intents.expire(state["id"]) if state["action"] == "expire" else False
-    elif state["action"] == "warn":
-        done = warn(state["id"])
-    else:
-        done = expire(state["id"])
-    return {**state, "done": bool(done)}
+WHEEL = "WHEEL#"
+WHEEL_TTL = 8 * 86400  # bucket items outlive their sweep by a week, then DynamoDB deletes them for free
+SWEEP_THREADS = 8
 
 
-def start_timer(event: dict[str, Any]) -> str | None:
-    """From the outbox: a new authorization (or payment intent) gets its expiry execution."""
+def bucket_seconds() -> int:
+    return max(1, int(os.environ.get("EXPIRY_BUCKET_SECONDS") or 60))
+
+
+def wheel_shards() -> int:
+    return max(1, int(os.environ.get("EXPIRY_WHEEL_SHARDS") or 1))
+
+
+def sweep_page_size() -> int:
+    return max(1, int(os.environ.get("EXPIRY_SWEEP_PAGE_SIZE") or 500))
+
+
+def bucket_of(at: dt.datetime) -> int:
+    """The end of the bucket holding a deadline (epoch seconds): the first bucket boundary at or after it."""
+    length = bucket_seconds()
+    return -(-math.ceil(at.timestamp()) // length) * length
+
+
+def _shard(item_id: str, shards: int) -> int:
+    return zlib.crc32(item_id.encode()) % shards
+
+
+def deadlines(event: dict[str, Any]) -> list[dict[str, str]]:
+    """What an outbox event puts on the wheel: an authorization's warning and expiry, an intent's expiry."""
     obj = json.loads(event["payload"])["data"]["object"] if "payload" in event else event["object"]
     if event["type"] == "payment.authorized" and obj.get("expires_at"):
         expires_at = clock.parse(obj["expires_at"])
-        state = {"kind": "payment", "id": obj["id"], "expires_at": clock.iso(expires_at),
-                 "warn_at": clock.iso(max(expires_at - warning_lead(), clock.parse(obj["created_at"])))}
-    elif event["type"] == "payment_intent.created" and obj.get("expires_at"):
-        state = {"kind": "payment_intent", "id": obj["id"], "expires_at": obj["expires_at"], "warn_at": None}
-    else:
-        return None
+        warn_at = max(expires_at - warning_lead(), clock.parse(obj["created_at"]))
+        return [{"kind": "payment", "id": obj["id"], "action": "warn", "at": clock.iso(warn_at)},
+                {"kind": "payment", "id": obj["id"], "action": "expire", "at": clock.iso(expires_at)}]
+    if event["type"] == "payment_intent.created" and obj.get("expires_at"):
+        return [{"kind": "payment_intent", "id": obj["id"], "action": "expire", "at": obj["expires_at"]}]
+    return []
+
+
+def execution_input(bucket: int) -> dict[str, Any]:
+    """The bucket's execution input; identical from every caller, so StartExecution is idempotent."""
+    return {"bucket": bucket, "due_at": clock.iso(dt.datetime.fromtimestamp(bucket, dt.UTC)), "shards": wheel_shards(),
+            "shard": 0, "cursor": None, "done": False, "seen": 0, "acted": 0}
+
+
+_started: set[tuple[str, int]] = set()  # (state machine, bucket) this container has started: no second call
+
+
+def _start_bucket(bucket: int) -> None:
+    machine = os.environ["EXPIRY_STATE_MACHINE_ARN"]
+    if (machine, bucket) in _started:
+        return
     client = aws.client("stepfunctions")
     try:
-        client.start_execution(stateMachineArn=os.environ["EXPIRY_STATE_MACHINE_ARN"], name=f"expiry-{obj['id']}",
-                               input=json.dumps(state))
+        client.start_execution(stateMachineArn=machine,
+                               name=f"wheel-{bucket_seconds()}s-{bucket}", input=json.dumps(execution_input(bucket)))
     except client.exceptions.ExecutionAlreadyExists:
-        pass  # a retried stream batch: the timer is already running
-    return obj["id"]
+        pass  # started by an earlier deadline in this bucket (or its sweep has already run: see register)
+    if len(_started) > 10_000:
+        _started.clear()
+    _started.add((machine, bucket))
+
+
+def register(items: list[dict[str, str]]) -> list[int]:
+    """Put deadlines on the wheel and make sure their buckets' executions run; returns the buckets.
+
+    The item is written before the execution is started, and an execution sweeps only after its
+    bucket has ended, so a deadline registered before its bucket ends is always seen. One whose
+    bucket has already ended (a late stream record) is due: it is applied here and now.
+    """
+    if not items:
+        return []
+    shards = wheel_shards()
+    rows = []
+    for d in items:
+        bucket = bucket_of(clock.parse(d["at"]))
+        rows.append({"pk": f"{WHEEL}{bucket}#{_shard(d['id'], shards)}", "sk": f"{d['id']}#{d['action']}",
+                     "kind": d["kind"], "action": d["action"], "ttl": bucket + WHEEL_TTL, "_bucket": bucket})
+    buckets = sorted({r.pop("_bucket") for r in rows})
+    failed = dal.batch_put(dal.payments_table(), rows)
+    if failed:
+        raise RuntimeError(f"{len(failed)} deadline(s) not written to the wheel")  # the stream retries the record
+    for bucket in buckets:
+        _start_bucket(bucket)
+    now = clock.now().timestamp()
+    for d, row in zip(items, rows, strict=True):
+        if int(row["pk"].split("#")[1]) <= now:
+            act(d["kind"], d["id"], d["action"])
+    return buckets
+
+
+def act(kind: str, item_id: str, action: str) -> bool:
+    """Apply one deadline with its conditional write; False if there was nothing (left) to do."""
+    if kind != "payment":
+        from tahsil.payments import intents
+
+        return intents.expire(item_id) if action == "expire" else False
+    if action == "warn":
+        return warn(item_id)
+    warned = warn(item_id)  # a payment is always warned before it expires, whichever bucket is swept first
+    return expire(item_id) or warned
+
+
+def sweep(state: dict[str, Any]) -> dict[str, Any]:
+    """The state machine's task: one page of one shard of a bucket, then where to carry on.
+
+    ``state`` is the execution input (see ``execution_input``) or the previous page's answer;
+    ``done`` becomes true after the last page of the last shard. A Wait state may end a little
+    before its timestamp (emulators truncate, clocks drift): woken up to MAX_EARLY early, the
+    task sleeps the rest so every deadline of the bucket has come when it acts.
+    """
+    early = state["bucket"] - clock.now().timestamp()
+    if 0 < early <= MAX_EARLY.total_seconds():
+        time.sleep(early + 0.05)
+    shard, shards = int(state["shard"]), int(state["shards"])
+    page, cursor = dal.query_page(dal.payments_table(), f"{WHEEL}{state['bucket']}#{shard}", newest_first=False,
+                                  start_sk=state.get("cursor"), page_size=sweep_page_size(), consistent=True)
+    acted = 0
+    if page:
+        with ThreadPoolExecutor(max_workers=min(SWEEP_THREADS, len(page))) as pool:
+            acted = sum(pool.map(lambda row: act(row["kind"], row["sk"].rsplit("#", 1)[0], row["action"]), page))
+    if cursor is None:
+        shard, cursor = shard + 1, None
+    return {**state, "shard": shard, "cursor": cursor, "done": shard >= shards,
+            "seen": int(state.get("seen", 0)) + len(page), "acted": int(state.get("acted", 0)) + acted}
+
+
+def start_timer(event: dict[str, Any]) -> list[int]:
+    """From the outbox: a new authorization (or payment intent) puts its deadlines on the wheel."""
+    return register(deadlines(event))
 
 
 def advance(p: Principal, payment_id: str, seconds: int) -> dict[str, Any]:

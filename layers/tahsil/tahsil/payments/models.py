@@ -214,6 +214,8 @@ class TransactionList(BaseModel):
     total: int
     limit: int
     offset: int
+    has_more: bool
+    next_starting_after: str | None
 
 
 # ---------------------------------------------------------------- payment intents

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -125,6 +126,30 @@ def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type
 
 
 
+# Transaction totals per merchant, mode and status, kept exact by the write that adds the row:
+# CNT#<merchant>#<mode>#TXN / <shard> holds ``all`` and one number per status. Shards (by
+# transaction id) keep concurrent transactions of one merchant from conflicting on one item.
+TXN_COUNTER_SHARDS = 8
+
+
+def _counter_pk(p: Principal) -> str:
+    return f"CNT#{p.owner}#TXN"
+
+
+def transaction_actions(table: str, p: Principal, txn: dict[str, Any]) -> list[dict[str, Any]]:
+    """Put a transaction row and count it, in the caller's DynamoDB transaction."""
+    shard = zlib.crc32(txn["id"].encode()) % TXN_COUNTER_SHARDS
+    return [dal.put_action(table, txn),
+            dal.update_action(table, _counter_pk(p), f"S{shard:02d}", "ADD #all :one, #status :one", condition=None,
+                              names={"#all": "all", "#status": txn["status"]}, vals=dal.values(one=1))]
+
+
+def transaction_total(p: Principal, status: str | None = None) -> int:
+    """How many transactions this merchant and mode have (of one status): one query of the shards, whatever the history."""
+    shards = dal.query_partition(dal.payments_table(), _counter_pk(p), "S")
+    return sum(int(row.get(status or "all", 0)) for row in shards)
+
+
 # ---------------------------------------------------------------- create
 
 # extra_actions(payment item, status) -> more TransactWriteItems actions for the same transaction.
@@ -206,10 +231,10 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
         actions = [
             dal.put_action(table, payment),
-            dal.put_action(table, txn),
             dal.put_action(table, event),
             dal.update_action(table, velocity_pk, velocity_sk, "ADD n :one SET #ttl = :ttl",
                               condition=velocity_condition, names={"#ttl": "ttl"}, vals=velocity_vals),
+            *transaction_actions(table, p, txn),
         ]
         base = len(actions)
         if extra_actions:
@@ -219,7 +244,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         except dal.ConditionFailed as exc:
             if exc.index is not None and exc.index >= base:
                 raise ExtraActionFailed(exc.index - base) from exc
-            if exc.index in (3, None):
+            if exc.index in (2, None):
                 current = dal.get(table, velocity_pk, velocity_sk)
                 seen = current["n"] if current else 0
                 continue
@@ -318,21 +343,40 @@ def get_transaction(p: Principal, txn_id: str) -> dict[str, Any]:
     return transaction_view(item)
 
 
-def list_transactions(p: Principal, *, status: str | None, limit: int, offset: int) -> dict[str, Any]:
+MAX_OFFSET = 1000
+
+
+def list_transactions(p: Principal, *, status: str | None, limit: int, offset: int,
+                      starting_after: str | None = None) -> dict[str, Any]:
+    """Newest first, ``offset`` items in (at most MAX_OFFSET), optionally after the transaction ``starting_after``.
+
+    ``total`` comes from the counters, so neither it nor a page costs more as history grows.
+    """
+    if offset > MAX_OFFSET:
+        raise InvalidRequest(f"offset must be at most {MAX_OFFSET}; to page further, pass starting_after "
+                             "(next_starting_after of the previous page)", param="offset")
     table = dal.payments_table()
-    owner = f"{p.owner}#TXN"
+    start = None
+    if starting_after:
+        anchor = dal.get(table, f"TXN#{starting_after}", "TXN") if looks_like("txn", starting_after) else None
+        if not _owned(p, anchor):
+            raise InvalidRequest("starting_after must be the id of one of your transactions", param="starting_after")
+        assert anchor is not None
+        start = dal.resume_after(anchor)
+    total = transaction_total(p, status)
     flt, names, vals = (None, None, None)
     if status:
         flt, names, vals = "#s = :status", {"#s": "status"}, dal.values(status=status)
-    total = dal.count_owner(table, owner, filter_expression=flt, names=names, vals=vals)
-    rows: list[dict[str, Any]] = []
-    if offset < total:
-        for index, item in enumerate(dal.query_owner(table, owner, filter_expression=flt, names=names, vals=vals)):
-            if index >= offset + limit:
-                break
-            if index >= offset:
-                rows.append(transaction_view(item))
-    return {"transactions": rows, "total": total, "limit": limit, "offset": offset}
+    items: list[dict[str, Any]] = []
+    if start or offset < total:
+        wanted = offset + limit + 1
+        found = dal.query_owner(table, f"{p.owner}#TXN", start=start, filter_expression=flt, names=names, vals=vals,
+                                page_size=min(wanted, 1000) if not flt else min(max(wanted, 100), 1000))
+        items, _ = dal.take(found, wanted)
+    rows = [transaction_view(item) for item in items[offset:offset + limit]]
+    has_more = len(items) > offset + limit
+    return {"transactions": rows, "total": total, "limit": limit, "offset": offset, "has_more": has_more,
+            "next_starting_after": rows[-1]["id"] if has_more else None}
 
 
 # ---------------------------------------------------------------- changes
@@ -389,9 +433,9 @@ def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, chan
         actions = [
             dal.update_action(table, item["pk"], item["sk"], f"SET {sets}, #version = :next, #txn = :txn",
                               condition=condition, names=names, vals=vals),
-            dal.put_action(table, txn),
             dal.put_action(table, event_row(p, ctx, type_=event_type, obj=view(updated, now), sequence=version + 1,
                                             previous=previous, now=now)),
+            *transaction_actions(table, p, txn),
         ]
         try:
             dal.transact(actions)

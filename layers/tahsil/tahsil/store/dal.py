@@ -7,6 +7,7 @@ PaymentsTable (pk, sk; GSI ``by_owner`` on gsi1pk/gsi1sk; TTL on ``ttl``)
   TXN#<id>   / TXN          a transaction; gsi1pk = <merchant>#<mode>#TXN
   EVT#<id>   / EVT          an event (the outbox row); gsi1pk = <merchant>#<mode>#EVT
   VEL#<fp>   / <hour>       authorizations per card fingerprint per hour (TTL)
+  WHEEL#<bucket end>#<shard> / <id>#<action>   a deadline on the expiry time wheel (TTL)
 CredentialsTable (pk, sk; GSI ``by_merchant``)
   KEY#<hmac> / KEY          an API key, found by the keyed hash of the key itself
   MER#<id>   / MER          a merchant (api_version pin, rate_limits overrides)
@@ -282,12 +283,14 @@ def batch_put(table: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def query_page(table: str, pk: str, *, newest_first: bool = True, sk_from: str | None = None, sk_to: str | None = None,
                start_sk: str | None = None, filter_expression: str | None = None, names: dict[str, str] | None = None,
-               vals: dict[str, Any] | None = None, page_size: int = 100) -> tuple[list[dict[str, Any]], str | None]:
+               vals: dict[str, Any] | None = None, page_size: int = 100,
+               consistent: bool = False) -> tuple[list[dict[str, Any]], str | None]:
     """One page of a partition (pk) in sort-key order; returns the items and the sort key to continue after."""
     key_condition, all_vals = _key_condition("pk", pk, "sk", sk_from, sk_to)
     all_vals.update(vals or {})
     args: dict[str, Any] = {"TableName": table, "KeyConditionExpression": key_condition,
-                            "ExpressionAttributeValues": all_vals, "ScanIndexForward": not newest_first, "Limit": page_size}
+                            "ExpressionAttributeValues": all_vals, "ScanIndexForward": not newest_first, "Limit": page_size,
+                            "ConsistentRead": consistent}
     if filter_expression:
         args["FilterExpression"] = filter_expression
     if names:
