@@ -40,7 +40,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from tahsil.api import auth, idempotency, ratelimit, requestlog
 from tahsil.api.tracing import drop_unsent_metrics, traced
 from tahsil.kernel import clock, versions
-from tahsil.kernel.errors import ConcurrentUpdate, InvalidRequest, NotFound, RateLimitExceeded, TahsilError
+from tahsil.kernel.errors import (
+    ConcurrentUpdate,
+    InvalidRequest,
+    NotFound,
+    PaymentProcessing,
+    RateLimitExceeded,
+    TahsilError,
+)
 from tahsil.kernel.events import RequestContext
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
@@ -123,8 +130,8 @@ def _run(action: Action, principal: Principal, ctx: RequestContext, status: int)
     """Run the domain call; a domain refusal is an answer too (and is replayed like one)."""
     try:
         return {"status": status, "body": {"success": True, "data": action(principal, ctx)}}
-    except ConcurrentUpdate:
-        raise  # not an answer: the idempotency record is dropped so the client may retry
+    except (ConcurrentUpdate, PaymentProcessing):
+        raise  # not an answer (yet): the idempotency record is dropped so the client may retry
     except TahsilError as exc:
         return {"status": exc.http_status, "body": _error_body(exc, ctx.request_id)}
 
@@ -221,6 +228,11 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
                 headers["Idempotent-Replayed"] = "true"
     except RateLimitExceeded:
         raise
+    except PaymentProcessing as pending:
+        # 202: the processor's answer is not known yet. Nothing is stored under the Idempotency-Key, so a
+        # retry with it asks again (tahsil.payments.processing) and gets the eventual outcome.
+        metrics.add_metric(name="Responses2xx", unit=MetricUnit.Count, value=1)
+        return Response(202, JSON, json.dumps({"success": True, "data": pending.data}), headers=headers or None)
     except TahsilError:
         _gate(pending, state)  # over the limit, the 429 wins over idempotency's 409s
         raise
