@@ -200,7 +200,7 @@ class FakeAdyen:
             ok = ledger.captured == 0 and not ledger.cancelled
             if ok:
                 ledger.cancelled = True
-                ledger.operations.append(("cancel", reference, 0))
+                ledger.operations.append(("cancel", reference, ledger.amount))
             self._notify("CANCELLATION", mod_psp, psp, reference, ledger.amount, ledger.currency, ok,
                          None if ok else "Already captured")
         else:
