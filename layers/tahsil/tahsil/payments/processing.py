@@ -174,12 +174,10 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     fingerprint = crypto.card_fingerprint(req.card.pan)
     payment_id = derived_id("pay", p, ctx, "create", str(capture), str(req.amount), req.currency, fingerprint)
     try:
-        existing = dal.get(dal.payments_table(), f"PAY#{payment_id}", "PAY")
-        if existing is not None:
-            return resume(p, existing)
+        # The recovery message first: a crash after the recovery point always leaves a worker to finish it.
         schedule_recovery(payment_id, payment_id)
         payment = payments.create(p, req, capture=capture, ctx=ctx, connector=connector, payment_id=payment_id)
-    except payments.PaymentExists:
+    except payments.PaymentExists:  # the same Idempotency-Key and request again: the payment it made
         return resume(p, payments.load_payment(p, payment_id))
     if payment["status"] != PaymentStatus.PROCESSING:
         return payment  # declined by the fraud rules before any call (payments.create raised for that already)
@@ -189,7 +187,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     if outcome is None or outcome.status == "pending":
         raise PaymentProcessing(payments.view(payment))
     before_commit("create", payment_id)
-    return render(commit_create(payment_id, outcome))
+    return render(commit_create(payment_id, outcome, known=payment))
 
 
 def _create_op(item: dict[str, Any], card: CardData) -> Operation:
@@ -232,18 +230,20 @@ def complete(item: dict[str, Any]) -> dict[str, Any] | None:
     if outcome is None or outcome.status == "pending":
         return None
     before_commit("recover", item["id"])
-    return commit_create(item["id"], outcome)
+    return commit_create(item["id"], outcome, known=item)
 
 
-def commit_create(payment_id: str, outcome: Outcome, *, also: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def commit_create(payment_id: str, outcome: Outcome, *, also: list[dict[str, Any]] | None = None,
+                  known: dict[str, Any] | None = None) -> dict[str, Any]:
     """processing -> authorized | captured | failed with its transaction row and event, exactly once.
 
-    ``also``: more actions for the same transaction (a notification's identity row). Returns the payment
-    as stored after this call (or after whoever committed first).
+    ``also``: more actions for the same transaction (a notification's identity row). ``known``: the
+    payment as this caller read or wrote it (saves a read; the condition on its version still holds).
+    Returns the payment as stored after this call (or after whoever committed first).
     """
     table = dal.payments_table()
     for _ in range(OPTIMISTIC_RETRIES):
-        item = dal.get(table, f"PAY#{payment_id}", "PAY")
+        item, known = known or dal.get(table, f"PAY#{payment_id}", "PAY"), None
         if item is None:
             raise LookupError(payment_id)
         if item["status"] != PaymentStatus.PROCESSING:
