@@ -50,6 +50,13 @@ def main() -> int:
                        base_url=url)
     fake.push_to(f"{state['base_url']}/connectors/adyen/{merchant_id}/notifications")
     live = state["keys"]["live"]["secret"] if merchant_id == state["merchant_id"] else "<the merchant's live key>"
+    from tahsil.store import dal
+
+    merchant = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER") or {}
+    if not merchant.get("live_enabled"):
+        print(f"Note: {merchant_id} is not approved for live payments yet (403 LIVE_MODE_NOT_ENABLED). Ask for a review "
+              f"(POST /v1/go-live/reviews) and approve it:\n  .venv/bin/tahsil go-live approve {merchant_id} --force "
+              "--reason 'local testing'\n", flush=True)
     print(f"""Fake Adyen at {url}; merchant {merchant_id}'s live payments go there, notifications to the gateway.
 Try (a real-looking card: seed test cards are refused in live mode):
   curl -s {state['base_url']}/v1/payments/authorize -H "X-API-Key: {live}" -H "Content-Type: application/json" \\
