@@ -182,3 +182,53 @@ def test_operator_sets_the_connector_with_credentials_only_in_secrets_manager(me
                 "hmac_key": HMAC_KEY, "base_url": fake_adyen.url} | bad
         with pytest.raises(InvalidRequest):
             settings.configure(merchant["merchant_id"], **args)
+
+
+# ------------------------------------------------------------------ pure mapping (no AWS)
+
+SEED_TABLE = {"4242424242424242": ("approved", "00"), "5555555555554444": ("approved", "00"),
+              "4000000000000002": ("declined", "05"), "4000000000009995": ("declined", "51"),
+              "4000000000000069": ("declined", "54"), "4000000000000127": ("declined", "N7"),
+              "4000000000000119": ("declined", "96"), "4000000000000259": ("approved", "00")}
+
+
+@pytest.mark.parametrize(("number", "expected"), sorted(SEED_TABLE.items()))
+def test_the_simulator_connector_answers_as_seed_002s_test_card_table(number: str, expected: tuple[str, str]) -> None:
+    from tahsil.connectors.base import CardData, Operation
+    from tahsil.payments.payments import SIMULATOR
+
+    outcome = SIMULATOR.authorize(Operation("authorize", "pay_x", 100, "USD", "pay_x", card=CardData(number, 12, 2030)),
+                                  timeout=0)
+    assert (outcome.status, outcome.code) == expected
+    assert outcome.risk_flag is (number == "4000000000000259")  # declined by the fraud rules, not the issuer
+    assert SIMULATOR.remote is False
+
+
+@pytest.mark.parametrize(("answer", "status", "code"), [
+    ({"resultCode": "Error", "refusalReason": "Acquirer Error"}, "declined", "96"),
+    ({"resultCode": "RedirectShopper"}, "declined", "05"),
+    ({"resultCode": "Received"}, "pending", "00"),
+    ({"resultCode": "Refused", "refusalReason": "Withdrawal amount exceeded", "refusalReasonCode": "28"}, "declined", "51"),
+    ({"resultCode": "Refused", "refusalReason": "Something new"}, "declined", "05"),
+])
+def test_adyen_result_codes_map_onto_seed_codes(answer: dict[str, Any], status: str, code: str) -> None:
+    from tahsil.connectors.adyen import payment_outcome
+
+    outcome = payment_outcome({"pspReference": "P1", **answer})
+    assert (outcome.status, outcome.code, outcome.processor_reference) == (status, code, "P1")
+
+
+def test_a_notification_without_or_with_a_wrong_signature_is_rejected() -> None:
+    from tahsil.connectors.adyen import InvalidNotification, parse_notifications
+
+    fake = FakeAdyen(api_key="k", hmac_key=HMAC_KEY, merchant_account="A")
+    fake._notify("CAPTURE_FAILED", "P2", "P1", "txn_abc12345", 500, "EUR", False, "Insufficient balance")
+    [item] = fake.take_notifications()
+    [note] = parse_notifications(FakeAdyen.envelope([item]), HMAC_KEY)
+    assert note.identity == "CAPTURE_FAILED:P2:false" and note.outcome().status == "declined"
+    unsigned = {k: v for k, v in item.items() if k != "additionalData"}
+    for bad in (unsigned, {**item, "success": "true"}):
+        with pytest.raises(InvalidNotification):
+            parse_notifications(FakeAdyen.envelope([bad]), HMAC_KEY)
+    with pytest.raises(InvalidNotification):
+        parse_notifications(FakeAdyen.envelope([item]), "00" * 32)
