@@ -453,6 +453,54 @@ def measure(counter: CallCounter, client: Client, result: Result, prepare: Calla
           file=sys.stderr, flush=True)
 
 
+def measure_live_authorize(counter: CallCounter, n: int) -> Result:
+    """A live authorize through the Adyen connector, against the tests' fake Adyen on 127.0.0.1.
+
+    The processor call is recorded as one more call ("adyen POST /payments") so the sequential
+    depth over every service shows what it adds: the recovery message (SQS) and the two DynamoDB
+    phases around it. The fake answers at once; a real Adyen adds its own latency (~200-600 ms).
+    """
+    from tahsil.connectors import settings
+    from tahsil.connectors.adyen import AdyenConnector
+    from tahsil.console import ops
+    from tests.fakes.adyen import FakeAdyen
+
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    fake = FakeAdyen(api_key="bench_api_key_000000", hmac_key="00" * 32, merchant_account="BenchECOM")
+    fake.start()
+    merchant = ops.create_merchant("Bench Live", live_approved=True)
+    settings.configure(merchant["merchant_id"], mode="live", connector="adyen", operator="bench",
+                       merchant_account="BenchECOM", api_key="bench_api_key_000000", hmac_key="00" * 32,
+                       environment="test", base_url=fake.url)
+    original = AdyenConnector.execute
+
+    def recorded(self: AdyenConnector, op: Any, *, timeout: float) -> Any:
+        import threading
+
+        call = Call("adyen", f"POST {'/payments' if op.kind in ('authorize', 'sale') else op.kind}", "",
+                    threading.current_thread().name, time.perf_counter())
+        with counter._lock:
+            counter.calls.append(call)
+        try:
+            if counter.latency_s:
+                time.sleep(counter.latency_s)
+            return original(self, op, timeout=timeout)
+        finally:
+            call.end = time.perf_counter()
+
+    AdyenConnector.execute = recorded  # type: ignore[method-assign]
+    live = Client(merchant["keys"]["live"]["secret"], first_card=5 * 10**6)
+    result = Result("authorize, live via Adyen connector (fake Adyen)", "AuthorizePaymentFunction")
+    try:
+        measure(counter, live, result,
+                lambda: live.event("payments-authorize", body=card_body("payments-authorize", live.next_card()), idem=new_key()),
+                n)
+    finally:
+        AdyenConnector.execute = original  # type: ignore[method-assign]
+        fake.stop()
+    return result
+
+
 def run_inprocess(n: int) -> tuple[list[Result], list[Result], dict[str, int]]:
     from tahsil.console import ops
 
@@ -498,6 +546,9 @@ def run_inprocess(n: int) -> tuple[list[Result], list[Result], dict[str, int]]:
             counter.latency_s = 0.0
         extra.append(Result("authorize, 4th on one card in an hour", "AuthorizePaymentFunction",
                             counted=counter.snapshot()))
+        clear_tables()
+
+        extra.append(measure_live_authorize(counter, n))
         clear_tables()
 
         measure(counter, writer, results["sale"],

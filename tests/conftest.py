@@ -143,3 +143,18 @@ def invoke(logical_id: str, event: dict[str, Any]) -> Answer:
 
     context = LambdaContext(logical_id, 512, str(uuid.uuid4()), deadline=time.monotonic() + 15)
     return Answer(handler_of(logical_id)(event, context))
+
+
+@pytest.fixture
+def fake_adyen(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fake Adyen on 127.0.0.1 (tests/fakes/adyen.py) and short processor timeouts (tests/unit/connector_support.py)."""
+    from tests.fakes.adyen import FakeAdyen
+    from tests.unit.connector_support import ACCOUNT, API_KEY, HMAC_KEY
+
+    monkeypatch.setenv("PROCESSOR_TIMEOUT_SECONDS", "0.3")
+    monkeypatch.setenv("RECOVERY_DELAY_SECONDS", "0")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fake = FakeAdyen(api_key=API_KEY, hmac_key=HMAC_KEY, merchant_account=ACCOUNT, hang_seconds=0.6)
+    fake.start()
+    yield fake
+    fake.stop()

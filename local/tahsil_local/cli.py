@@ -5,6 +5,9 @@
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
                                        override a merchant's rate limits (same --local / --stack)
+    tahsil merchants connector ID adyen --merchant-account A --api-key-env VAR --hmac-key-env VAR
+                                       a merchant's live processor connector (--environment, --live-url-prefix;
+                                       --base-url for a local fake Adyen; `none` removes it; same --local / --stack)
     tahsil go-live approve|reject ID   decide a merchant's pending go-live review (--reason, --force; --local / --stack)
     tahsil users create --merchant-id ID --email E
                                        a dashboard user (Cognito) for a merchant (same --local / --stack)
@@ -191,14 +194,54 @@ def _use_stack(stack: str, region: str | None) -> None:
         "CREDENTIALS_TABLE": outputs["CredentialsTableName"],
         "CARD_KEY_ID": outputs["CardDataKeyId"],
         "PEPPER_SECRET_ID": outputs["PepperSecretArn"],
+        "CONNECTOR_SECRET_PREFIX": f"tahsil/{stack_stage(outputs)}/connectors/",
     })
     if region:
         os.environ["AWS_DEFAULT_REGION"] = region
     if "SecretsKeyId" in outputs:
         os.environ["SECRETS_KEY_ID"] = outputs["SecretsKeyId"]
+    if "ConnectorSecretsKeyId" in outputs:
+        os.environ["CONNECTOR_SECRETS_KEY_ID"] = outputs["ConnectorSecretsKeyId"]
     if "DashboardUserPoolId" in outputs:
         os.environ["COGNITO_USER_POOL_ID"] = outputs["DashboardUserPoolId"]
         os.environ["COGNITO_CLIENT_ID"] = outputs["DashboardUserPoolClientId"]
+
+
+def stack_stage(outputs: dict[str, str]) -> str:
+    """The deployed stage, from the API URL's last path segment (https://.../<stage>)."""
+    return outputs.get("ApiUrl", "/dev").rstrip("/").rsplit("/", 1)[-1]
+
+
+def merchant_connector(args: argparse.Namespace) -> int:
+    """Set (or remove) a merchant's live processor connector. Credentials are read from environment variables
+    named on the command line (never from argv, which other users of the machine can see) and stored only in
+    Secrets Manager."""
+    _where(args)
+    import getpass
+
+    from tahsil.connectors import settings
+    from tahsil.kernel.errors import TahsilError
+
+    operator = args.operator or os.environ.get("TAHSIL_OPERATOR") or getpass.getuser()
+    try:
+        if args.connector == "none":
+            result = settings.remove(args.merchant_id, "live")
+        else:
+            def secret(var: str | None, what: str) -> str:
+                if not var or not os.environ.get(var):
+                    raise SystemExit(f"tahsil merchants connector: set the {what} in an environment variable and name it "
+                                     f"with --{what.replace(' ', '-')}-env")
+                return os.environ[var]
+
+            result = settings.configure(
+                args.merchant_id, mode="live", connector=args.connector, operator=operator,
+                merchant_account=args.merchant_account, api_key=secret(args.api_key_env, "api key"),
+                hmac_key=secret(args.hmac_key_env, "hmac key"), environment=args.environment,
+                live_url_prefix=args.live_url_prefix, base_url=args.base_url)
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil merchants connector: {exc.message}") from None
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def create_merchant(args: argparse.Namespace) -> int:
@@ -419,6 +462,20 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_limits.add_argument("--region")
+    p_conn = merchants_sub.add_parser("connector", help="set a merchant's live payment processor (operators)")
+    p_conn.add_argument("merchant_id")
+    p_conn.add_argument("connector", choices=["adyen", "none"], help="none: remove it (live payments are refused again)")
+    p_conn.add_argument("--merchant-account", help="the Adyen merchant account code")
+    p_conn.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the Adyen API key")
+    p_conn.add_argument("--hmac-key-env", metavar="VAR", help="environment variable holding the notification HMAC key (hex)")
+    p_conn.add_argument("--environment", choices=["test", "live"], default="live", help="Adyen's platform (default live)")
+    p_conn.add_argument("--live-url-prefix", help="[random]-[company name] from the Customer Area (live platform)")
+    p_conn.add_argument("--base-url", help="a local fake Adyen: http://127.0.0.1:<port> (scripts/fake_adyen.py)")
+    p_conn.add_argument("--operator", help="who sets it (default: $TAHSIL_OPERATOR or the login name)")
+    where = p_conn.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_conn.add_argument("--region")
     p_golive = sub.add_parser("go-live", help="approve or reject a merchant's go-live review (operators)")
     p_golive.add_argument("decision", choices=["approve", "reject"])
     p_golive.add_argument("merchant_id")
@@ -463,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         os._exit(code)
     if args.command == "merchants":
+        if args.action == "connector":
+            return merchant_connector(args)
         return merchant_limits(args) if args.action == "limits" else create_merchant(args)
     if args.command == "listen":
         return listen(args)

@@ -63,7 +63,10 @@ def test_an_operator_approves_go_live_with_the_ops_command(gateway: Gateway) -> 
 
     approved = json.loads(tahsil(gateway, "go-live", "approve", merchant, "--force", "--reason", "verified offline").stdout)
     assert approved["status"] == "approved" and approved["decided_by"] == "ops@tahsil.example"
-    assert live_sale(gateway, live).status_code == 200
+    # Approved: past the go-live gate, on to the processor, which the operator has not set yet
+    # (tests/integration/test_connectors_gateway.py sets one).
+    after = live_sale(gateway, live)
+    assert after.status_code == 403 and after.json()["error"]["code"] == "LIVE_CONNECTOR_NOT_CONFIGURED"
     status = gateway.call("GET", "/v1/go-live", key=test).json()["data"]
     assert status["status"] == "approved" and status["latest_review"]["reason"] == "verified offline"
 

@@ -84,9 +84,11 @@ def test_a_new_merchants_live_keys_cannot_create_payments(fresh: dict[str, Any])
     assert call("api-keys-list", live).status == 200  # live keys may do everything else
 
 
-def test_approval_opens_live_payments_for_existing_and_new_keys(fresh: dict[str, Any]) -> None:
+def test_approval_opens_live_payments_for_existing_and_new_keys(fresh: dict[str, Any], fake_adyen: Any) -> None:
     from tahsil.console import golive
+    from tests.unit.connector_support import connect
 
+    connect(fresh["merchant_id"], fake_adyen)  # live payments go to a processor connector (the fake Adyen)
     test, live = keys(fresh)
     refused = sale(live, idem="order-7")
     assert refused.status == 403
@@ -171,7 +173,7 @@ def test_the_test_payment_item_needs_a_captured_payment_whose_webhook_arrived(fr
 
 
 def test_a_ready_merchant_scores_100_and_is_approved_without_force(fresh: dict[str, Any], loopback: None,
-                                                                   receiver: Receiver) -> None:
+                                                                   receiver: Receiver, fake_adyen: Any) -> None:
     from tahsil.console import golive
 
     test, live = keys(fresh)
@@ -183,6 +185,9 @@ def test_a_ready_merchant_scores_100_and_is_approved_without_force(fresh: dict[s
     assert call("go-live-get", test).data["status"] == "in_review"
     decided = golive.approve(fresh["merchant_id"], operator="ops")
     assert decided["status"] == "approved" and decided["reason"] is None
+    from tests.unit.connector_support import connect
+
+    connect(fresh["merchant_id"], fake_adyen)  # live payments go to a processor connector (the fake Adyen)
     assert sale(live).status == 200
 
 

@@ -68,9 +68,12 @@ def test_a_captured_payment_is_left_alone_by_its_timer(sk: str) -> None:
     assert "payment.expired" not in events_of(pid)
 
 
-def test_time_travel_is_for_test_keys_only(merchant: dict[str, Any]) -> None:
+def test_time_travel_is_for_test_keys_only(merchant: dict[str, Any], fake_adyen: Any) -> None:
+    from tests.unit.connector_support import LIVE_CARD, connect
+
+    connect(merchant["merchant_id"], fake_adyen)  # live payments go to a processor connector (the fake Adyen)
     live = merchant["keys"]["live"]["secret"]
-    pid = authorize(live).data["id"]
+    pid = authorize(live, {"amount": 100, "currency": "USD", "card": LIVE_CARD}).data["id"]
     assert advance(live, pid, DAY).status == 404
 
 

@@ -77,6 +77,15 @@ def _touches_payments(res: dict[str, Any]) -> bool:
     return bool(_refs([props.get("Policies"), props.get("Events")]) & {"PaymentsTable", "CardDataKey"})
 
 
+def _touches_payments_in(doc: dict[str, Any], res: dict[str, Any]) -> bool:
+    """As ``_touches_payments``, looking into the template's managed policies a function refers to."""
+    if _touches_payments(res):
+        return True
+    names = _refs(res["Properties"].get("Policies"))
+    return any(_refs(doc["Resources"][n]["Properties"]) & {"PaymentsTable", "CardDataKey"}
+               for n in names if doc["Resources"].get(n, {}).get("Type") == "AWS::IAM::ManagedPolicy")
+
+
 # ------------------------------------------------------------------ the template's rules
 
 
@@ -96,7 +105,7 @@ def test_every_function_has_a_log_group_with_retention_a_year_where_it_touches_p
         if found is None:
             problems.append(f"{fn}: no log group (add {fn}LogGroup, /aws/lambda/${{{fn}}})")
             continue
-        want = "PaymentLogRetentionDays" if _touches_payments(res) else "LogRetentionDays"
+        want = "PaymentLogRetentionDays" if _touches_payments_in(doc, res) else "LogRetentionDays"
         if found[1].get("RetentionInDays") != {"Ref": want}:
             problems.append(f"{fn}: {found[0]} must keep logs for !Ref {want}")
     assert not problems, "\n".join(problems)
@@ -175,6 +184,7 @@ CANARY_FUNCTIONS = frozenset({
     "AuthorizePaymentFunction", "SalePaymentFunction", "CapturePaymentFunction", "VoidPaymentFunction",
     "RefundPaymentFunction", "CreatePaymentIntentFunction", "ConfirmPaymentIntentFunction", "CheckoutPageFunction",
     "WebhookFanoutFunction", "WebhookDeliverFunction", "WebhookRetryFunction", "ExpiryTimersFunction", "ExpiryFunction",
+    "ProcessorRecoveryFunction", "AdyenNotificationsFunction",
 })
 
 

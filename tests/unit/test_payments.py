@@ -354,10 +354,13 @@ def test_same_key_with_a_different_body_is_409(sk: str) -> None:
     assert answer.status == 409 and answer.error["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
-def test_idempotency_keys_are_scoped_to_merchant_and_mode(merchant: dict[str, Any]) -> None:
+def test_idempotency_keys_are_scoped_to_merchant_and_mode(merchant: dict[str, Any], fake_adyen: Any) -> None:
+    from tests.unit.connector_support import LIVE_CARD, connect
+
+    connect(merchant["merchant_id"], fake_adyen)  # live mode takes real cards through a processor connector only
     test_key, live_key = merchant["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]
     a = authorize(test_key, body(), idem="shared")
-    b = authorize(live_key, body(), idem="shared")
+    b = authorize(live_key, body(card=LIVE_CARD), idem="shared")
     assert a.status == b.status == 200 and a.data["id"] != b.data["id"]
     assert b.data["livemode"] is True
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from tahsil.api import http, schemas
-from tahsil.payments import payments
+from tahsil.payments import processing
 from tahsil.payments.models import CaptureRequest, Payment
 
 app = http.resolver()
@@ -13,9 +13,9 @@ FULL = CaptureRequest()  # no body: capture everything that is authorized
 
 
 @app.post("/v1/payments/<id>/capture", summary="Capture an authorized payment", tags=["Payments"],
-          responses=schemas.responses(Payment, 404, 409, 410))
+          responses=schemas.processor_responses(Payment, 404, 409, 410))
 def capture(id: str, body: Annotated[CaptureRequest, Body()] = FULL):
-    return http.respond(app, lambda who, ctx: payments.capture(who, id, body, ctx))
+    return http.respond(app, lambda who, ctx: processing.capture(who, id, body, ctx))
 
 
 handler = http.entrypoint(app)

@@ -5,16 +5,16 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from tahsil.api import http, schemas
-from tahsil.payments import payments
+from tahsil.payments import processing
 from tahsil.payments.models import Payment, RefundRequest
 
 app = http.resolver()
 
 
 @app.post("/v1/payments/<id>/refund", summary="Refund a captured payment", tags=["Payments"],
-          responses=schemas.responses(Payment, 404, 409))
+          responses=schemas.processor_responses(Payment, 404, 409))
 def refund(id: str, body: Annotated[RefundRequest, Body()]):
-    return http.respond(app, lambda who, ctx: payments.refund(who, id, body, ctx))
+    return http.respond(app, lambda who, ctx: processing.refund(who, id, body, ctx))
 
 
 handler = http.entrypoint(app)

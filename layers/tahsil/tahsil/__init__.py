@@ -13,6 +13,8 @@ independent of each other). import-linter checks it (``.importlinter``, run by `
     tahsil.payments | tahsil.webhooks
                       payments, transactions, intents, checkout, cards, fraud, expiry |
                       endpoints, fan-out, deliveries, retries, events API, SSRF guard
+    tahsil.connectors processors behind one interface (simulator, adyen), per-merchant
+                      connector settings and their Secrets Manager credentials
     tahsil.store      DynamoDB access, card/secret vault, AWS clients, credential guards
     tahsil.kernel     errors, ids, clock, settings, money, versions, Principal and scopes,
                       outbox event rows, model bases, logger and metrics

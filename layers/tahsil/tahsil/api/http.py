@@ -47,6 +47,7 @@ from tahsil.kernel.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
+    PaymentProcessing,
     RateLimitExceeded,
     TahsilError,
 )
@@ -221,8 +222,8 @@ def _run(action: Action, principal: Principal, ctx: RequestContext, status: int,
         data = action(principal, ctx)
         body = {"success": True, "message": message, "data": data} if message else {"success": True, "data": data}
         return {"status": status, "body": body}
-    except ConcurrentUpdate:
-        raise  # not an answer: the idempotency record is dropped so the client may retry
+    except (ConcurrentUpdate, PaymentProcessing):
+        raise  # not an answer (yet): the idempotency record is dropped so the client may retry
     except TahsilError as exc:
         return {"status": exc.http_status, "body": _error_body(exc, ctx.request_id)}
 
@@ -323,6 +324,11 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
                 headers["Idempotent-Replayed"] = "true"
     except RateLimitExceeded:
         raise
+    except PaymentProcessing as pending:
+        # 202: the processor's answer is not known yet. Nothing is stored under the Idempotency-Key, so a
+        # retry with it asks again (tahsil.payments.processing) and gets the eventual outcome.
+        metrics.add_metric(name="Responses2xx", unit=MetricUnit.Count, value=1)
+        return Response(202, JSON, json.dumps({"success": True, "data": pending.data}), headers=headers or None)
     except TahsilError:
         _gate(pending, state)  # over the limit, the 429 wins over idempotency's 409s
         raise

@@ -178,3 +178,47 @@ class RateLimitExceeded(RateLimited):
     def __init__(self, message: str, *, headers: dict[str, str], **extra: Any) -> None:
         super().__init__(message, **extra)
         self.headers = headers
+
+
+# ---------------------------------------------------------------- processor connectors (tahsil.payments.processing)
+
+
+class TestCardInLiveMode(PaymentDeclined):
+    """A seed test card sent with a live key: declined before any processor is called."""
+
+    code = "TEST_CARD_IN_LIVE_MODE"
+
+
+class LiveConnectorNotConfigured(Forbidden):
+    """A live payment for a merchant whose operator has not configured a processor connector: never approved."""
+
+    code = "LIVE_CONNECTOR_NOT_CONFIGURED"
+
+
+class PaymentProcessing(TahsilError):
+    """The processor's answer is not known yet (timeout, crash): 202 with the payment in a pending state.
+
+    Not an error and not a final answer: the HTTP layer sends ``{"success": true, "data": payment}``
+    with 202 and keeps no idempotency record, so a retry with the same Idempotency-Key asks again
+    and gets the eventual outcome.
+    """
+
+    http_status = 202
+    code = "PAYMENT_PROCESSING"
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__("the processor's answer is not known yet; retry with the same Idempotency-Key or wait for the "
+                         "webhook")
+        self.data = data
+
+
+class ModificationPending(Conflict):
+    """A capture, void or refund is acknowledged by the processor and waits for its confirmation."""
+
+    code = "MODIFICATION_PENDING"
+
+
+class ProcessorRefused(Conflict):
+    """The processor refused a capture, void or refund outright; the payment is unchanged."""
+
+    code = "PROCESSOR_REFUSED"

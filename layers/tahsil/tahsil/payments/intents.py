@@ -33,7 +33,7 @@ from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id, random_token
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import LATEST_API_VERSION, Principal
-from tahsil.payments import payments
+from tahsil.payments import payments, processing
 from tahsil.payments.models import (
     INTENT_TRANSITIONS,
     Customer,
@@ -336,9 +336,17 @@ def _decline_text(payment: dict[str, Any]) -> str:
     return f"card declined: {payment['response_message'].lower()}"
 
 
+def _live_route(p: Principal, req: IntentConfirm) -> None:
+    """Live mode never fakes: a test card is a 402 and no connector a 403 (tahsil.payments.processing.route).
+    Confirming through a remote processor is not built yet: refused before anything is charged."""
+    if p.livemode and processing.route(p, req.card.pan).remote:
+        raise Conflict("live payment intents cannot be paid through a processor connector yet; use the payments API")
+
+
 def confirm(p: Principal, intent_id: str, client_secret: str | None, req: IntentConfirm,
             ctx: RequestContext) -> dict[str, Any]:
     """Pay the intent with a card. The payment and the intent's change land in one transaction."""
+    _live_route(p, req)
     for _ in range(OPTIMISTIC_RETRIES):
         item = load_public(intent_id)
         if not _secret_ok(item, client_secret):

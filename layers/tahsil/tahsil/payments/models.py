@@ -36,6 +36,11 @@ class PaymentStatus(StrEnum):
     PARTIALLY_REFUNDED = "partially_refunded"
     FAILED = "failed"
     EXPIRED = "expired"
+    # Pending states of payments handed to a remote processor (tahsil.payments.processing, docs/connectors.md).
+    PROCESSING = "processing"  # sent to the processor, answer not known yet
+    CAPTURE_PENDING = "capture_pending"  # capture acknowledged by the processor, waiting for its confirmation
+    VOID_PENDING = "void_pending"
+    REFUND_PENDING = "refund_pending"
 
 
 # The lifecycle, written down once: action -> statuses it may start from.
@@ -181,6 +186,10 @@ class Payment(BaseModel):
     void_reason: str | None
     refunded_at: str | None
     refund_reason: str | None
+    processor_reference: str | None = Field(default=None, description="The processor's reference (live payments)")
+    pending_action: dict[str, Any] | None = Field(
+        default=None, description="A capture, void or refund acknowledged by the processor and not yet confirmed: "
+                                  "type, amount, transaction_id")
 
 
 class Transaction(BaseModel):

@@ -12,6 +12,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from tahsil.connectors.base import CardData, Connector, Operation
+from tahsil.connectors.simulator import Simulator
 from tahsil.kernel import clock
 from tahsil.kernel.errors import (
     AmountTooHigh,
@@ -22,6 +24,7 @@ from tahsil.kernel.errors import (
     NotFound,
     PaymentDeclined,
 )
+from tahsil.kernel.errors import LiveConnectorNotConfigured as ConnectorMissing
 from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.money import max_amount
@@ -40,6 +43,8 @@ def authorization_ttl() -> dt.timedelta:
     return dt.timedelta(seconds=int(seconds)) if seconds else AUTHORIZATION_TTL
 VELOCITY_TTL = dt.timedelta(hours=2)
 OPTIMISTIC_RETRIES = 12
+# Test mode's connector: the seed's test cards (tahsil.payments.cards), answered inside the payment's transaction.
+SIMULATOR = Simulator(cards.issuer_decision)
 
 
 # ---------------------------------------------------------------- views
@@ -86,7 +91,17 @@ def view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]
         "void_reason": item.get("void_reason"),
         "refunded_at": item.get("refunded_at"),
         "refund_reason": item.get("refund_reason"),
+        **_processor_view(item),
     }
+
+
+def _processor_view(item: dict[str, Any]) -> dict[str, Any]:
+    """Payments handed to a remote processor (tahsil.payments.processing) say where they stand there."""
+    if not item.get("connector"):
+        return {}
+    pending = item.get("pending_action")
+    return {"processor_reference": item.get("processor_reference"),
+            "pending_action": {k: pending[k] for k in ("type", "amount", "transaction_id")} if pending else None}
 
 
 def transaction_view(item: dict[str, Any]) -> dict[str, Any]:
@@ -164,20 +179,39 @@ class ExtraActionFailed(ConcurrentUpdate):
         self.index = index  # which of the extra actions
 
 
+class PaymentExists(Exception):
+    """A remote payment with this id is already written: the same Idempotency-Key again (processing resumes it)."""
+
+    def __init__(self, payment_id: str) -> None:
+        super().__init__(payment_id)
+        self.payment_id = payment_id
+
+
 def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
-           extra_actions: ExtraActions | None = None) -> dict[str, Any]:
+           extra_actions: ExtraActions | None = None, connector: Connector = SIMULATOR,
+           payment_id: str | None = None) -> dict[str, Any]:
     """Authorize (capture=False) or sale (capture=True). A decline is stored, then raised as 402.
 
     ``extra_actions`` lets the caller change its own object in the payment's transaction (a payment
     intent: succeeded, or one more failed attempt), so that both land or neither does. When one of
     their conditions fails, nothing is written and ``ExtraActionFailed`` says which.
+
+    With a remote ``connector`` (live mode, chosen by tahsil.payments.processing) this is the first
+    phase only: the payment is written ``processing`` (the recovery point, with its velocity count)
+    unless the fraud rules decline it, and returned; processing calls the processor and commits.
     """
     if req.amount > max_amount(req.currency):
         raise InvalidRequest(f"amount must be at most {max_amount(req.currency)} for {req.currency}", param="amount")
+    if p.livemode and not connector.remote:
+        raise ConnectorMissing("live payments need a processor connector; the simulator never takes them")
     now = clock.now()
-    payment_id, txn_id = new_id("pay"), new_id("txn")
+    payment_id, txn_id = payment_id or new_id("pay"), new_id("txn")
     pan = req.card.pan
-    answer = cards.issuer_decision(pan, payment_id)
+    kind = "sale" if capture else "authorize"
+    answer = None if connector.remote else connector.execute(Operation(
+        kind, payment_id, req.amount, req.currency, payment_id,
+        card=CardData(pan, req.card.exp_month, req.card.exp_year, req.card.cvv.get_secret_value(), req.card.cardholder_name)),
+        timeout=0)
     fingerprint = crypto.card_fingerprint(pan)
     sealed = crypto.vault.encrypt(pan, context=f"{p.merchant_id}/{payment_id}", merchant=p.merchant_id)
     # Per merchant, mode and card: test traffic never moves a live score, nor one shop another's.
@@ -195,16 +229,18 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             count = seen + 1
             velocity_condition = "attribute_not_exists(n)" if seen == 0 else "n = :seen"
             velocity_vals = dal.values(one=1, ttl=int((now + VELOCITY_TTL).timestamp()), **({"seen": seen} if seen else {}))
-        risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count, risky_card=answer.fraud_flag,
-                           test_card=cards.test_card_rule(pan, p.mode))
+        risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count,
+                           risky_card=answer.risk_flag if answer else False, test_card=cards.test_card_rule(pan, p.mode))
 
-        if not answer.approved:
-            status, code, message, auth_code = PaymentStatus.FAILED, answer.response_code, answer.response_message, None
+        if answer is not None and answer.status != "approved":
+            status, code, message, auth_code = PaymentStatus.FAILED, answer.code, answer.message, None
         elif risk.decision == "decline":
             status, code, message, auth_code = PaymentStatus.FAILED, "59", "Suspected fraud", None
+        elif answer is None:  # a remote processor decides, after this phase
+            status, code, message, auth_code = PaymentStatus.PROCESSING, "", "Processing", None
         else:
             status = PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
-            code, message, auth_code = answer.response_code, answer.response_message, answer.auth_code
+            code, message, auth_code = answer.code, answer.message, answer.auth_code
 
         payment = {
             "pk": f"PAY#{payment_id}", "sk": "PAY", **owner_keys(p, "PAY", now, payment_id),
@@ -225,6 +261,23 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
             "expires_at": clock.iso(now + authorization_ttl()) if status == PaymentStatus.AUTHORIZED else None,
             "captured_at": clock.iso(now) if status == PaymentStatus.CAPTURED else None,
         }
+        if connector.remote:
+            payment |= {"connector": connector.name, "api_version": p.api_version,
+                        "attempt": {"kind": kind, "reference": payment_id, "started_at": clock.iso(now)}}
+        if status == PaymentStatus.PROCESSING:
+            # The recovery point: no transaction row and no event yet; both come with the processor's answer.
+            processing_actions = [dal.put_action(table, payment), dal.update_action(
+                table, velocity_pk, velocity_sk, "ADD n :one SET #ttl = :ttl", condition=velocity_condition,
+                names={"#ttl": "ttl"}, vals=velocity_vals)]
+            try:
+                dal.transact(processing_actions)
+            except dal.ConditionFailed as exc:
+                if exc.index == 0:
+                    raise PaymentExists(payment_id) from exc
+                current = dal.get(table, velocity_pk, velocity_sk)
+                seen = current["n"] if current else 0
+                continue
+            return payment
         txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")
         txn = _transaction_row(p, payment, txn_id=txn_id, type_=txn_type, status=status, amount=req.amount, now=now,
                                response_code=code, response_message=message, auth_code=auth_code)
@@ -244,6 +297,8 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         except dal.ConditionFailed as exc:
             if exc.index is not None and exc.index >= base:
                 raise ExtraActionFailed(exc.index - base) from exc
+            if exc.index == 0 and connector.remote:
+                raise PaymentExists(payment_id) from exc
             if exc.index in (2, None):
                 current = dal.get(table, velocity_pk, velocity_sk)
                 seen = current["n"] if current else 0
@@ -415,6 +470,8 @@ def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, chan
     table = dal.payments_table()
     for _ in range(OPTIMISTIC_RETRIES):
         item = load_payment(p, payment_id)
+        if item.get("connector"):  # a processor's payment changes through tahsil.payments.processing only
+            raise Conflict(f"this payment is handled by the {item['connector']} connector", status=item["status"])
         now = clock.now()
         _require(item, action, now)
         fields, txn_kwargs, event_type = change(item, now)

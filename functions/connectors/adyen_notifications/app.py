@@ -1,0 +1,32 @@
+"""POST /connectors/adyen/{merchant_id}/notifications: Adyen's standard notifications for a merchant's live connector.
+
+Public (Adyen calls it), authenticated by the HMAC signature of every item under the merchant's
+notification HMAC key. Settles captures, cancels and refunds (and completes authorizations still
+processing) exactly once; answers ``[accepted]`` as Adyen expects, duplicates included. A bad
+signature is a 401; anything that failed to apply is a 500, which Adyen retries.
+"""
+
+from aws_lambda_powertools.event_handler import Response
+
+from tahsil.api import http
+from tahsil.kernel.errors import TahsilError
+from tahsil.kernel.telemetry import logger
+from tahsil.payments import processing
+
+app = http.resolver()
+
+
+@app.post("/connectors/adyen/<merchant_id>/notifications", summary="Receive Adyen notifications", tags=["Connectors"],
+          include_in_schema=False)
+def notifications(merchant_id: str):
+    body = app.current_event.body or ""
+    try:
+        changed = processing.apply_notification(merchant_id, body)
+    except TahsilError as exc:
+        logger.warning("adyen notification refused", extra={"merchant_id": merchant_id[:40], "code": exc.code})
+        raise
+    logger.info("adyen notification accepted", extra={"merchant_id": merchant_id, "changed": changed})
+    return Response(200, "text/plain", "[accepted]")
+
+
+handler = http.entrypoint(app, rate_class="public", authenticate=False)

@@ -1,0 +1,37 @@
+"""The simulator: seed 002's test cards, answered in process. Test mode uses it and nothing else.
+
+The issuer's rules (which test card declines with which code, which one is risky) stay with the
+payments' card rules (``tahsil.payments.cards.issuer_decision``), which hands them in as ``decide``:
+the connector turns that answer into an ``Outcome``, so test mode goes through the same interface
+as a live processor while the seed's table keeps one home.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tahsil.connectors.base import Connector, Operation, Outcome
+
+
+class Simulator(Connector):
+    name = "simulator"
+    remote = False  # no network: the decision is made inside the payment's one DynamoDB transaction
+
+    def __init__(self, decide: Callable[[str, str], Any]) -> None:
+        # decide(card number, payment id) -> an answer with approved, response_code, response_message,
+        # auth_code and fraud_flag (tahsil.payments.cards.IssuerAnswer).
+        self._decide = decide
+
+    def execute(self, op: Operation, *, timeout: float = 0) -> Outcome:
+        if op.kind in ("authorize", "sale"):
+            if op.card is None:
+                raise ValueError("an authorization needs a card")
+            answer = self._decide(op.card.number, op.payment_id)
+            return Outcome("approved" if answer.approved else "declined", answer.response_code, answer.response_message,
+                           processor_reference=op.reference, processor_reason=None, auth_code=answer.auth_code,
+                           risk_flag=bool(answer.fraud_flag))
+        return Outcome("approved", "00", "Approved", processor_reference=op.reference)
+
+    def lookup(self, op: Operation, *, timeout: float = 0) -> Outcome:
+        return self.execute(op, timeout=timeout)  # deterministic: asking again gives the same answer

@@ -1,0 +1,234 @@
+"""Live payments through a processor connector: the fake Adyen, HMAC notifications, crash-safe phases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.fakes.adyen import FakeAdyen
+from tests.unit.connector_support import (
+    HMAC_KEY,
+    LIVE_CARD,
+    act,
+    all_items,
+    connect,
+    deliver,
+    dumps,
+    events_of,
+    get,
+    notify,
+    pay,
+    run_recovery,
+)
+
+SEED_TEST_CARDS = ["4242424242424242", "5555555555554444", "4000000000000002", "4000000000009995", "4000000000000069",
+                   "4000000000000127", "4000000000000119", "4000000000000259"]
+
+
+@pytest.fixture
+def live(merchant: dict[str, Any]) -> str:
+    return merchant["keys"]["live"]["secret"]
+
+
+@pytest.mark.parametrize("number", SEED_TEST_CARDS)
+def test_every_seed_test_card_is_declined_in_live_mode_without_calling_a_processor(
+        merchant: dict[str, Any], live: str, fake_adyen: FakeAdyen, number: str) -> None:
+    connect(merchant["merchant_id"], fake_adyen)
+    answer = pay(live, card={"number": number})
+    assert answer.status == 402
+    assert answer.error["code"] == "TEST_CARD_IN_LIVE_MODE"
+    assert number[-4:] in answer.error["message"] and "test card" in answer.error["message"]
+    assert fake_adyen.requests == 0
+    assert not [i for i in all_items() if i["pk"].startswith("PAY#")]
+
+
+def test_a_live_payment_without_a_connector_is_refused_and_nothing_is_stored(live: str) -> None:
+    answer = pay(live)
+    assert answer.status == 403 and answer.error["code"] == "LIVE_CONNECTOR_NOT_CONFIGURED"
+    assert not [i for i in all_items() if i["pk"].startswith(("PAY#", "EVT#"))]
+
+
+def test_test_mode_never_uses_the_live_connector(merchant: dict[str, Any], fake_adyen: FakeAdyen) -> None:
+    connect(merchant["merchant_id"], fake_adyen)
+    answer = pay(merchant["keys"]["test"]["secret"], card={"number": "4242424242424242"})
+    assert answer.status == 200 and answer.data["status"] == "authorized" and "processor_reference" not in answer.data
+    assert fake_adyen.requests == 0
+
+
+def test_authorize_capture_refund_through_adyen_settle_by_notification(merchant: dict[str, Any], live: str,
+                                                                        fake_adyen: FakeAdyen) -> None:
+    mid = merchant["merchant_id"]
+    connect(mid, fake_adyen)
+    auth = pay(live, amount=5000)
+    assert auth.status == 200, auth.body
+    payment = auth.data
+    assert payment["status"] == "authorized" and payment["livemode"] is True and payment["response_code"] == "00"
+    psp = payment["processor_reference"]
+    assert psp in fake_adyen.payments and fake_adyen.payments[psp].reference == payment["id"]
+
+    captured = act("capture", live, payment["id"], {"amount": 4000})
+    assert captured.status == 200 and captured.data["status"] == "capture_pending"
+    assert captured.data["pending_action"]["type"] == "capture" and captured.data["pending_action"]["amount"] == 4000
+    assert act("void", live, payment["id"], {"reason": "x"}).error["code"] == "MODIFICATION_PENDING"
+    assert "payment.captured" not in events_of(payment["id"])
+    deliver(mid, fake_adyen)
+    after = get(live, payment["id"]).data
+    assert after["status"] == "captured" and after["captured_amount"] == 4000 and after["pending_action"] is None
+
+    for amount, status in ((1500, "partially_refunded"), (2500, "refunded")):
+        refund = act("refund", live, payment["id"], {"amount": amount, "reason": "returned"})
+        assert refund.status == 200 and refund.data["status"] == "refund_pending"
+        deliver(mid, fake_adyen)
+        assert get(live, payment["id"]).data["status"] == status
+    assert fake_adyen.payments[psp].captured == 4000 and fake_adyen.payments[psp].refunded == 4000
+    assert events_of(payment["id"]) == ["payment.authorized", "payment.captured", "payment.refunded", "payment.refunded"]
+    card_dump = dumps(all_items())
+    assert LIVE_CARD["number"] not in card_dump and "AQE1test" not in card_dump  # no PAN, no API key in DynamoDB
+
+
+def test_void_is_pending_then_voided_and_sale_is_captured_at_once(merchant: dict[str, Any], live: str,
+                                                                  fake_adyen: FakeAdyen) -> None:
+    mid = merchant["merchant_id"]
+    connect(mid, fake_adyen)
+    payment = pay(live).data
+    assert act("void", live, payment["id"], {"reason": "customer changed mind"}).data["status"] == "void_pending"
+    deliver(mid, fake_adyen)
+    assert get(live, payment["id"]).data["status"] == "voided"
+    sale = pay(live, sale=True)
+    assert sale.data["status"] == "captured" and sale.data["captured_amount"] == 1000
+
+
+@pytest.mark.parametrize(("holder", "code"), [("Not enough balance", "51"), ("CVC Declined", "N7"), ("Expired Card", "54"),
+                                              ("Issuer Unavailable", "96"), ("FRAUD", "59"), ("Blocked Card", "05")])
+def test_adyen_refusals_map_to_seed_codes_and_keep_adyens_reason(merchant: dict[str, Any], live: str,
+                                                                 fake_adyen: FakeAdyen, holder: str, code: str) -> None:
+    connect(merchant["merchant_id"], fake_adyen)
+    answer = pay(live, card={"cardholder_name": holder})
+    assert answer.status == 402 and answer.error["decline_code"] == code
+    stored = next(i for i in all_items() if i["pk"] == f"PAY#{answer.error['payment_id']}")
+    assert stored["status"] == "failed" and stored["processor_reason"] == f"Refused: {holder}"
+
+
+def test_a_timeout_answers_202_processing_and_the_same_key_gets_the_outcome_without_a_second_charge(
+        merchant: dict[str, Any], live: str, fake_adyen: FakeAdyen) -> None:
+    connect(merchant["merchant_id"], fake_adyen)
+    faults = iter(["hang_after"])
+    fake_adyen.fault = lambda op: next(faults, None)
+    first = pay(live, idem="order-1")
+    assert first.status == 202 and first.data["status"] == "processing"
+    again = pay(live, idem="order-1")
+    assert again.status == 200 and again.data["status"] == "authorized" and again.data["id"] == first.data["id"]
+    assert len(fake_adyen.payments) == 1
+    assert pay(live, idem="order-1").headers.get("idempotent-replayed") == "true"
+    assert events_of(first.data["id"]) == ["payment.authorized"]
+
+
+def test_a_crash_after_the_processor_approved_is_completed_by_the_recovery_worker(
+        merchant: dict[str, Any], live: str, fake_adyen: FakeAdyen, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.payments import processing
+
+    connect(merchant["merchant_id"], fake_adyen)
+
+    def crash(stage: str, reference: str) -> None:
+        raise RuntimeError("the Lambda died here")
+
+    monkeypatch.setattr(processing, "before_commit", crash)
+    answer = pay(live)
+    assert answer.status == 500
+    monkeypatch.setattr(processing, "before_commit", lambda stage, reference: None)
+    [payment] = [i for i in all_items() if i["pk"].startswith("PAY#")]
+    assert payment["status"] == "processing"
+    assert run_recovery() >= 1
+    assert get(live, payment["id"]).data["status"] == "authorized"
+    assert len(fake_adyen.payments) == 1 and events_of(payment["id"]) == ["payment.authorized"]
+
+
+def test_notifications_need_a_valid_hmac_and_duplicates_change_nothing(merchant: dict[str, Any], live: str,
+                                                                        fake_adyen: FakeAdyen) -> None:
+    mid = merchant["merchant_id"]
+    connect(mid, fake_adyen)
+    payment = pay(live).data
+    fake_adyen.take_notifications()
+    act("capture", live, payment["id"])
+    [item] = fake_adyen.take_notifications()
+    forged = {**item, "amount": {"value": 1, "currency": "EUR"}}
+    assert notify(mid, FakeAdyen.envelope([forged]))[0] == 401
+    assert notify("mer_unknown000000000000", FakeAdyen.envelope([item]))[0] == 401
+    assert get(live, payment["id"]).data["status"] == "capture_pending"
+    for _ in range(3):
+        assert notify(mid, FakeAdyen.envelope([item])) == (200, "[accepted]")
+    assert events_of(payment["id"]) == ["payment.authorized", "payment.captured"]
+
+
+def test_operator_sets_the_connector_with_credentials_only_in_secrets_manager(merchant: dict[str, Any],
+                                                                               fake_adyen: FakeAdyen) -> None:
+    from tahsil.connectors import settings
+    from tahsil.kernel.errors import InvalidRequest
+    from tahsil.store import aws, dal
+
+    view = connect(merchant["merchant_id"], fake_adyen)
+    assert view["connector"] == "adyen" and "api_key" not in view and "hmac_key" not in view
+    row = settings.load(merchant["merchant_id"], "live")
+    assert HMAC_KEY not in json.dumps(row) and "AQE1test" not in json.dumps(row)
+    secret = aws.client("secretsmanager").describe_secret(SecretId=row["secret_id"])
+    assert secret.get("KmsKeyId")
+    creds_dump = json.dumps([dal.load(i) for i in aws.client("dynamodb").scan(TableName=dal.credentials_table())["Items"]],
+                            default=str)
+    assert "AQE1test" not in creds_dump
+    for bad in ({"mode": "test"}, {"connector": "simulator"}, {"hmac_key": "zz"}, {"base_url": "https://evil.example"}):
+        args = {"mode": "live", "connector": "adyen", "operator": "t", "merchant_account": "Acc", "api_key": "k" * 20,
+                "hmac_key": HMAC_KEY, "base_url": fake_adyen.url} | bad
+        with pytest.raises(InvalidRequest):
+            settings.configure(merchant["merchant_id"], **args)
+
+
+# ------------------------------------------------------------------ pure mapping (no AWS)
+
+SEED_TABLE = {"4242424242424242": ("approved", "00"), "5555555555554444": ("approved", "00"),
+              "4000000000000002": ("declined", "05"), "4000000000009995": ("declined", "51"),
+              "4000000000000069": ("declined", "54"), "4000000000000127": ("declined", "N7"),
+              "4000000000000119": ("declined", "96"), "4000000000000259": ("approved", "00")}
+
+
+@pytest.mark.parametrize(("number", "expected"), sorted(SEED_TABLE.items()))
+def test_the_simulator_connector_answers_as_seed_002s_test_card_table(number: str, expected: tuple[str, str]) -> None:
+    from tahsil.connectors.base import CardData, Operation
+    from tahsil.payments.payments import SIMULATOR
+
+    outcome = SIMULATOR.authorize(Operation("authorize", "pay_x", 100, "USD", "pay_x", card=CardData(number, 12, 2030)),
+                                  timeout=0)
+    assert (outcome.status, outcome.code) == expected
+    assert outcome.risk_flag is (number == "4000000000000259")  # declined by the fraud rules, not the issuer
+    assert SIMULATOR.remote is False
+
+
+@pytest.mark.parametrize(("answer", "status", "code"), [
+    ({"resultCode": "Error", "refusalReason": "Acquirer Error"}, "declined", "96"),
+    ({"resultCode": "RedirectShopper"}, "declined", "05"),
+    ({"resultCode": "Received"}, "pending", "00"),
+    ({"resultCode": "Refused", "refusalReason": "Withdrawal amount exceeded", "refusalReasonCode": "28"}, "declined", "51"),
+    ({"resultCode": "Refused", "refusalReason": "Something new"}, "declined", "05"),
+])
+def test_adyen_result_codes_map_onto_seed_codes(answer: dict[str, Any], status: str, code: str) -> None:
+    from tahsil.connectors.adyen import payment_outcome
+
+    outcome = payment_outcome({"pspReference": "P1", **answer})
+    assert (outcome.status, outcome.code, outcome.processor_reference) == (status, code, "P1")
+
+
+def test_a_notification_without_or_with_a_wrong_signature_is_rejected() -> None:
+    from tahsil.connectors.adyen import InvalidNotification, parse_notifications
+
+    fake = FakeAdyen(api_key="k", hmac_key=HMAC_KEY, merchant_account="A")
+    fake._notify("CAPTURE_FAILED", "P2", "P1", "txn_abc12345", 500, "EUR", False, "Insufficient balance")
+    [item] = fake.take_notifications()
+    [note] = parse_notifications(FakeAdyen.envelope([item]), HMAC_KEY)
+    assert note.identity == "CAPTURE_FAILED:P2:false" and note.outcome().status == "declined"
+    unsigned = {k: v for k, v in item.items() if k != "additionalData"}
+    for bad in (unsigned, {**item, "success": "true"}):
+        with pytest.raises(InvalidNotification):
+            parse_notifications(FakeAdyen.envelope([bad]), HMAC_KEY)
+    with pytest.raises(InvalidNotification):
+        parse_notifications(FakeAdyen.envelope([item]), "00" * 32)
