@@ -33,8 +33,9 @@ def _state_dir() -> Path:
 
 
 def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
-    from tahsil_local import aws, moto_fixes, pollers, template
-    from tahsil_local.gateway import FunctionPool, GatewayServer, Router
+    from tahsil_local import aws, moto_fixes, pollers, runtime, template
+    from tahsil_local.gateway import GatewayServer, Router
+    from tahsil_local.runtime import FunctionPool
 
     moto_fixes.install()
     doc = template.load()
@@ -42,23 +43,31 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     aws.use_endpoint(moto.start())
     os.environ["MOTO_PORT"] = str(moto.port)  # moto's Step Functions executor calls back to its server
     functions = template.functions(doc)
-    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
+    pools: dict[str, FunctionPool] = {}  # filled once the resources exist (their names are the variables)
     pollers.route_lambda_invocations(pools)
     refs = aws.create_resources(doc)
     pollers.create_state_machines(doc, refs, ROOT)
 
-    server = GatewayServer((host, port), Router(functions, pools), verbose=verbose)
+    server = GatewayServer((host, port), Router([], {}), verbose=verbose)  # its routes once the pools exist
     base_url = f"http://{host}:{server.server_address[1]}"
+    per_function = {fn.logical_id: {name: aws.resolve(value, refs) for name, value in fn.environment.items()}
+                    for fn in functions}
     env: dict[str, str] = {}
-    for fn in functions:
-        for name, value in fn.environment.items():
-            env[name] = aws.resolve(value, refs)
-    os.environ.update(env)
-    os.environ["PUBLIC_BASE_URL"] = base_url
+    for variables in per_function.values():
+        env.update(variables)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ["TAHSIL_LOCAL_RUNTIME"] = "true"  # test mode may send webhooks to http://localhost
+    local = {"PUBLIC_BASE_URL": base_url,
+             "TAHSIL_LOCAL_RUNTIME": "true"}  # test mode may send webhooks to http://localhost
+    # Each execution environment (a process) sees its own function's variables, as in Lambda;
+    # this process (the operator's commands below) sees them all.
+    inherited = runtime.base_variables(per_function)
+    for fn in functions:
+        pools[fn.logical_id] = FunctionPool(fn, {**inherited, **per_function[fn.logical_id], **local})
+    server.router = Router(functions, pools)
+    os.environ.update(env)
+    os.environ.update(local)
 
     from tahsil.console import cognito, ops
 
@@ -118,6 +127,8 @@ Ctrl-C stops it.""", flush=True)
         poller.stop()
     server.shutdown()
     server.server_close()
+    for pool in pools.values():
+        pool.stop()
     moto.stop()
     return 0
 

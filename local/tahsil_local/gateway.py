@@ -1,27 +1,24 @@
 """The local front door: API Gateway REST proxy events for the template's Api routes.
 
-Each function gets a pool of execution environments, as Lambda does: an environment
-serves one request at a time, and a request that finds none idle gets a new one (a cold
-start: the handler module is imported afresh). So module state behaves as it does in
-Lambda, and concurrency tests run real parallel handlers.
+Each function gets a pool of execution environments, as Lambda does (``tahsil_local.runtime``):
+an environment is its own process, serves one request at a time, and a request that finds none
+idle gets a new one (a cold start). So module state behaves as it does in Lambda, and
+concurrency tests run real parallel handlers.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
-import itertools
 import json
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tahsil_local.runtime import FunctionPool
 from tahsil_local.template import Function, Route
 
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
@@ -40,46 +37,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-class FunctionPool:
-    _serial = itertools.count()
-
-    def __init__(self, fn: Function) -> None:
-        self.fn = fn
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-        self.cold_starts = 0
-
-    def _load(self) -> Any:
-        module_file, attr = self.fn.handler.rsplit(".", 1)
-        path = self.fn.code_dir / f"{module_file}.py"
-        name = f"tahsil_fn_{self.fn.logical_id}_{next(self._serial)}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        self.cold_starts += 1
-        return getattr(module, attr)
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            handler = self._idle.pop() if self._idle else None
-        if handler is None:
-            handler = self._load()
-        try:
-            context = LambdaContext(
-                function_name=self.fn.logical_id,
-                memory_limit_in_mb=self.fn.memory,
-                aws_request_id=str(uuid.uuid4()),
-                deadline=time.monotonic() + self.fn.timeout,
-                invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.fn.logical_id}",
-            )
-            return handler(event, context)
-        finally:
-            with self._lock:
-                self._idle.append(handler)
 
 
 class Router:
