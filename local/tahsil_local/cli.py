@@ -6,7 +6,7 @@
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
                                        override a merchant's rate limits (same --local / --stack)
     tahsil go-live approve|reject ID   decide a merchant's pending go-live review (--reason, --force; --local / --stack)
-    tahsil users create --merchant-id ID --email E
+    tahsil users create --merchant-id ID --email E [--role owner|developer|viewer]
                                        a dashboard user (Cognito) for a merchant (same --local / --stack)
     tahsil listen [--events T,..]      receive, verify and print the local gateway's webhooks
     tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
@@ -73,7 +73,8 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
 
     merchant = ops.create_merchant("Demo Store")
     dashboard = {"url": f"{base_url}/dashboard", "username": DEMO_USER, "password": _demo_password()}
-    cognito.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True)
+    cognito.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True,
+                        role="owner")
     state = {
         "base_url": base_url,
         "merchant_id": merchant["merchant_id"],
@@ -246,7 +247,7 @@ def create_user(args: argparse.Namespace) -> int:
         raise SystemExit(f"tahsil users create: no merchant {args.merchant_id}")
     password = "Tmp-" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y") + "9Z"
     try:
-        made = cognito.create_user(args.email, args.merchant_id, temporary_password=password)
+        made = cognito.create_user(args.email, args.merchant_id, temporary_password=password, role=args.role)
     except TahsilError as exc:
         raise SystemExit(f"tahsil users create: {exc.message}") from None
     print(json.dumps({**made, "temporary_password": password}, indent=2))
@@ -318,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     p_user = users_sub.add_parser("create", help="create a dashboard user for a merchant (temporary password)")
     p_user.add_argument("--merchant-id", required=True)
     p_user.add_argument("--email", required=True)
+    p_user.add_argument("--role", choices=["owner", "developer", "viewer"], default="owner",
+                        help="owner: everything; developer: all but account changes; viewer: read only (default: owner)")
     where = p_user.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
