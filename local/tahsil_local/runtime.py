@@ -237,15 +237,28 @@ class Environment:
     def invoke(self, body: bytes) -> bytes | None:
         invocation = _Invocation(str(uuid.uuid4()), body)
         self._inbox.put(invocation)
-        if not invocation.picked.wait(INIT_TIMEOUT_S if self.init_ms is None else self.fn.timeout + 5):
+        if not self._wait(invocation.picked, INIT_TIMEOUT_S if self.init_ms is None else self.fn.timeout + 5):
+            code = self.process.poll()
             self._abandon(invocation, {"errorType": "Runtime.InitTimeout",
-                                       "errorMessage": f"init did not finish in {INIT_TIMEOUT_S:.0f} seconds"})
+                                       "errorMessage": f"init did not finish in {INIT_TIMEOUT_S:.0f} seconds"}
+                          if code is None else
+                          {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited with error: exit status {code}"})
         elif not invocation.done.wait(self.fn.timeout + 1):
             self._abandon(invocation, {"errorType": "Sandbox.Timedout",
                                        "errorMessage": f"Task timed out after {self.fn.timeout:.2f} seconds"})
         if invocation.error is not None:
             raise FunctionError(invocation.error)
         return invocation.result
+
+    def _wait(self, event: threading.Event, timeout: float) -> bool:
+        """Wait for ``event``; give up early if the process is gone (it died before taking the invocation)."""
+        deadline = time.monotonic() + timeout
+        while not event.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+            if self.process.poll() is not None and not event.wait(1.0):
+                return False  # _watch fails what it finds; this invocation came in after it looked
+        return True
 
     def _abandon(self, invocation: _Invocation, error: dict[str, Any]) -> None:
         """A timeout: Lambda stops the environment; its next invocation is a cold start."""
