@@ -45,6 +45,11 @@ from tahsil_local.template import Function
 API_VERSION = "/2018-06-01/runtime"
 # Lambda gives a function's init 10 s; a laptop starting many environments at once is slower.
 INIT_TIMEOUT_S = float(os.environ.get("TAHSIL_INIT_TIMEOUT", "60"))
+# In Lambda every environment has its own CPU; here they share the machine's. A burst of cold
+# starts (40 at once) would starve the handlers already running past their timeout, so at most
+# this many environments initialise at a time; the others wait their turn before starting.
+PARALLEL_INITS = int(os.environ.get("TAHSIL_PARALLEL_INITS", "0")) or max(2, os.cpu_count() or 2)
+_INIT_SLOTS = threading.BoundedSemaphore(PARALLEL_INITS)
 _RESULT_PATH = re.compile(rf"^{re.escape(API_VERSION)}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 
 
@@ -165,6 +170,8 @@ class Environment:
         self._current: _Invocation | None = None
         self._init_error: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._initialising = _INIT_SLOTS.acquire(timeout=INIT_TIMEOUT_S)  # released at the first /next or exit
+        self.started = time.monotonic()
         self._api = _RuntimeApiServer(self)
         threading.Thread(target=self._api.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,
                          name=f"runtime-api:{fn.logical_id}").start()
@@ -178,9 +185,16 @@ class Environment:
 
     # ---- called by the Runtime API
 
+    def _init_done(self) -> None:
+        with self._lock:
+            held, self._initialising = self._initialising, False
+        if held:
+            _INIT_SLOTS.release()
+
     def next_invocation(self) -> _Invocation | None:
         if self.init_ms is None:
             self.init_ms = (time.monotonic() - self.started) * 1000
+            self._init_done()
         while self.alive:
             try:
                 invocation = self._inbox.get(timeout=0.5)
@@ -213,6 +227,7 @@ class Environment:
     def _watch(self) -> None:
         code = self.process.wait()
         self.alive = False
+        self._init_done()
         error = self._init_error or {
             "errorType": "Runtime.ExitError",
             "errorMessage": f"Runtime exited with error: exit status {code}",
