@@ -17,7 +17,9 @@ A function's pool keeps Lambda's semantics: an environment serves one invocation
 invocation that finds no idle environment starts a new one (a cold start: a new process imports
 the handler module and the layer); idle environments are reused, the most recent first. An
 environment whose process exits, fails its init or overruns the function's timeout is discarded,
-as Lambda discards it. ``FunctionPool.stop`` ends every process of the pool.
+as Lambda discards it, and one idle for ``TAHSIL_IDLE_TIMEOUT`` seconds (300) is stopped, as Lambda
+reclaims idle ones. At most one environment per core initialises at a time (``PARALLEL_INITS``).
+``FunctionPool.stop`` ends every process of the pool.
 
 Each process gets the function's own environment variables from template.yaml (not the other
 functions'), the Lambda runtime's reserved variables (``AWS_LAMBDA_FUNCTION_NAME``, ``_HANDLER``,
@@ -35,6 +37,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +53,8 @@ INIT_TIMEOUT_S = float(os.environ.get("TAHSIL_INIT_TIMEOUT", "60"))
 # this many environments initialise at a time; the others wait their turn before starting.
 PARALLEL_INITS = int(os.environ.get("TAHSIL_PARALLEL_INITS", "0")) or max(2, os.cpu_count() or 2)
 _INIT_SLOTS = threading.BoundedSemaphore(PARALLEL_INITS)
+# Lambda reclaims environments that stay idle; so does the local runtime, after this long.
+IDLE_TIMEOUT_S = float(os.environ.get("TAHSIL_IDLE_TIMEOUT", "300"))
 _RESULT_PATH = re.compile(rf"^{re.escape(API_VERSION)}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 
 
@@ -165,6 +170,7 @@ class Environment:
         self.function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{fn.logical_id}"
         self.alive = True
         self.started = time.monotonic()
+        self.idle_since = self.started
         self.init_ms: float | None = None
         self._inbox: queue.Queue[_Invocation | None] = queue.Queue()
         self._current: _Invocation | None = None
@@ -348,10 +354,23 @@ class FunctionPool:
         finally:
             with self._lock:
                 if env.alive and not self._stopped:
+                    env.idle_since = time.monotonic()
                     self._idle.append(env)
                 else:
                     self._all.discard(env)
+        _Reaper.ensure(self)
         return json.loads(result) if result else None
+
+    def reap(self, max_idle: float, now: float | None = None) -> int:
+        """Stop the environments idle for ``max_idle`` seconds or more; how many."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            old = [env for env in self._idle if now - env.idle_since >= max_idle]
+            self._idle = [env for env in self._idle if env not in old]
+            self._all.difference_update(old)
+        for env in old:
+            env.stop()
+        return len(old)
 
     @property
     def processes(self) -> list[int]:
@@ -369,6 +388,31 @@ class FunctionPool:
                 env.process.terminate()
         for env in envs:
             env.stop()
+
+
+class _Reaper:
+    """One thread that reclaims idle environments of every pool (``IDLE_TIMEOUT_S``)."""
+
+    _lock = threading.Lock()
+    _pools: weakref.WeakSet[FunctionPool] = weakref.WeakSet()
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def ensure(cls, pool: FunctionPool) -> None:
+        with cls._lock:
+            cls._pools.add(pool)
+            if cls._thread is None:
+                cls._thread = threading.Thread(target=cls._run, daemon=True, name="runtime-reaper")
+                cls._thread.start()
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            time.sleep(min(30.0, max(1.0, IDLE_TIMEOUT_S / 4)))
+            with cls._lock:
+                pools = list(cls._pools)
+            for pool in pools:
+                pool.reap(IDLE_TIMEOUT_S)
 
 
 def base_variables(function_variables: Mapping[str, Mapping[str, str]]) -> dict[str, str]:

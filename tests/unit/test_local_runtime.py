@@ -194,3 +194,13 @@ def test_stopping_a_pool_ends_every_environment(probe_pool: Any) -> None:
     assert not any(_alive(p) for p in pids)
     with pytest.raises(FunctionError):
         pool.invoke({})
+
+
+def test_idle_environments_are_reclaimed_and_the_next_request_is_a_cold_start(probe_pool: Any) -> None:
+    pool = probe_pool()
+    pid = pool.invoke({})["pid"]
+    assert pool.reap(300) == 0 and _alive(pid)  # just used: kept
+    assert pool.reap(300, now=time.monotonic() + 301) == 1
+    assert not _alive(pid) and pool.processes == []
+    again = pool.invoke({})
+    assert again["pid"] != pid and again["calls"] == 1 and pool.cold_starts == 2
