@@ -18,7 +18,8 @@ invocation that finds no idle environment starts a new one (a cold start: a new 
 the handler module and the layer); idle environments are reused, the most recent first. An
 environment whose process exits, fails its init or overruns the function's timeout is discarded,
 as Lambda discards it, and one idle for ``TAHSIL_IDLE_TIMEOUT`` seconds (300) is stopped, as Lambda
-reclaims idle ones. At most one environment per core initialises at a time (``PARALLEL_INITS``).
+reclaims idle ones. At most one environment per core initialises at a time (``PARALLEL_INITS``):
+a request waiting for its turn takes an environment that comes back idle meanwhile.
 ``FunctionPool.stop`` ends every process of the pool.
 
 Each process gets the function's own environment variables from template.yaml (not the other
@@ -50,7 +51,8 @@ API_VERSION = "/2018-06-01/runtime"
 INIT_TIMEOUT_S = float(os.environ.get("TAHSIL_INIT_TIMEOUT", "60"))
 # In Lambda every environment has its own CPU; here they share the machine's. A burst of cold
 # starts (40 at once) would starve the handlers already running past their timeout, so at most
-# this many environments initialise at a time; the others wait their turn before starting.
+# this many environments initialise at a time. A request waiting for its turn takes an
+# environment that comes back idle meanwhile (it would have found it idle a moment later).
 PARALLEL_INITS = int(os.environ.get("TAHSIL_PARALLEL_INITS", "0")) or max(2, os.cpu_count() or 2)
 _INIT_SLOTS = threading.BoundedSemaphore(PARALLEL_INITS)
 # Lambda reclaims environments that stay idle; so does the local runtime, after this long.
@@ -165,7 +167,7 @@ class _RuntimeApiServer(ThreadingHTTPServer):
 class Environment:
     """One execution environment: a process running awslambdaric against its own Runtime API port."""
 
-    def __init__(self, fn: Function, variables: Mapping[str, str]) -> None:
+    def __init__(self, fn: Function, variables: Mapping[str, str], *, init_slot_held: bool = False) -> None:
         self.fn = fn
         self.function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{fn.logical_id}"
         self.alive = True
@@ -176,7 +178,8 @@ class Environment:
         self._current: _Invocation | None = None
         self._init_error: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        self._initialising = _INIT_SLOTS.acquire(timeout=INIT_TIMEOUT_S)  # released at the first /next or exit
+        # An init slot, released at the first /next or at exit.
+        self._initialising = init_slot_held or _INIT_SLOTS.acquire(timeout=INIT_TIMEOUT_S)
         self.started = time.monotonic()
         self._api = _RuntimeApiServer(self)
         threading.Thread(target=self._api.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True,
@@ -324,26 +327,36 @@ class FunctionPool:
         self.cold_starts = 0
         self._idle: list[Environment] = []
         self._all: set[Environment] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._stopped = False
+
+    def _checkout(self) -> Environment | None:
+        """An idle environment, or None once an init slot is held for a new one (a cold start)."""
+        with self._lock:
+            while True:
+                if self._stopped:
+                    raise FunctionError({"errorType": "Runtime.Stopped", "errorMessage": "the local runtime is stopping"})
+                while self._idle:
+                    candidate = self._idle.pop()
+                    if candidate.alive:
+                        return candidate
+                    self._all.discard(candidate)
+                if _INIT_SLOTS.acquire(blocking=False):
+                    self.cold_starts += 1
+                    return None
+                self._lock.wait(0.05)  # an environment may come back idle, or an init slot free up
 
     def invoke(self, event: Any) -> Any:
         """Run one invocation; its JSON result, or FunctionError."""
         body = json.dumps(event).encode()
-        env = None
-        with self._lock:
-            if self._stopped:
-                raise FunctionError({"errorType": "Runtime.Stopped", "errorMessage": "the local runtime is stopping"})
-            while self._idle and env is None:
-                candidate = self._idle.pop()
-                if candidate.alive:
-                    env = candidate
-                else:
-                    self._all.discard(candidate)
-            if env is None:
-                self.cold_starts += 1
+        env = self._checkout()
         if env is None:
-            env = Environment(self.fn, {**self.variables, "AWS_LAMBDA_LOG_STREAM_NAME": uuid.uuid4().hex})
+            try:
+                env = Environment(self.fn, {**self.variables, "AWS_LAMBDA_LOG_STREAM_NAME": uuid.uuid4().hex},
+                                  init_slot_held=True)
+            except BaseException:
+                _INIT_SLOTS.release()
+                raise
             with self._lock:
                 self._all.add(env)
                 stopped = self._stopped
@@ -356,6 +369,7 @@ class FunctionPool:
                 if env.alive and not self._stopped:
                     env.idle_since = time.monotonic()
                     self._idle.append(env)
+                    self._lock.notify()
                 else:
                     self._all.discard(env)
         _Reaper.ensure(self)
