@@ -204,3 +204,26 @@ def test_idle_environments_are_reclaimed_and_the_next_request_is_a_cold_start(pr
     assert not _alive(pid) and pool.processes == []
     again = pool.invoke({})
     assert again["pid"] != pid and again["calls"] == 1 and pool.cold_starts == 2
+
+
+def test_environments_end_when_the_runtime_dies_without_stopping_them(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "app.py").write_text(_PROBE)
+    script = f"""
+import os
+from pathlib import Path
+from tahsil_local.runtime import FunctionPool
+from tahsil_local.template import Function
+fn = Function(logical_id="ProbeFunction", code_dir=Path({str(tmp_path)!r}), handler="app.handler", timeout=5,
+              memory=128, environment={{}})
+print(FunctionPool(fn, {{"PATH": "/usr/bin:/bin"}}).invoke({{}})["pid"], flush=True)
+os._exit(0)  # as a SIGKILL would: no chance to stop the pool
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.split()[0])  # (the environment may add a line as it notices its runtime is gone)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
