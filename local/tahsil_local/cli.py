@@ -9,7 +9,7 @@
                                        a merchant's live processor connector (--environment, --live-url-prefix;
                                        --base-url for a local fake Adyen; `none` removes it; same --local / --stack)
     tahsil go-live approve|reject ID   decide a merchant's pending go-live review (--reason, --force; --local / --stack)
-    tahsil users create --merchant-id ID --email E
+    tahsil users create --merchant-id ID --email E [--role owner|developer|viewer]
                                        a dashboard user (Cognito) for a merchant (same --local / --stack)
     tahsil ops redrive [--queue Q ...] replay dead-letter and stream-failure queues (same --local / --stack)
     tahsil listen [--events T,..]      receive, verify and print the local gateway's webhooks
@@ -65,16 +65,15 @@ def _port_in_use(host: str, port: int) -> str:
 
 
 def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
-    from tahsil_local import aws, moto_fixes, pollers, template
-    from tahsil_local.gateway import FunctionPool, GatewayServer, Router
+    from tahsil_local import aws, moto_fixes, pollers, runtime, template
+    from tahsil_local.gateway import GatewayServer, Router
+    from tahsil_local.runtime import FunctionPool
 
     moto_fixes.install()
     doc = template.load()
     functions = template.functions(doc)
-    pools = {fn.logical_id: FunctionPool(fn) for fn in functions}
     try:  # take the port first: a second `make run` on it says so at once, before starting anything
-        server = GatewayServer((host, port), Router(functions, pools, base_paths=template.base_paths(doc)),
-                               verbose=verbose)
+        server = GatewayServer((host, port), Router([], {}), verbose=verbose)  # its routes once the pools exist
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             print(_port_in_use(host, port), file=sys.stderr, flush=True)
@@ -83,27 +82,37 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
     moto = aws.MotoServer(host)
     aws.use_endpoint(moto.start())
     os.environ["MOTO_PORT"] = str(moto.port)  # moto's Step Functions executor calls back to its server
+    pools: dict[str, FunctionPool] = {}  # filled once the resources exist (their names are the variables)
     pollers.route_lambda_invocations(pools)
     refs = aws.create_resources(doc)
     pollers.create_state_machines(doc, refs, ROOT)
 
     base_url = f"http://{host}:{server.server_address[1]}"
+    per_function = {fn.logical_id: {name: aws.resolve(value, refs) for name, value in fn.environment.items()}
+                    for fn in functions}
     env: dict[str, str] = {}
-    for fn in functions:
-        for name, value in fn.environment.items():
-            env[name] = aws.resolve(value, refs)
-    os.environ.update(env)
-    os.environ["PUBLIC_BASE_URL"] = base_url
+    for variables in per_function.values():
+        env.update(variables)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ["TAHSIL_LOCAL_RUNTIME"] = "true"  # test mode may send webhooks to http://localhost
+    local = {"PUBLIC_BASE_URL": base_url,
+             "TAHSIL_LOCAL_RUNTIME": "true"}  # test mode may send webhooks to http://localhost
+    # Each execution environment (a process) sees its own function's variables, as in Lambda;
+    # this process (the operator's commands below) sees them all.
+    inherited = runtime.base_variables(per_function)
+    for fn in functions:
+        pools[fn.logical_id] = FunctionPool(fn, {**inherited, **per_function[fn.logical_id], **local})
+    server.router = Router(functions, pools, base_paths=template.base_paths(doc))
+    os.environ.update(env)
+    os.environ.update(local)
 
     from tahsil.console import cognito, ops
 
     merchant = ops.create_merchant("Demo Store")
     dashboard = {"url": f"{base_url}/dashboard", "username": DEMO_USER, "password": _demo_password()}
-    cognito.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True)
+    cognito.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True,
+                        role="owner")
     state = {
         "base_url": base_url,
         "merchant_id": merchant["merchant_id"],
@@ -160,6 +169,8 @@ Ctrl-C stops it.""", flush=True)
         poller.stop()
     server.shutdown()
     server.server_close()
+    for pool in pools.values():
+        pool.stop()
     moto.stop()
     state_file.unlink(missing_ok=True)  # its keys died with it
     return 0
@@ -324,7 +335,7 @@ def create_user(args: argparse.Namespace) -> int:
         raise SystemExit(f"tahsil users create: no merchant {args.merchant_id}")
     password = "Tmp-" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y") + "9Z"
     try:
-        made = cognito.create_user(args.email, args.merchant_id, temporary_password=password)
+        made = cognito.create_user(args.email, args.merchant_id, temporary_password=password, role=args.role)
     except TahsilError as exc:
         raise SystemExit(f"tahsil users create: {exc.message}") from None
     print(json.dumps({**made, "temporary_password": password}, indent=2))
@@ -491,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     p_user = users_sub.add_parser("create", help="create a dashboard user for a merchant (temporary password)")
     p_user.add_argument("--merchant-id", required=True)
     p_user.add_argument("--email", required=True)
+    p_user.add_argument("--role", choices=["owner", "developer", "viewer"], default="owner",
+                        help="owner: everything; developer: all but account changes; viewer: read only (default: owner)")
     where = p_user.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")

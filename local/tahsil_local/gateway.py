@@ -7,34 +7,27 @@ segment beats a ``{parameter}``, which beats a greedy ``{proxy+}``), then its me
 front door answers itself (a body over Lambda's 6 MB, a crashed function, a path no resource
 matches) is in the API's envelope with one request id in ``X-Request-Id`` and the body.
 
-Each function gets a pool of execution environments, as Lambda does: an environment
-serves one request at a time, and a request that finds none idle gets a new one (a cold
-start: the handler module is imported afresh). So module state behaves as it does in
-Lambda, and concurrency tests run real parallel handlers.
+Each function gets a pool of execution environments, as Lambda does (``tahsil_local.runtime``):
+an environment is its own process, serves one request at a time, and a request that finds none
+idle gets a new one (a cold start). So module state behaves as it does in Lambda, each log line
+belongs to the one function its process runs, and concurrency tests run real parallel handlers.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import contextvars
 import datetime as dt
-import importlib.util
-import itertools
 import json
-import logging
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tahsil_local.runtime import FunctionPool
 from tahsil_local.template import Function, Route, specificity
 
 MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
@@ -59,96 +52,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-class FunctionPool:
-    _serial = itertools.count()
-
-    def __init__(self, fn: Function) -> None:
-        self.fn = fn
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-        self.cold_starts = 0
-
-    def _load(self) -> Any:
-        module_file, attr = self.fn.handler.rsplit(".", 1)
-        path = self.fn.code_dir / f"{module_file}.py"
-        name = f"tahsil_fn_{self.fn.logical_id}_{next(self._serial)}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        self.cold_starts += 1
-        return getattr(module, attr)
-
-    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            handler = self._idle.pop() if self._idle else None
-        if handler is None:
-            handler = self._load()
-        context = LambdaContext(
-            function_name=self.fn.logical_id,
-            memory_limit_in_mb=self.fn.memory,
-            aws_request_id=str(uuid.uuid4()),
-            deadline=time.monotonic() + self.fn.timeout,
-            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.fn.logical_id}",
-        )
-        try:
-            with _credited_to(context, event):
-                return handler(event, context)
-        finally:
-            with self._lock:
-                self._idle.append(handler)
-
-
-_INVOCATION: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("tahsil_invocation", default=None)
-
-
-class _CreditFilter(logging.Filter):
-    """Stamps each record with the invocation running in this thread (see ``_credited_to``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        keys = _INVOCATION.get()
-        if keys:
-            for name, value in keys.items():
-                setattr(record, name, value)  # a record's own attributes win over the logger's keys
-        return True
-
-
-_credit_filter_lock = threading.Lock()
-
-
-def _install_credit_filter() -> None:
-    from tahsil.kernel.telemetry import logger
-
-    with _credit_filter_lock:
-        if not any(isinstance(f, _CreditFilter) for f in logger._logger.filters):
-            logger._logger.addFilter(_CreditFilter())
-
-
-@contextlib.contextmanager
-def _credited_to(context: LambdaContext, event: dict[str, Any]) -> Iterator[None]:
-    """Credit every log line of this invocation to its own function.
-
-    In Lambda one process runs one function, so Powertools keeps the Lambda context in the
-    logger's process-wide keys (and ``inject_lambda_context(clear_state=True)`` resets them,
-    thread-local ones included, at each call). Here every function shares one process and one
-    logger, and threads run them at once: a line would carry whichever function set the keys
-    last. A filter stamps each record with this thread's invocation instead; a record's own
-    attributes are what Powertools writes last.
-    """
-    _install_credit_filter()
-    request_id = (event.get("requestContext") or {}).get("requestId") if isinstance(event, dict) else None
-    token = _INVOCATION.set({
-        "function_name": context.function_name, "function_memory_size": context.memory_limit_in_mb,
-        "function_arn": context.invoked_function_arn, "function_request_id": context.aws_request_id,
-        "correlation_id": request_id,
-    })
-    try:
-        yield
-    finally:
-        _INVOCATION.reset(token)
 
 
 class Router:

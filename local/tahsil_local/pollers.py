@@ -9,7 +9,7 @@
   ``MaximumRetryAttempts`` retries the batch is described on the ``DestinationConfig.OnFailure``
   queue (as Lambda's on-failure record) and the poller moves past it; `tahsil ops redrive` replays it.
 - Step Functions: moto executes state machines; their Lambda tasks are routed here, to
-  the same in-process execution environments that serve HTTP.
+  the same pools of execution environments (processes) that serve HTTP.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-from tahsil_local.gateway import FunctionPool
+from tahsil_local.runtime import FunctionError, FunctionPool
 from tahsil_local.template import Function
 
 ACCOUNT = "123456789012"
@@ -151,6 +151,9 @@ class StreamPoller(_Poller):
         batch = [r for r in records if passes(self.filters, r)]
         for r in batch:
             r["eventSourceARN"] = self.stream_arn
+            created = r["dynamodb"].get("ApproximateCreationDateTime")
+            if hasattr(created, "timestamp"):  # boto3 parses it; Lambda's event carries epoch seconds
+                r["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
         if not batch:
             self.after = records[-1]["dynamodb"]["SequenceNumber"]
             return True
@@ -236,7 +239,10 @@ def start(functions: list[Function], pools: dict[str, FunctionPool], refs: dict[
 
 
 def route_lambda_invocations(pools: dict[str, FunctionPool]) -> None:
-    """Send moto's Lambda invocations (from Step Functions tasks) to the in-process functions."""
+    """Send moto's Lambda invocations (from Step Functions tasks) to the functions' pools.
+
+    A function error answers as Lambda's Invoke API does: 200 with ``X-Amz-Function-Error`` and
+    the error document, so the state machine's Retry/Catch see its ``errorType``."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.config import default_user_config
 
@@ -247,7 +253,11 @@ def route_lambda_invocations(pools: dict[str, FunctionPool]) -> None:
         name = function_name.split(":function:")[-1].split(":")[0]
         pool = pools[name]
         payload = json.loads(body) if body else {}
-        result = pool.invoke(payload)
+        try:
+            result = pool.invoke(payload)
+        except FunctionError as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(exc.payload).encode()
         return json.dumps(result).encode()
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]

@@ -40,13 +40,23 @@ def test_the_demo_user_signs_in_and_the_api_checks_the_token_against_the_pools_j
     assert creds["url"] == f"{gateway.url}/dashboard" and creds["username"] == "demo@tahsil.local"
     answer = session(gateway, {"email": creds["username"], "password": creds["password"]})
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
-    token = answer.json()["data"]["id_token"]
+    data = answer.json()["data"]
+    token = data["access_token"]
+    assert data["role"] == "owner"
     me = as_user(gateway, token, "GET", "/v1/account")
     assert me.status_code == 200 and me.json()["data"]["id"] == gateway.state["merchant_id"]
     head, body, sig = token.split(".")
     forged = head + "." + body + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
     assert as_user(gateway, forged, "GET", "/v1/account").status_code == 401
     assert session(gateway, {"email": creds["username"], "password": "wrong-Password-1"}).status_code == 401
+    # Renewed with the refresh token; signed out (Cognito's global sign-out), the refresh token is dead too.
+    renewed = session(gateway, {"action": "refresh", "refresh_token": data["refresh_token"]})
+    assert renewed.status_code == 200
+    assert as_user(gateway, renewed.json()["data"]["access_token"], "GET", "/v1/account").status_code == 200
+    out = requests.post(f"{gateway.url}/dashboard/session", json={"action": "sign_out"}, timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+    assert out.status_code == 200
+    assert session(gateway, {"refresh_token": data["refresh_token"]}).status_code == 401
 
 
 def test_an_operator_approves_go_live_with_the_ops_command(gateway: Gateway) -> None:
@@ -90,8 +100,18 @@ def test_users_create_gives_a_temporary_password_changed_at_first_sign_in(gatewa
     first = session(gateway, {"email": "owner@staffed.example", "password": user["temporary_password"]}).json()["data"]
     assert first["challenge"] == "NEW_PASSWORD_REQUIRED"
     done = session(gateway, {"email": "owner@staffed.example", "session": first["session"], "new_password": "Staffed-shop-2026"})
-    token = done.json()["data"]["id_token"]
+    token = done.json()["data"]["access_token"]
     assert as_user(gateway, token, "GET", "/v1/account").json()["data"]["id"] == created["merchant_id"]
+    assert user["role"] == "owner"
+    viewer = json.loads(tahsil(gateway, "users", "create", "--merchant-id", created["merchant_id"],
+                               "--email", "viewer@staffed.example", "--role", "viewer").stdout)
+    first = session(gateway, {"email": "viewer@staffed.example", "password": viewer["temporary_password"]}).json()["data"]
+    done = session(gateway, {"email": "viewer@staffed.example", "session": first["session"], "new_password": "Viewer-shop-2026"})
+    assert done.json()["data"]["role"] == "viewer"
+    token = done.json()["data"]["access_token"]
+    assert as_user(gateway, token, "GET", "/v1/api-keys").status_code == 200
+    refused = as_user(gateway, token, "POST", "/v1/api-keys", json={"name": "k", "scopes": ["payments:read"]})
+    assert refused.status_code == 403 and refused.json()["error"]["required_scope"] == "keys:write"
     unknown = tahsil(gateway, "users", "create", "--merchant-id", "mer_NoSuchMerchant0000000", "--email", "x@y.example",
                      check=False)
     assert unknown.returncode != 0 and "no merchant" in unknown.stderr

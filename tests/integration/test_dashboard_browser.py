@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 
 from tests.integration.conftest import Gateway
 from tests.integration.test_checkout_browser import SCREENSHOTS, WAIT_MS, browser, page  # noqa: F401 - fixtures
@@ -136,9 +137,68 @@ def test_sign_in_as_the_demo_user_and_out(gateway: Gateway, page: Any) -> None: 
     assert page.context.cookies() == []
     assert page.evaluate("JSON.parse(sessionStorage.getItem('tahsil.session')).token").startswith("eyJ")
 
+    saved = page.evaluate("JSON.parse(sessionStorage.getItem('tahsil.session'))")
+    assert saved["refresh"] and saved["role"] == "owner"
+
     page.locator("#signout").click()
     page.locator("#signin").wait_for(state="visible", timeout=WAIT_MS)
     assert page.evaluate("sessionStorage.getItem('tahsil.session')") is None
+    # Signing out is Cognito's global sign-out: the tab's refresh token no longer renews anything.
+    assert until(lambda: requests.post(f"{gateway.url}/dashboard/session", json={"refresh_token": saved["refresh"]},
+                                       timeout=30).status_code == 401, timeout_s=10)
+    no_csp_violations(page)
+
+
+def test_an_expired_access_token_is_renewed_with_the_refresh_token(gateway: Gateway, page: Any) -> None:  # noqa: F811
+    sign_in(page, gateway)
+    saved = page.evaluate("JSON.parse(sessionStorage.getItem('tahsil.session'))")
+    # As if the hour had passed: the stored access token is past its time (and no longer valid at all).
+    page.evaluate("s => sessionStorage.setItem('tahsil.session', JSON.stringify(s))",
+                  {**saved, "token": saved["token"][:-8] + "AAAAAAAA", "exp": 1})
+    page.reload()
+    page.locator("main[data-ready='overview']").wait_for(timeout=WAIT_MS)
+    renewed = page.evaluate("JSON.parse(sessionStorage.getItem('tahsil.session'))")
+    assert renewed["token"] != saved["token"] and renewed["refresh"] == saved["refresh"]
+    assert renewed["exp"] > saved["exp"] - 5
+    assert page.locator("#user-email").inner_text() == gateway.state["dashboard"]["username"]
+    no_csp_violations(page)
+
+
+def test_a_new_user_turns_on_totp_and_is_asked_for_a_code_at_sign_in(gateway: Gateway, page: Any) -> None:  # noqa: F811
+    from tests.integration.test_console_gateway import tahsil
+
+    user = json.loads(tahsil(gateway, "users", "create", "--merchant-id", gateway.state["merchant_id"],
+                             "--email", "mfa@demo.example", "--role", "developer").stdout)
+    page.goto(gateway.state["dashboard"]["url"])
+    page.locator("#signin-email").fill("mfa@demo.example")
+    page.locator("#signin-password").fill(user["temporary_password"])
+    page.locator("#signin-submit").click()
+    page.locator("#signin-new-password").wait_for(state="visible", timeout=WAIT_MS)
+    page.locator("#signin-new-password").fill("Mfa-demo-shop-2026")
+    page.locator("#signin-submit").click()
+    page.locator("main[data-ready='overview']").wait_for(timeout=WAIT_MS)
+
+    open_page(page, "account")
+    page.locator("#mfa-start").click()
+    secret = page.locator("#mfa-setup code.secret-code")
+    secret.wait_for(timeout=WAIT_MS)
+    shown = page.locator("#mfa-setup").inner_text()
+    assert secret.inner_text() and f"secret={secret.inner_text()}&issuer=Tahsil" in shown
+    assert "otpauth://totp/Tahsil%3Amfa%40demo.example" in shown
+    page.locator("#mfa-code").fill("123456")  # moto accepts any six digits
+    page.locator("#mfa-form button[type=submit]").click()
+    page.locator("#mfa-setup .notice-ok").wait_for(timeout=WAIT_MS)
+    shot(page, "account-mfa")
+
+    page.locator("#signout").click()
+    page.locator("#signin-email").fill("mfa@demo.example")
+    page.locator("#signin-password").fill("Mfa-demo-shop-2026")
+    page.locator("#signin-submit").click()
+    page.locator("#signin-mfa-code").wait_for(state="visible", timeout=WAIT_MS)
+    page.locator("#signin-mfa-code").fill("654321")
+    page.locator("#signin-submit").click()
+    page.locator("main[data-ready='account']").wait_for(timeout=WAIT_MS)  # back on the page it left
+    assert page.locator("#user-email").inner_text() == "mfa@demo.example"
     no_csp_violations(page)
 
 

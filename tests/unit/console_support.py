@@ -93,22 +93,25 @@ def jwks(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> list[str]:
         return moto_jwks()
 
     cognito.KEYS.clear()
+    cognito.SESSIONS.clear()
     monkeypatch.setattr(cognito, "fetch_jwks", fetch)
     yield fetched
     cognito.KEYS.clear()
+    cognito.SESSIONS.clear()
 
 
-def new_user(merchant_id: str, email: str = "staff@shop.example") -> str:
+def new_user(merchant_id: str, email: str = "staff@shop.example", role: str = "owner") -> str:
     from tahsil.console import cognito
 
-    cognito.create_user(email, merchant_id, temporary_password=PASSWORD, permanent=True)
+    cognito.create_user(email, merchant_id, temporary_password=PASSWORD, permanent=True, role=role)
     return email
 
 
 def sign_in(email: str, password: str = PASSWORD) -> str:
+    """The session's access token (what the dashboard sends as Authorization: Bearer)."""
     from tahsil.console import cognito
 
-    return cognito.sign_in(email, password)["id_token"]
+    return cognito.sign_in(email, password)["access_token"]
 
 
 @pytest.fixture
@@ -137,6 +140,6 @@ def claims_for(merchant_id: str, **over: Any) -> dict[str, Any]:
 
     pool_id, client_id = cognito.pool()
     now = int(time.time())
-    return {"iss": cognito.issuer(pool_id), "sub": "0b7d6c3e-1111-4222-8333-944455556666", "aud": client_id,
-            "token_use": "id", "iat": now, "auth_time": now, "exp": now + 3600, "email": "staff@shop.example",
-            "custom:merchant_id": merchant_id, **over}
+    return {"iss": cognito.issuer(pool_id), "sub": "0b7d6c3e-1111-4222-8333-944455556666", "client_id": client_id,
+            "token_use": "access", "iat": now, "auth_time": now, "exp": now + 3600,
+            "username": "0b7d6c3e-1111-4222-8333-944455556666", "scope": "aws.cognito.signin.user.admin", **over}

@@ -1,4 +1,4 @@
-"""Dashboard sign-in: Cognito ID tokens on the /v1 API, the session endpoint, and the page itself."""
+"""Dashboard sign-in: Cognito access tokens on the /v1 API, the session endpoint, and the page itself."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def test_a_signed_in_user_acts_for_their_merchant_in_test_mode_by_default(user_t
     answer = call("account-get", token=user_token)
     assert answer.status == 200 and answer.data["id"] == merchant["merchant_id"]
     keys = call("api-keys-list", token=user_token)
-    assert keys.status == 200 and {k["mode"] for k in keys.data["api_keys"]} == {"test", "live"}
+    assert keys.status == 200 and {k["mode"] for k in keys.data["api_keys"]} == {"test"}
+    live = call("api-keys-list", token=user_token, mode="live")
+    assert live.status == 200 and {k["mode"] for k in live.data["api_keys"]} == {"live"}
 
 
 def test_tahsil_mode_picks_live_and_anything_else_is_a_400(user_token: str) -> None:  # noqa: F811
@@ -50,18 +52,23 @@ def test_the_user_has_every_scope_but_live_payments_still_wait_for_go_live(user_
     assert test.status == 200 and test.data["livemode"] is False
 
 
-@pytest.mark.parametrize("case", ["tampered", "foreign_key", "alg_none", "hs256", "expired", "audience", "issuer",
-                                  "access_token", "no_merchant", "future_iat", "garbage"])
-def test_a_token_that_fails_any_check_is_a_401(jwks: list[str], merchant: dict[str, Any], case: str) -> None:  # noqa: F811
+@pytest.mark.parametrize("case", ["tampered", "foreign_key", "alg_none", "hs256", "expired", "client", "issuer",
+                                  "id_token", "future_iat", "garbage"])
+def test_a_token_that_fails_any_check_is_a_401(jwks: list[str], merchant: dict[str, Any], case: str,  # noqa: F811
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from joserfc.jwk import RSAKey
 
+    from tahsil.console import cognito
+
+    asked: list[str] = []  # each check refuses the token before Cognito is even asked about the session
+    monkeypatch.setattr(cognito, "_get_user", lambda token: asked.append(token))
     claims = claims_for(merchant["merchant_id"])
     if case == "tampered":
         good = mint(claims)
         head, body, sig = good.split(".")
-        forged = dict(claims, **{"custom:merchant_id": "mer_SomeoneElse000000000"})
+        forged = dict(claims, sub="99999999-1111-4222-8333-944455556666")
         token = ".".join([head, base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("="), sig])
     elif case == "foreign_key":
         pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
@@ -77,14 +84,13 @@ def test_a_token_that_fails_any_check_is_a_401(jwks: list[str], merchant: dict[s
         token = jwt.encode({"alg": "HS256", "kid": "dummy"}, claims, OctKey.import_key(b"k" * 32))
     elif case == "expired":
         token = mint({**claims, "exp": claims["iat"] - 1, "iat": claims["iat"] - 3601})
-    elif case == "audience":
-        token = mint({**claims, "aud": "some-other-app-client"})
+    elif case == "client":
+        token = mint({**claims, "client_id": "some-other-app-client"})
     elif case == "issuer":
         token = mint({**claims, "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_attacker"})
-    elif case == "access_token":
-        token = mint({**{k: v for k, v in claims.items() if k != "aud"}, "token_use": "access", "client_id": claims["aud"]})
-    elif case == "no_merchant":
-        token = mint({k: v for k, v in claims.items() if k != "custom:merchant_id"})
+    elif case == "id_token":  # Cognito cannot revoke an ID token: only access tokens open a session
+        token = mint({**{k: v for k, v in claims.items() if k != "client_id"}, "token_use": "id",
+                      "aud": claims["client_id"], "custom:merchant_id": merchant["merchant_id"]})
     elif case == "future_iat":
         token = mint({**claims, "iat": claims["iat"] + 600})
     else:
@@ -92,11 +98,25 @@ def test_a_token_that_fails_any_check_is_a_401(jwks: list[str], merchant: dict[s
     answer = call("account-get", token=token)
     assert answer.status == 401, (case, answer.body)
     assert answer.error["code"] == ("SESSION_EXPIRED" if case == "expired" else "UNAUTHENTICATED")
+    assert asked == []
 
 
 def test_a_valid_token_for_a_merchant_that_does_not_exist_is_a_401(jwks: list[str], aws_env: Any) -> None:  # noqa: F811
-    token = mint(claims_for("mer_DoesNotExist0000000000"))
-    assert call("account-get", token=token).status == 401
+    token = sign_in(new_user("mer_DoesNotExist0000000000", "ghost@shop.example"))
+    answer = call("account-get", token=token)
+    assert answer.status == 401 and "does not exist" in answer.error["message"]
+
+
+def test_a_user_not_linked_to_a_merchant_is_a_401(jwks: list[str], aws_env: Any) -> None:  # noqa: F811
+    from tahsil.console import cognito
+
+    pool_id, _ = cognito.pool()
+    client = cognito._client()
+    client.admin_create_user(UserPoolId=pool_id, Username="loose@shop.example", MessageAction="SUPPRESS",
+                             TemporaryPassword=PASSWORD, UserAttributes=[{"Name": "email", "Value": "loose@shop.example"}])
+    client.admin_set_user_password(UserPoolId=pool_id, Username="loose@shop.example", Password=PASSWORD, Permanent=True)
+    answer = call("account-get", token=sign_in("loose@shop.example"))
+    assert answer.status == 401 and "custom:merchant_id" in answer.error["message"]
 
 
 def test_the_jwks_is_fetched_once_from_the_configured_pool_and_cached(user_token: str, jwks: list[str]) -> None:  # noqa: F811
@@ -127,12 +147,13 @@ def test_dashboard_requests_are_logged_with_the_user_and_no_key(user_token: str)
 # ------------------------------------------------------------------ POST /dashboard/session
 
 
-def test_sign_in_answers_an_id_token_the_api_accepts(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
-    email = new_user(merchant["merchant_id"])
+def test_sign_in_answers_an_access_token_the_api_accepts(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
+    email = new_user(merchant["merchant_id"], role="developer")
     answer = call("dashboard-session", body={"email": email, "password": PASSWORD})
     assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
     assert answer.data["email"] == email and answer.data["merchant_id"] == merchant["merchant_id"]
-    assert call("account-get", token=answer.data["id_token"]).status == 200
+    assert answer.data["role"] == "developer" and answer.data["refresh_token"] and "id_token" not in answer.data
+    assert call("account-get", token=answer.data["access_token"]).status == 200
 
 
 def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
@@ -151,7 +172,7 @@ def test_a_new_user_sets_a_password_at_first_sign_in(jwks: list[str], merchant: 
     assert first.status == 200 and first.data["challenge"] == "NEW_PASSWORD_REQUIRED" and "id_token" not in first.data
     done = call("dashboard-session", body={"email": "new@shop.example", "session": first.data["session"],
                                            "new_password": "Brand-new-pass-42"})
-    assert done.status == 200 and call("account-get", token=done.data["id_token"]).status == 200
+    assert done.status == 200 and call("account-get", token=done.data["access_token"]).status == 200
 
 
 def test_the_session_endpoint_needs_a_password(aws_env: Any) -> None:

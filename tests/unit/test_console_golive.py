@@ -141,6 +141,19 @@ def test_the_api_key_item_wants_an_allowlisted_live_key_that_cannot_manage_keys(
     assert item["status"] == "passed" and item["evidence_id"] == made["id"] and "203.0.113.7/32" in item["detail"]
 
 
+@pytest.mark.parametrize("allowlist", [["0.0.0.0/0"], ["::/0"], ["203.0.113.7", "::/0"], ["0.0.0.0/0", "2001:db8::/48"]])
+def test_an_allowlist_that_admits_the_whole_internet_is_no_allowlist(fresh: dict[str, Any], allowlist: list[str]) -> None:
+    test, live = keys(fresh)
+    body = {"name": "server", "mode": "live", "scopes": ["payments:create"], "ip_allowlist": allowlist}
+    assert call("api-keys-create", live, body=body).status == 201
+    item = checks(test)["api_keys"]
+    assert item["status"] == "failed" and item["evidence_id"] is None
+    assert "whole internet" in item["detail"] and "/0" in item["detail"]
+    made = call("api-keys-create", live, body={**body, "ip_allowlist": ["203.0.113.0/24"]}).data
+    item = checks(test)["api_keys"]
+    assert item["status"] == "passed" and item["evidence_id"] == made["id"]
+
+
 def test_the_webhook_item_needs_two_2xx_in_a_row_from_a_live_endpoint(fresh: dict[str, Any], loopback: None,
                                                                       receiver: Receiver) -> None:
     test, live = keys(fresh)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import Any
 
 import pytest
@@ -63,38 +65,6 @@ def test_stream_filter_patterns_match_like_lambda() -> None:
 
 
 # ------------------------------------------------------------------ the gateway's first hour
-
-
-def test_log_lines_are_credited_to_the_function_that_wrote_them() -> None:
-    import io
-    import logging
-    import time
-
-    from tahsil.kernel.telemetry import logger
-    from tahsil_local.gateway import LambdaContext, _credited_to
-
-    out = io.StringIO()
-    capture = logging.StreamHandler(out)
-    capture.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(capture)
-    @logger.inject_lambda_context(clear_state=True)  # as every handler is decorated
-    def fan_out(event: Any, context: Any) -> None:
-        logger.append_keys(function_name="GetPaymentFunction")  # another thread's function, process-wide
-        logger.warning("event fanned out")
-
-    context = LambdaContext("WebhookFanoutFunction", 128, "req-1", time.monotonic() + 5)
-    try:
-        with _credited_to(context, {"Records": []}):
-            fan_out({"Records": []}, context)
-        logger.warning("after the invocation")
-    finally:
-        logger.remove_keys(["function_name"])
-        logger._logger.removeHandler(capture)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    fanned = next(line for line in lines if line["message"] == "event fanned out")
-    assert fanned["function_name"] == "WebhookFanoutFunction" and fanned["function_request_id"] == "req-1"
-    after = next(line for line in lines if line["message"] == "after the invocation")
-    assert after.get("function_name") != "WebhookFanoutFunction"  # the thread's keys went with the invocation
 
 
 def test_a_client_that_hangs_up_costs_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
@@ -168,3 +138,168 @@ def test_the_local_router_serves_the_templates_base_path_mapping_too() -> None:
                                                             {"id": "pay_1"})
     assert router.match("GET", "/api/public/payment-intents/pi_1")[1].fn.logical_id == "GetPublicPaymentIntentFunction"
     assert router.match("GET", "/apiv1/payments") is None and router.match("GET", "/api/api/v1/payments") is None
+
+
+# ------------------------------------------------------------------ execution environments (processes)
+
+_PROBE = '''
+import os
+import time
+
+CALLS = 0  # module state: one counter per execution environment
+if os.environ.get("PROBE_INIT_FAILS"):
+    raise ImportError("no such dependency")
+
+
+def handler(event, context):
+    global CALLS
+    CALLS += 1
+    if event.get("raise"):
+        raise ValueError("card declined by the probe")
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit"):
+        os._exit(3)
+    return {"pid": os.getpid(), "calls": CALLS, "request_id": context.aws_request_id,
+            "remaining_ms": context.get_remaining_time_in_millis(), "color": os.environ.get("COLOR"),
+            "other": os.environ.get("OTHER_FUNCTION_ONLY"), "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")}
+'''
+
+
+@pytest.fixture
+def probe_pool(tmp_path: Any) -> Any:
+    """A pool of a tiny function (in a temporary directory) whose environments report their pid and state."""
+    from tahsil_local.runtime import FunctionPool
+    from tahsil_local.template import Function
+
+    (tmp_path / "app.py").write_text(_PROBE)
+    pools = []
+
+    def make(timeout: int = 5, **variables: str) -> FunctionPool:
+        fn = Function(logical_id="ProbeFunction", code_dir=tmp_path, handler="app.handler", timeout=timeout,
+                      memory=128, environment={})
+        pool = FunctionPool(fn, {"PATH": "/usr/bin:/bin", "COLOR": "blue", **variables})
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.stop()
+
+
+def _alive(pid: int) -> bool:
+
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie is gone too
+        stat = fh.read()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_each_environment_is_a_process_with_its_own_module_state_and_idle_ones_are_reused(probe_pool: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = probe_pool()
+    first = pool.invoke({})
+    assert first["name"] == "ProbeFunction" and first["color"] == "blue" and first["other"] is None
+
+
+    assert first["pid"] != os.getpid() and first["calls"] == 1 and 0 < first["remaining_ms"] <= 5000
+    again = pool.invoke({})
+    assert again["pid"] == first["pid"] and again["calls"] == 2  # warm: the same process, its state kept
+    assert again["request_id"] != first["request_id"]
+    # Three at once: one environment each; the idle one serves one of them, two are cold starts.
+    with ThreadPoolExecutor(3) as ex:
+        answers = list(ex.map(lambda _: pool.invoke({"sleep": 0.5}), range(3)))
+    assert len({a["pid"] for a in answers}) == 3
+    assert sorted(a["calls"] for a in answers) == [1, 1, 3]
+    assert pool.cold_starts == 3 and len(pool.processes) == 3
+
+
+def test_an_unhandled_exception_is_a_function_error_and_the_environment_stays(probe_pool: Any) -> None:
+    from tahsil_local.runtime import FunctionError
+
+    pool = probe_pool()
+    pid = pool.invoke({})["pid"]
+    with pytest.raises(FunctionError) as failed:
+        pool.invoke({"raise": True})
+    assert failed.value.error_type == "ValueError"
+    assert failed.value.payload["errorMessage"] == "card declined by the probe"
+    assert pool.invoke({})["pid"] == pid and pool.cold_starts == 1
+
+
+def test_a_failed_init_crash_and_timeout_fail_the_invocation_and_discard_the_environment(probe_pool: Any) -> None:
+    from tahsil_local.runtime import FunctionError
+
+    broken = probe_pool(PROBE_INIT_FAILS="1")
+    with pytest.raises(FunctionError) as failed:
+        broken.invoke({})
+    assert failed.value.error_type == "Runtime.ImportModuleError"
+    assert "no such dependency" in failed.value.payload["errorMessage"]
+
+    pool = probe_pool(timeout=1)
+    pid = pool.invoke({})["pid"]
+    with pytest.raises(FunctionError) as crashed:
+        pool.invoke({"exit": True})
+    assert crashed.value.error_type == "Runtime.ExitError"
+    pid2 = pool.invoke({})["pid"]
+    assert pid2 != pid  # the crashed environment is gone: a cold start
+    with pytest.raises(FunctionError) as timed_out:
+        pool.invoke({"sleep": 3})
+    assert timed_out.value.error_type == "Sandbox.Timedout"
+    deadline = time.monotonic() + 5
+    while _alive(pid2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid2)  # Lambda stops an environment that overran its timeout
+    assert pool.invoke({})["calls"] == 1 and pool.cold_starts == 3
+
+
+def test_stopping_a_pool_ends_every_environment(probe_pool: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tahsil_local.runtime import FunctionError
+
+    pool = probe_pool()
+    with ThreadPoolExecutor(2) as ex:
+        pids = {a["pid"] for a in ex.map(lambda _: pool.invoke({"sleep": 0.3}), range(2))}
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    pool.stop()
+    assert not any(_alive(p) for p in pids)
+    with pytest.raises(FunctionError):
+        pool.invoke({})
+
+
+def test_idle_environments_are_reclaimed_and_the_next_request_is_a_cold_start(probe_pool: Any) -> None:
+    pool = probe_pool()
+    pid = pool.invoke({})["pid"]
+    assert pool.reap(300) == 0 and _alive(pid)  # just used: kept
+    assert pool.reap(300, now=time.monotonic() + 301) == 1
+    assert not _alive(pid) and pool.processes == []
+    again = pool.invoke({})
+    assert again["pid"] != pid and again["calls"] == 1 and pool.cold_starts == 2
+
+
+def test_environments_end_when_the_runtime_dies_without_stopping_them(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "app.py").write_text(_PROBE)
+    script = f"""
+import os
+from pathlib import Path
+from tahsil_local.runtime import FunctionPool
+from tahsil_local.template import Function
+fn = Function(logical_id="ProbeFunction", code_dir=Path({str(tmp_path)!r}), handler="app.handler", timeout=5,
+              memory=128, environment={{}})
+print(FunctionPool(fn, {{"PATH": "/usr/bin:/bin"}}).invoke({{}})["pid"], flush=True)
+os._exit(0)  # as a SIGKILL would: no chance to stop the pool
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    pid = int(out.stdout.split()[0])  # (the environment may add a line as it notices its runtime is gone)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)

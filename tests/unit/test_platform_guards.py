@@ -120,3 +120,10 @@ def test_the_warn_rule_logs_and_lets_the_write_through(merchant: dict[str, Any],
         dal.put(dal.credentials_table(), row, condition="attribute_not_exists(pk)")
     assert dal.get(dal.credentials_table(), row["pk"], "KEY") is not None
     assert any("credential guard warning" in r.getMessage() for r in caplog.records)
+
+
+def test_the_other_modes_rows_are_not_in_my_report(merchant: dict[str, Any], sk: str) -> None:
+    raw_put({**key_row(merchant, scopes=[]), "mode": "live", "prefix": "sk_live_"})
+    assert call("credential-guards-get", sk).data["healthy"] is True
+    live = call("credential-guards-get", merchant["keys"]["live"]["secret"]).data
+    assert live["healthy"] is False and [i["row"]["mode"] for i in live["legacy"]] == ["live"]

@@ -45,7 +45,8 @@ def test_a_new_key_is_shown_once_and_listed_by_prefix_and_last4_only(sk: str) ->
     assert all("secret" not in k and "signing_secret" not in k for k in listing.data["api_keys"])
     mine = next(k for k in listing.data["api_keys"] if k["id"] == key["id"])
     assert mine["prefix"] == "sk_test_" and mine["last4"] == key["last4"] and "secret" not in mine
-    assert len(listing.data["api_keys"]) == 5  # the merchant's first four and this one
+    assert len(listing.data["api_keys"]) == 3  # the merchant's first two test keys and this one
+    assert {k["mode"] for k in listing.data["api_keys"]} == {"test"}
     # The table holds the keyed hash, never the key.
     assert key["secret"] not in json.dumps(credential_rows())
 
@@ -82,6 +83,29 @@ def test_keys_made_by_ops_have_every_scope(merchant: dict[str, Any]) -> None:
     rows = [r for r in credential_rows() if r["pk"].startswith("KEY#")]
     assert len(rows) == 4
     assert all(set(r["scopes"]) == ALL_SCOPES for r in rows)
+
+
+def test_key_management_stays_inside_its_mode_both_ways(sk: str, merchant: dict[str, Any]) -> None:
+    live_sk = merchant["keys"]["live"]["secret"]
+    test_key = create_key(sk, name="test server").data
+    live_key = create_key(live_sk, name="live server").data
+    assert {k["mode"] for k in call("api-keys-list", sk).data["api_keys"]} == {"test"}
+    assert {k["mode"] for k in call("api-keys-list", live_sk).data["api_keys"]} == {"live"}
+    assert live_key["id"] not in json.dumps(call("api-keys-list", sk).body)
+    for key, other, mode in [(sk, live_key, "live"), (live_sk, test_key, "test")]:
+        listed = call("api-keys-list", key, query={"mode": mode})
+        assert listed.status == 403 and listed.error["param"] == "mode", listed.body
+        made = create_key(key, mode=mode)
+        assert made.status == 403 and made.error["param"] == "mode"
+        rolled = call("api-keys-roll", key, path_id=other["id"], drop_body=True)
+        assert rolled.status == 404 and rolled.error["code"] == "NOT_FOUND"
+        revoked = call("api-keys-revoke", key, path_id=other["id"])
+        assert revoked.status == 404 and revoked.error["code"] == "NOT_FOUND"
+    # Nothing changed across modes: both keys still work.
+    assert authorize(test_key["secret"]).status == 200
+    assert call("payments-list", live_key["secret"]).status == 200
+    listed = {k["id"]: k for k in call("api-keys-list", live_sk).data["api_keys"]}
+    assert listed[live_key["id"]]["status"] == "active"
 
 
 # ------------------------------------------------------------------ scopes

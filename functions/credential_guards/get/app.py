@@ -1,4 +1,4 @@
-"""GET /v1/credential-guards: each guard rule, its status and enforcement, and this account's legacy rows."""
+"""GET /v1/credential-guards: each guard rule, its status and enforcement, and this account's legacy rows in the key's mode."""
 
 from tahsil.api import http, schemas
 from tahsil.console import guards
@@ -10,7 +10,7 @@ app = http.resolver()
 @app.get("/v1/credential-guards", summary="Credential guards and their audit", tags=["API keys"],
          responses=schemas.responses(CredentialGuards))
 def credential_guards():
-    return http.respond(app, lambda who, _ctx: guards.audit(who.merchant_id))
+    return http.respond(app, lambda who, _ctx: guards.audit(who.merchant_id, who.mode))
 
 
 handler = http.entrypoint(app)

@@ -1,8 +1,11 @@
 /* Tahsil dashboard: a small single-page app over the /v1 API.
  *
- * Sign-in: POST /dashboard/session (Cognito, server side) answers an ID token, kept in
- * sessionStorage for this tab only. Every API call sends it as `Authorization: Bearer` with
- * `Tahsil-Mode: test|live`. The page builds its DOM with textContent and createElement only
+ * Sign-in: POST /dashboard/session (Cognito, server side) answers an access token and a refresh
+ * token, kept in sessionStorage for this tab only. Every API call sends the access token as
+ * `Authorization: Bearer` with `Tahsil-Mode: test|live`; the refresh token renews it before it
+ * expires (and once after a 401 SESSION_EXPIRED). Signing out is Cognito's global sign-out. A user
+ * with TOTP MFA answers a code at sign-in, and sets the app up from the Account page (or the prompt
+ * shown when the API answers 403 MFA_REQUIRED). The page builds its DOM with textContent and createElement only
  * (never HTML strings built from data), and draws its charts as inline SVG: no library, no CDN, so the
  * CSP stays `script-src 'self'; connect-src 'self'`.
  */
@@ -22,7 +25,8 @@
   const IBAN_CURRENCIES = ["EUR", "TRY", "MAD", "IQD", "AED", "SAR", "QAR", "BHD", "KWD", "JOD", "EGP", "TND", "LYD",
     "GBP", "CHF", "PLN", "SEK", "NOK", "DKK"];
 
-  const state = { token: null, exp: 0, email: "", merchantId: "", mode: "test", account: null, pending: null };
+  const state = { token: null, refresh: null, exp: 0, email: "", merchantId: "", role: "", mode: "test", account: null,
+    pending: null, challenge: null };
 
   // ------------------------------------------------------------------ DOM helpers
 
@@ -211,6 +215,9 @@
     let data = null;
     try { data = await res.json(); } catch (e) { data = null; }
     if (res.status === 401) {
+      if (data && data.error && data.error.code === "SESSION_EXPIRED" && !opts.renewed && await renew()) {
+        return api(method, path, Object.assign({}, opts, { renewed: true }));
+      }
       signOut((data && data.error && data.error.message) || "Your session has ended: sign in again.");
       throw new ApiError(401, data && data.error);
     }
@@ -226,31 +233,68 @@
   // ------------------------------------------------------------------ session
 
   function saveSession() {
-    STORE.setItem("tahsil.session", JSON.stringify({ token: state.token, exp: state.exp, email: state.email, merchantId: state.merchantId }));
+    STORE.setItem("tahsil.session", JSON.stringify({ token: state.token, refresh: state.refresh, exp: state.exp, email: state.email,
+      merchantId: state.merchantId, role: state.role }));
   }
 
   function loadSession() {
     try {
       const saved = JSON.parse(STORE.getItem("tahsil.session") || "null");
-      if (saved && saved.token && saved.exp * 1000 > Date.now() + 5000) Object.assign(state, saved);
+      if (saved && saved.token && (saved.exp * 1000 > Date.now() + 5000 || saved.refresh)) Object.assign(state, saved);
     } catch (e) { STORE.removeItem("tahsil.session"); }
     state.mode = STORE.getItem("tahsil.mode") === "live" ? "live" : "test";
   }
 
-  function signOut(message) {
-    state.token = null; state.exp = 0; state.account = null;
+  async function sessionCall(body, token) {
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (token) headers.Authorization = "Bearer " + token;
+    const res = await fetch(BASE + "dashboard/session", { method: "POST", headers, body: JSON.stringify(body), credentials: "omit", cache: "no-store" });
+    const data = await res.json().catch(() => null);
+    if (!res.ok || !data || !data.success) throw new ApiError(res.status, data && data.error);
+    return data.data;
+  }
+
+  function takeSession(out) {
+    state.token = out.access_token; state.exp = Math.floor(Date.now() / 1000) + out.expires_in;
+    if (out.refresh_token) state.refresh = out.refresh_token;
+    state.email = out.email || state.email; state.merchantId = out.merchant_id || state.merchantId; state.role = out.role || state.role;
+    saveSession(); scheduleRenewal();
+  }
+
+  // A new access token from the refresh token; one renewal at a time. False once the session has ended.
+  function renew() {
+    if (!state.refresh) return Promise.resolve(false);
+    if (!renew.pending) {
+      renew.pending = sessionCall({ action: "refresh", refresh_token: state.refresh })
+        .then((out) => { takeSession(out); return true; }, () => false)
+        .finally(() => { renew.pending = null; });
+    }
+    return renew.pending;
+  }
+
+  function scheduleRenewal() {
+    clearTimeout(scheduleRenewal.timer);
+    scheduleRenewal.timer = setTimeout(async () => {
+      if (state.token && !(await renew())) signOut("Your session has ended: sign in again.");
+    }, Math.max(0, state.exp * 1000 - Date.now() - 120000));
+  }
+
+  function signOut(message, everywhere) {
+    if (everywhere && state.token) sessionCall({ action: "sign_out" }, state.token).catch(() => null);
+    clearTimeout(scheduleRenewal.timer);
+    state.token = null; state.refresh = null; state.exp = 0; state.account = null;
     STORE.removeItem("tahsil.session");
     showSignIn(message);
   }
 
   function showSignIn(message) {
     $("shell").hidden = true; $("signin").hidden = false;
-    $("signin-new-row").hidden = true; $("signin-password-row").hidden = false;
+    $("signin-new-row").hidden = true; $("signin-mfa-row").hidden = true; $("signin-password-row").hidden = false;
     $("signin-submit").textContent = "Sign in";
     const n = $("signin-notice");
     n.hidden = !message; n.textContent = message || "";
     $("signin-error").hidden = true;
-    state.pending = null;
+    state.pending = null; state.challenge = null;
     setTimeout(() => $("signin-email").focus(), 0);
   }
 
@@ -259,29 +303,31 @@
     const err = $("signin-error"); err.hidden = true;
     const email = $("signin-email").value.trim();
     const body = { email };
-    if (state.pending) { body.session = state.pending; body.new_password = $("signin-new-password").value; }
+    if (state.pending && state.challenge === "SOFTWARE_TOKEN_MFA") { body.session = state.pending; body.mfa_code = $("signin-mfa-code").value.trim(); }
+    else if (state.pending) { body.session = state.pending; body.new_password = $("signin-new-password").value; }
     else body.password = $("signin-password").value;
     const btn = $("signin-submit"); btn.disabled = true;
     try {
-      const res = await fetch(BASE + "dashboard/session", {
-        method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body), credentials: "omit", cache: "no-store",
-      });
-      const data = await res.json().catch(() => null);
-      if (!res.ok || !data || !data.success) throw new ApiError(res.status, data && data.error);
-      const out = data.data;
+      const out = await sessionCall(body);
       if (out.challenge === "NEW_PASSWORD_REQUIRED") {
-        state.pending = out.session;
-        $("signin-password-row").hidden = true; $("signin-new-row").hidden = false;
+        state.pending = out.session; state.challenge = out.challenge;
+        $("signin-password-row").hidden = true; $("signin-mfa-row").hidden = true; $("signin-new-row").hidden = false;
         $("signin-notice").textContent = "First sign-in: choose a new password (at least 12 characters, upper and lower case, a digit).";
         $("signin-notice").hidden = false; $("signin-submit").textContent = "Set password and sign in";
         $("signin-new-password").focus();
         return;
       }
-      state.token = out.id_token; state.exp = Math.floor(Date.now() / 1000) + out.expires_in;
-      state.email = out.email; state.merchantId = out.merchant_id; state.pending = null;
-      saveSession();
-      $("signin-password").value = ""; $("signin-new-password").value = "";
+      if (out.challenge === "SOFTWARE_TOKEN_MFA") {
+        state.pending = out.session; state.challenge = out.challenge;
+        $("signin-password-row").hidden = true; $("signin-new-row").hidden = true; $("signin-mfa-row").hidden = false;
+        $("signin-notice").textContent = "Enter the 6-digit code from your authenticator app.";
+        $("signin-notice").hidden = false; $("signin-submit").textContent = "Verify and sign in";
+        $("signin-mfa-code").value = ""; $("signin-mfa-code").focus();
+        return;
+      }
+      state.pending = null; state.challenge = null;
+      takeSession(out);
+      $("signin-password").value = ""; $("signin-new-password").value = ""; $("signin-mfa-code").value = "";
       await enter();
     } catch (e) {
       err.textContent = e.message; err.hidden = false;
@@ -289,6 +335,8 @@
   }
 
   async function enter() {
+    if (state.exp * 1000 < Date.now() + 5000 && !(await renew())) { signOut("Your session has ended: sign in again."); return; }
+    scheduleRenewal();
     $("signin").hidden = true; $("shell").hidden = false;
     $("user-email").textContent = state.email;
     setModeUi();
@@ -297,8 +345,6 @@
       $("merchant-name").textContent = state.account.legal_name || state.account.name;
     } catch (e) { if (!state.token) return; }
     setModeUi();
-    clearTimeout(enter.timer);
-    enter.timer = setTimeout(() => signOut("Your session has expired: sign in again."), Math.max(0, state.exp * 1000 - Date.now()));
     if (!location.hash || location.hash === "#") location.hash = "#/overview"; else route();
   }
 
@@ -342,6 +388,11 @@
       main.dataset.ready = name;
     } catch (e) {
       if (serial !== renderSerial || !state.token) return;
+      if (e instanceof ApiError && e.code === "MFA_REQUIRED") {
+        clear(main).appendChild(h("div", {}, pageHead("Turn on two-factor authentication"), notice("warn", e.message), mfaCard()));
+        main.dataset.ready = "mfa";
+        return;
+      }
       clear(main).appendChild(h("div", {}, pageHead("Something went wrong"), notice("bad", e.message || String(e))));
     }
   }
@@ -976,16 +1027,48 @@
       else dest.iban = iban.value.trim();
       try { await api("PATCH", "/v1/account", { body: { payout_destination: dest } }); toast("Payout destination verified and saved"); route(); } catch (e) { showError(e, oerr); }
     });
-    return h("div", {}, pageHead("Account", `${a.name} · ${a.id}`), profile, payout,
+    return h("div", {}, pageHead("Account", `${a.name} · ${a.id}`), profile, payout, mfaCard(),
       card("Account", h("dl", { class: "kv" }, h("dt", { text: "Merchant id" }), h("dd", {}, h("code", { text: a.id })), h("dt", { text: "API version" }), h("dd", {}, h("code", { text: a.api_version })),
         h("dt", { text: "Live payments" }), h("dd", {}, a.live_enabled ? badge("enabled", "ok") : badge("not enabled", "warn"), " ", h("a", { href: "#/golive", text: "Go-live readiness" })))));
   };
+
+  // Two-factor authentication (TOTP): the secret for an authenticator app, then its current code.
+  function mfaCard() {
+    const out = h("div", { id: "mfa-setup" });
+    const start = h("button", { type: "button", class: "btn", id: "mfa-start", text: "Set up an authenticator app" });
+    start.addEventListener("click", async () => {
+      start.disabled = true;
+      try {
+        const setup = await sessionCall({ action: "totp_setup" }, state.token);
+        const code = h("input", { id: "mfa-code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: 6 });
+        const err = h("div", { hidden: true });
+        const form = h("form", { id: "mfa-form" },
+          notice("info", "Add this secret to your authenticator app (or open the otpauth link on your phone), then enter the code it shows. The secret is shown once."),
+          h("dl", { class: "kv" }, h("dt", { text: "Secret" }), h("dd", {}, h("code", { class: "secret-code", text: setup.secret })),
+            h("dt", { text: "Link" }), h("dd", {}, h("code", { class: "small", text: setup.otpauth_uri }))),
+          field("Code from the app", code), err,
+          h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary", text: "Turn on two-factor authentication" })));
+        form.addEventListener("submit", async (ev) => {
+          ev.preventDefault(); err.hidden = true;
+          try {
+            await sessionCall({ action: "totp_verify", mfa_code: code.value.trim() }, state.token);
+            clear(out).appendChild(notice("ok", "Two-factor authentication is on: each sign-in now asks for a code from your app."));
+            toast("Two-factor authentication is on");
+          } catch (e) { showError(e, err); }
+        });
+        clear(out).appendChild(form);
+        code.focus();
+      } catch (e) { start.disabled = false; showError(e, out); }
+    });
+    out.appendChild(start);
+    return card("Two-factor authentication", h("div", {}, h("p", { class: "muted", text: "A code from an authenticator app (TOTP) at each sign-in. Owners may be required to use it." }), out));
+  }
 
   // ------------------------------------------------------------------ start
 
   document.addEventListener("DOMContentLoaded", () => {
     $("signin-form").addEventListener("submit", submitSignIn);
-    $("signout").addEventListener("click", () => signOut("You have signed out."));
+    $("signout").addEventListener("click", () => signOut("You have signed out.", true));
     for (const btn of document.querySelectorAll(".mode-btn")) btn.addEventListener("click", () => setMode(btn.dataset.mode));
     window.addEventListener("hashchange", route);
     loadSession();

@@ -13,9 +13,11 @@ constant-time compare) brings everything the checks need, in this order:
    ``LIVE_MODE_NOT_ENABLED``. The approval is copied onto the key row (``live_enabled``), so
    this costs no extra read (``tahsil.console.golive``).
 
-Dashboard users (``Authorization: Bearer <Cognito ID token>``, ``tahsil.console.cognito``) are checked
-by the token's signature and claims instead, act for the token's merchant in the mode named by
-``Tahsil-Mode`` (default test) with every scope, and pass the same route checks (5 and 6).
+Dashboard users (``Authorization: Bearer <Cognito access token>``, ``tahsil.console.cognito``) are
+checked by the token's signature and claims and by Cognito (is the session still alive) instead,
+act for their merchant in the mode named by ``Tahsil-Mode`` (default test) with the scopes of their
+role (``ROLE_SCOPES``: owner, developer, viewer), and pass the same route checks (5 and 6); an
+owner without TOTP MFA is refused where the deployment requires it (403 ``MFA_REQUIRED``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from tahsil.kernel.errors import (
     SignatureTimestampInvalid,
     Unauthenticated,
 )
-from tahsil.kernel.principal import ALL_SCOPES, LATEST_API_VERSION, Principal
+from tahsil.kernel.principal import LATEST_API_VERSION, ROLE_SCOPES, Principal
 from tahsil.store import crypto, dal
 
 KEY_PATTERN = re.compile(r"^(sk|pk)_(test|live)_[A-Za-z0-9]{24,64}$")
@@ -224,23 +226,32 @@ def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None
     from tahsil.console import cognito
 
     claims = cognito.verify(token)
+    role = cognito.role_of(claims)
     mode = (headers.get(DASHBOARD_MODE_HEADER) or "test").strip().lower()
     if mode not in ("test", "live"):
         raise InvalidRequest("Tahsil-Mode must be test or live", param="Tahsil-Mode")
     merchant_id = claims[cognito.MERCHANT_CLAIM]
     audit["user"] = cognito.user_label(claims)
     audit["merchant_id"], audit["mode"] = merchant_id, mode
+    cognito.require_mfa(claims)
     merchant = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER", consistent=True)
     if merchant is None:
         raise Unauthenticated("this dashboard user's merchant account does not exist")
     principal = Principal(
         merchant_id=merchant_id, mode=mode, key_id="usr_" + str(claims["sub"]).replace("-", ""), key_type="dashboard",
         api_version=merchant.get("api_version", LATEST_API_VERSION), merchant_name=merchant.get("name", ""),
-        scopes=ALL_SCOPES, rate_limits=merchant.get("rate_limits") or None,
+        scopes=ROLE_SCOPES[role], rate_limits=merchant.get("rate_limits") or None,
         live_enabled=bool(merchant.get("live_enabled")),
     )
     if request is not None:
-        _route_checks(principal, request)
+        try:
+            _route_checks(principal, request)
+        except MissingScope as exc:
+            scope = exc.extra.get("required_scope")
+            if scope is None:
+                raise
+            raise MissingScope(f"your dashboard role {role!r} lacks the scope {scope!r}; ask an owner or an operator",
+                               required_scope=scope) from None
     return principal
 
 

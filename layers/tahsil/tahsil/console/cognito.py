@@ -1,8 +1,8 @@
-"""Dashboard sign-in: Amazon Cognito ID tokens, verified here, and the session calls behind the sign-in form.
+"""Dashboard sign-in: Amazon Cognito access tokens, verified here, and the session calls behind the sign-in form.
 
 Merchant staff sign in to the dashboard with their Cognito user (never with an API key pasted
 into a browser). The dashboard then calls the same /v1 API as an integration does, with
-``Authorization: Bearer <Cognito ID token>`` and ``Tahsil-Mode: test|live``; ``tahsil.api.auth``
+``Authorization: Bearer <Cognito access token>`` and ``Tahsil-Mode: test|live``; ``tahsil.api.auth``
 hands such a token to ``verify`` below before it would look up an API key.
 
 What ``verify`` checks, all of it, on every request:
@@ -12,34 +12,52 @@ What ``verify`` checks, all of it, on every request:
   (``https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json``; the local
   runtime's moto serves it at ``<AWS_ENDPOINT_URL>/<pool>/.well-known/jwks.json``). The JWKS
   URL comes from configuration, never from the token;
-- ``iss`` is the configured pool, ``aud`` the configured app client, ``token_use`` is ``id``
-  (an access token has no ``aud`` and no custom attributes), ``exp`` is in the future and
+- ``iss`` is the configured pool, ``token_use`` is ``access`` and ``client_id`` the configured
+  app client (an ID token is refused: Cognito cannot revoke it), ``exp`` is in the future and
   ``iat`` not in the future (30 s of clock skew);
-- ``custom:merchant_id`` is a merchant id. The attribute is immutable in the user pool and the
-  app client cannot write it, so a user cannot move themselves to another merchant.
+- the session is still alive: Cognito's ``GetUser`` with the token answers, which it stops doing
+  once the user is signed out globally (by themselves or an operator), disabled or deleted. Its
+  answer (or refusal) is cached per token for ``SESSION_CHECK_S`` (60 s) per execution
+  environment, so a session ends at most a minute after Cognito ends it;
+- ``custom:merchant_id`` (from ``GetUser``, so always current) is a merchant id. The attribute is
+  immutable in the user pool and the app client cannot write it, so a user cannot move
+  themselves to another merchant. ``custom:role`` (owner, developer, viewer; operators set it,
+  the app client cannot write it) picks the user's scopes (``tahsil.kernel.principal.ROLE_SCOPES``).
 
 The JWKS is cached per process for an hour; an unknown ``kid`` (key rotation) fetches it again,
 at most once a minute, so a flood of forged tokens cannot turn into a flood of fetches.
+
+Sessions last an hour (the access token) and are renewed with the refresh token
+(``REFRESH_TOKEN_AUTH``), for a day at most; signing out is Cognito's global sign-out, which
+revokes every token of the user. TOTP MFA (``SOFTWARE_TOKEN_MFA``) is available to every user
+and, with the template's ``RequireOwnerMfa`` in the prod stage, required of owners.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
 import threading
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from tahsil.kernel.config import settings
-from tahsil.kernel.errors import InvalidRequest, TahsilError, Unauthenticated
+from tahsil.kernel.errors import Forbidden, InvalidRequest, TahsilError, Unauthenticated
+from tahsil.kernel.principal import ROLES
 from tahsil.store import aws
 
 TOKEN_PATTERN = re.compile(r"^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 MERCHANT_CLAIM = "custom:merchant_id"
+ROLE_CLAIM = "custom:role"
+TOTP = "SOFTWARE_TOKEN_MFA"
+SESSION_CHECK_S = 60  # how long one GetUser answer stands for a token
+SESSION_CACHE_MAX = 2048
 MERCHANT_ID = re.compile(r"^mer_[A-Za-z0-9]{8,64}$")
 MAX_TOKEN = 8192
 MAX_JWKS_BYTES = 64 * 1024
@@ -55,6 +73,10 @@ class SignInUnavailable(TahsilError):
 
 class SessionExpired(Unauthenticated):
     code = "SESSION_EXPIRED"
+
+
+class MfaRequired(Forbidden):
+    code = "MFA_REQUIRED"
 
 
 def looks_like_token(value: str | None) -> bool:
@@ -139,8 +161,71 @@ class _Keys:
 KEYS = _Keys()
 
 
+def _clock() -> float:
+    """The session cache's clock (tests move it)."""
+    return time.monotonic()
+
+
+class _Sessions:
+    """token digest -> (checked at, the user's attributes or the error GetUser answered), for SESSION_CHECK_S."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: dict[str, tuple[float, dict[str, Any] | TahsilError]] = {}
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+    def forget(self, token: str) -> None:
+        with self.lock:
+            self.entries.pop(_digest(token), None)
+
+    def user(self, token: str) -> dict[str, Any]:
+        digest, now = _digest(token), _clock()
+        with self.lock:
+            found = self.entries.get(digest)
+        if found is None or now - found[0] >= SESSION_CHECK_S:
+            found = (now, _get_user(token))
+            with self.lock:
+                if len(self.entries) >= SESSION_CACHE_MAX:
+                    for old in sorted(self.entries, key=lambda d: self.entries[d][0])[: SESSION_CACHE_MAX // 4]:
+                        del self.entries[old]
+                self.entries[digest] = found
+        if isinstance(found[1], TahsilError):
+            raise type(found[1])(found[1].message)
+        return found[1]
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _get_user(token: str) -> dict[str, Any] | TahsilError:
+    """Cognito's view of the token's user: attributes and MFA, or why the session has ended."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        answer = _client().get_user(AccessToken=token)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NotAuthorizedException", "UserNotFoundException", "UserNotConfirmedException",
+                    "PasswordResetRequiredException"):
+            return Unauthenticated("your dashboard session has ended (signed out, or the user was disabled or "
+                                   "removed): sign in again")
+        raise SignInUnavailable("the dashboard's identity provider cannot be reached; try again shortly") from exc
+    except BotoCoreError as exc:
+        raise SignInUnavailable("the dashboard's identity provider cannot be reached; try again shortly") from exc
+    user = {a["Name"]: a["Value"] for a in answer.get("UserAttributes") or []}
+    user["mfa"] = list(answer.get("UserMFASettingList") or [])
+    return user
+
+
+SESSIONS = _Sessions()
+
+
 def verify(token: str, *, now: float | None = None) -> dict[str, Any]:
-    """The claims of a valid dashboard ID token; otherwise a 401 that says as little as it can."""
+    """The claims of a live dashboard session's access token, with the user's current attributes; else a 401."""
     invalid = Unauthenticated("invalid dashboard session token: sign in again")
     if not looks_like_token(token):
         raise invalid
@@ -168,16 +253,34 @@ def verify(token: str, *, now: float | None = None) -> dict[str, Any]:
     except InvalidSignature:
         raise invalid from None
     now = time.time() if now is None else now
-    if claims.get("iss") != issuer(pool_id) or claims.get("token_use") != "id" or claims.get("aud") != client_id:
+    if claims.get("iss") != issuer(pool_id) or claims.get("token_use") != "access" or claims.get("client_id") != client_id:
         raise invalid
     exp, iat = claims.get("exp"), claims.get("iat")
     if not isinstance(exp, int) or not isinstance(iat, int) or iat > now + SKEW_S:
         raise invalid
     if exp <= now:
         raise SessionExpired("your dashboard session has expired: sign in again")
-    if not MERCHANT_ID.match(str(claims.get(MERCHANT_CLAIM) or "")):
+    user = SESSIONS.user(token)
+    if user.get("sub") not in (None, claims.get("sub")):
+        raise invalid
+    if not MERCHANT_ID.match(str(user.get(MERCHANT_CLAIM) or "")):
         raise Unauthenticated("this dashboard user is not linked to a merchant account (custom:merchant_id)")
-    return claims
+    role = user.get(ROLE_CLAIM)
+    return {**claims, "email": user.get("email"), MERCHANT_CLAIM: user[MERCHANT_CLAIM],
+            ROLE_CLAIM: role if role in ROLES else "viewer", "mfa": user.get("mfa") or []}
+
+
+def role_of(claims: dict[str, Any]) -> str:
+    role = claims.get(ROLE_CLAIM)
+    return role if role in ROLES else "viewer"
+
+
+def require_mfa(claims: dict[str, Any]) -> None:
+    """Owners must have TOTP MFA when the deployment requires it (RequireOwnerMfa, prod stage)."""
+    s = settings()
+    if s.require_owner_mfa and s.stage == "prod" and role_of(claims) == "owner" and TOTP not in (claims.get("mfa") or []):
+        raise MfaRequired("owners must turn on two-factor authentication (TOTP) before using the dashboard: "
+                          "set it up from the dashboard's prompt")
 
 
 def user_label(claims: dict[str, Any]) -> str:
@@ -192,17 +295,21 @@ def _client() -> Any:
     return aws.client("cognito-idp")
 
 
-def _session(answer: dict[str, Any], username: str) -> dict[str, Any]:
+def _session(answer: dict[str, Any], username: str, refresh_token: str | None = None) -> dict[str, Any]:
     result = answer.get("AuthenticationResult")
     if result:
         claims = json.loads(_b64(result["IdToken"].split(".")[1]))
-        return {"object": "dashboard_session", "id_token": result["IdToken"], "token_type": "Bearer",
+        return {"object": "dashboard_session", "access_token": result["AccessToken"], "token_type": "Bearer",
+                "refresh_token": result.get("RefreshToken") or refresh_token,
                 "expires_in": int(result.get("ExpiresIn") or 3600), "email": claims.get("email") or username,
-                "merchant_id": claims.get(MERCHANT_CLAIM)}
+                "merchant_id": claims.get(MERCHANT_CLAIM), "role": role_of(claims)}
     challenge = answer.get("ChallengeName")
     if challenge == "NEW_PASSWORD_REQUIRED":
         return {"object": "dashboard_challenge", "challenge": challenge, "session": answer.get("Session"),
                 "message": "choose a new password to finish signing in"}
+    if challenge == TOTP:
+        return {"object": "dashboard_challenge", "challenge": challenge, "session": answer.get("Session"),
+                "message": "enter the 6-digit code from your authenticator app"}
     raise Unauthenticated(f"this sign-in needs {challenge}, which the dashboard does not support yet; ask an operator")
 
 
@@ -215,6 +322,8 @@ def _refuse(exc: Exception) -> TahsilError:
         return Unauthenticated("this user is not confirmed yet")
     if code == "PasswordResetRequiredException":
         return Unauthenticated("a password reset is required for this user; ask an operator")
+    if code in ("EnableSoftwareTokenMFAException", "SoftwareTokenMFANotFoundException"):
+        return InvalidRequest("that code does not match your authenticator app: try the current one", param="mfa_code")
     if code == "InvalidPasswordException":
         message = getattr(exc, "response", {}).get("Error", {}).get("Message", "the password does not meet the policy")
         return InvalidRequest(message.split(": ", 1)[-1], param="new_password")
@@ -249,17 +358,102 @@ def set_new_password(username: str, session: str, new_password: str) -> dict[str
     return _session(answer, username)
 
 
+def answer_mfa(username: str, session: str, code: str) -> dict[str, Any]:
+    """Answer SOFTWARE_TOKEN_MFA: the current code of the user's authenticator app."""
+    from botocore.exceptions import ClientError
+
+    _, client_id = pool()
+    try:
+        answer = _client().respond_to_auth_challenge(
+            ClientId=client_id, ChallengeName=TOTP, Session=session,
+            ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code})
+    except ClientError as exc:
+        raise _refuse(exc) from None
+    return _session(answer, username)
+
+
+def refresh(refresh_token: str) -> dict[str, Any]:
+    """A new access token for a live session (REFRESH_TOKEN_AUTH); refused once the session was signed out."""
+    from botocore.exceptions import ClientError
+
+    _, client_id = pool()
+    try:
+        answer = _client().initiate_auth(ClientId=client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                         AuthParameters={"REFRESH_TOKEN": refresh_token})
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NotAuthorizedException", "UserNotFoundException"):
+            raise Unauthenticated("your dashboard session has ended: sign in again") from None
+        raise _refuse(exc) from None
+    session = _session(answer, "", refresh_token)
+    SESSIONS.user(session["access_token"])  # a disabled or deleted user gets no renewed session
+    return session
+
+
+def sign_out(token: str) -> dict[str, Any]:
+    """Cognito's global sign-out: every access and refresh token of the user stops working."""
+    from botocore.exceptions import ClientError
+
+    verify(token)
+    try:
+        _client().global_sign_out(AccessToken=token)
+    except ClientError as exc:
+        raise _refuse(exc) from None
+    SESSIONS.forget(token)
+    return {"object": "dashboard_session", "signed_out": True}
+
+
+def totp_setup(token: str) -> dict[str, Any]:
+    """Start TOTP MFA for the signed-in user: the secret for their authenticator app (shown once)."""
+    from botocore.exceptions import ClientError
+
+    claims = verify(token)
+    try:
+        secret = _client().associate_software_token(AccessToken=token)["SecretCode"]
+    except ClientError as exc:
+        raise _refuse(exc) from None
+    label = urllib.parse.quote(f"Tahsil:{claims.get('email') or claims.get('sub')}")
+    return {"object": "totp_setup", "secret": secret,
+            "otpauth_uri": f"otpauth://totp/{label}?secret={secret}&issuer=Tahsil",
+            "message": "add this secret to your authenticator app, then confirm with its current code"}
+
+
+def totp_verify(token: str, code: str) -> dict[str, Any]:
+    """Confirm TOTP MFA with the app's current code and make it the user's MFA: later sign-ins ask for a code."""
+    from botocore.exceptions import ClientError
+
+    verify(token)
+    client = _client()
+    try:
+        answer = client.verify_software_token(AccessToken=token, UserCode=code, FriendlyDeviceName="Tahsil dashboard")
+        if answer.get("Status") != "SUCCESS":
+            raise InvalidRequest("that code does not match your authenticator app: try the current one", param="mfa_code")
+        client.set_user_mfa_preference(AccessToken=token, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    except ClientError as exc:
+        code_name = exc.response.get("Error", {}).get("Code", "")
+        if code_name == "CodeMismatchException":
+            raise InvalidRequest("that code does not match your authenticator app: try the current one",
+                                 param="mfa_code") from None
+        raise _refuse(exc) from None
+    SESSIONS.forget(token)  # the next request sees the MFA at once
+    return {"object": "totp_setup", "enabled": True}
+
+
 # ---------------------------------------------------------------- operators (tahsil users create)
 
 
-def create_user(email: str, merchant_id: str, *, temporary_password: str, permanent: bool = False) -> dict[str, Any]:
-    """A dashboard user for ``merchant_id``; with ``permanent`` the password needs no change at first sign-in."""
+def create_user(email: str, merchant_id: str, *, temporary_password: str, permanent: bool = False,
+                role: str = "owner") -> dict[str, Any]:
+    """A dashboard user for ``merchant_id`` with ``role`` (owner, developer or viewer);
+    with ``permanent`` the password needs no change at first sign-in."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", param="role")
     pool_id, _ = pool()
     client = _client()
     client.admin_create_user(
         UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS", TemporaryPassword=temporary_password,
         UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"},
-                        {"Name": MERCHANT_CLAIM, "Value": merchant_id}])
+                        {"Name": MERCHANT_CLAIM, "Value": merchant_id}, {"Name": ROLE_CLAIM, "Value": role}])
     if permanent:
         client.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=temporary_password, Permanent=True)
-    return {"username": email, "merchant_id": merchant_id, "password_is_temporary": not permanent}
+    return {"username": email, "merchant_id": merchant_id, "role": role, "password_is_temporary": not permanent}

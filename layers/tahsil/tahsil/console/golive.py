@@ -7,7 +7,7 @@ approves a go-live review. The checklist, evaluated from the account's own recor
 | item               | mode | passes when                                                                  | evidence     |
 |--------------------|------|------------------------------------------------------------------------------|--------------|
 | business_profile   | live | legal name, MCC, support email and phone are set                             | ``prf_...``  |
-| api_keys           | live | an active live secret key has an IP allowlist and cannot manage keys          | ``key_...``  |
+| api_keys           | live | an active live secret key has an IP allowlist (no /0 range) and cannot manage keys | ``key_...`` |
 | webhook_delivery   | live | an enabled live endpoint answered 2xx to its two most recent attempts         | ``we_...``   |
 | payout_destination | live | verified bank details whose holder is the legal name                         | ``po_...``   |
 | test_payment       | test | a captured test payment whose ``payment.captured`` webhook was delivered (2xx) | ``pay_...``  |
@@ -28,6 +28,7 @@ Approval re-evaluates the checklist and refuses while items fail, unless the ope
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from typing import Any
 
@@ -68,12 +69,24 @@ def _business_profile(merchant: dict[str, Any]) -> dict[str, Any]:
                   f"{profile['support_phone']}.")
 
 
+def admits_everyone(allowlist: list[str]) -> bool:
+    """True when an entry has prefix length 0 (``0.0.0.0/0``, ``::/0``): it admits every address of its family."""
+    for entry in allowlist:
+        try:
+            if ipaddress.ip_network(str(entry), strict=False).prefixlen == 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def _api_keys(merchant_id: str, now: dt.datetime) -> dict[str, Any]:
     keys = [k for k in dal.query_owner(dal.credentials_table(), f"MER#{merchant_id}", index="by_merchant",
                                        sk_from="KEY#", sk_to="KEY#~")
             if k["mode"] == "live" and k["type"] == "secret" and k["status"] == "active"
             and (k.get("expires_at") is None or int(k["expires_at"]) > now.timestamp())]
-    good = [k for k in keys if k.get("ip_allowlist") and "keys:write" not in (k.get("scopes") or [])]
+    bound = [k for k in keys if k.get("ip_allowlist") and not admits_everyone(k["ip_allowlist"])]
+    good = [k for k in bound if "keys:write" not in (k.get("scopes") or [])]
     if good:
         key = good[0]
         return _check("api_keys", True, "live", key["key_id"],
@@ -81,8 +94,11 @@ def _api_keys(merchant_id: str, now: dt.datetime) -> dict[str, Any]:
                       f"and an IP allowlist ({', '.join(key['ip_allowlist'][:3])}).")
     if not keys:
         detail = "Create a live secret key for your server, with an IP allowlist and only the scopes it needs."
-    elif any(k.get("ip_allowlist") for k in keys):
+    elif bound:
         detail = "Your allowlisted live keys can also manage keys (keys:write); give your server a key without it."
+    elif any(k.get("ip_allowlist") for k in keys):
+        detail = ("Your live keys' IP allowlists admit the whole internet (a /0 range such as 0.0.0.0/0 or ::/0), "
+                  "which is no allowlist: list your servers' addresses instead.")
     else:
         detail = "Bind a live secret key to your servers' addresses (IP allowlist), without the keys:write scope."
     return _check("api_keys", False, "live", None, detail)

@@ -23,7 +23,8 @@ def _name(item: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "webhook_endpoint", "id": item.get("id"), "mode": item.get("mode")}
 
 
-def audit_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def audit_rows(rows: Iterable[dict[str, Any]], mode: str | None = None) -> dict[str, Any]:
+    """The report over ``rows``; with ``mode``, only that mode's rows are named (key management stays in its mode)."""
     issues: list[dict[str, Any]] = []
     hashes: Counter[str] = Counter()
     keyed: list[dict[str, Any]] = []
@@ -44,6 +45,8 @@ def audit_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         if hashes[str(item.get("key_hash"))] > 1:
             issues.append({"rule": "api_keys_unique_hash", "enforcement": "block", "row": _name(item),
                            "problem": "shares its key_hash with another row"})
+    if mode is not None:
+        issues = [i for i in issues if i["row"].get("mode") == mode]
     counts = Counter(i["rule"] for i in issues)
     rules = [{"name": r.name, "table": r.table, "type": r.type, "status": "installed", "enforcement": r.enforcement,
               "blocks_future": r.enforcement == "block", "description": r.description, "legacy_issues": counts[r.name]}
@@ -60,10 +63,10 @@ def audit_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def audit(merchant_id: str | None) -> dict[str, Any]:
-    """The report for one merchant's rows (``None``: every row, for operators)."""
+def audit(merchant_id: str | None, mode: str | None = None) -> dict[str, Any]:
+    """The report for one merchant's rows in ``mode`` (``None``: every row, for operators)."""
     if merchant_id is None:
         rows = dal.scan(dal.credentials_table())
     else:
         rows = dal.scan(dal.credentials_table(), filter_expression="merchant_id = :m", vals=dal.values(m=merchant_id))
-    return audit_rows(rows)
+    return audit_rows(rows, mode)

@@ -9,8 +9,11 @@ lookup reads strongly consistent, so the old key fails on the very next request.
 Keys carry copies of the merchant's API version pin and rate-limit overrides, so
 authenticating a request needs no second read (``tahsil.console.account`` keeps the copies current).
 
-Guard rails: a key may only hand out scopes it holds itself, and only a live key may create or
-roll a live key (a test key, often less guarded, must not mint live credentials).
+Guard rails: a key may only hand out scopes it holds itself, and key management stays inside its
+mode, both ways: a test key (often less guarded) lists, creates, rolls and revokes test keys only,
+and a live key live keys only. A key of the other mode is not found (404), as if it did not exist;
+asking to create or list the other mode's keys is a 403 naming ``mode``. The dashboard picks its
+mode with ``Tahsil-Mode``.
 """
 
 from __future__ import annotations
@@ -95,9 +98,14 @@ def view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]
     }
 
 
+def _same_mode(p: Principal, mode: str) -> None:
+    if mode != p.mode:
+        raise Forbidden(f"a {p.mode} key manages {p.mode} keys only; use a {mode} key (or the dashboard in {mode} mode) "
+                        f"for {mode} keys", param="mode")
+
+
 def _check_grant(p: Principal, mode: str, scopes: list[str] | frozenset[str]) -> None:
-    if mode == "live" and p.mode != "live":
-        raise Forbidden("only a live key can create or roll a live key", param="mode")
+    _same_mode(p, mode)
     beyond = sorted(set(scopes) - set(p.scopes))
     if beyond:
         raise Forbidden(f"a key cannot grant a scope it lacks: {beyond[0]!r}", param="scopes")
@@ -121,8 +129,11 @@ def _items(merchant_id: str) -> list[dict[str, Any]]:
 
 
 def list_keys(p: Principal, mode: str | None = None) -> dict[str, Any]:
+    """The caller's mode's keys (``mode``, when given, must be the caller's)."""
+    if mode is not None:
+        _same_mode(p, mode)
     now = clock.now()
-    keys = [view(i, now) for i in _items(p.merchant_id) if mode is None or i["mode"] == mode]
+    keys = [view(i, now) for i in _items(p.merchant_id) if i["mode"] == p.mode]
     return {"object": "list", "api_keys": keys}
 
 
@@ -130,7 +141,7 @@ def find(p: Principal, key_id: str) -> dict[str, Any]:
     if not looks_like("key", key_id):
         raise InvalidRequest("id must be an API key id (key_...)", param="id")
     for item in _items(p.merchant_id):
-        if item["key_id"] == key_id:
+        if item["key_id"] == key_id and item["mode"] == p.mode:  # the other mode's keys are not found
             # The index is eventually consistent: read the item itself before acting on it.
             fresh = dal.get(dal.credentials_table(), item["pk"], "KEY")
             if fresh is not None:
@@ -167,8 +178,6 @@ def roll(p: Principal, key_id: str, req: ApiKeyRoll) -> dict[str, Any]:
 
 def revoke(p: Principal, key_id: str) -> dict[str, Any]:
     item = find(p, key_id)
-    if item["mode"] == "live" and p.mode != "live":
-        raise Forbidden("only a live key can revoke a live key", param="id")
     if item["status"] == "revoked":
         return view(item)
     now = clock.iso(clock.now())

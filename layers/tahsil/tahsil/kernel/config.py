@@ -32,6 +32,8 @@ class Settings(BaseModel):
     # The dashboard's Cognito user pool (tahsil.console.cognito). Empty: dashboard sign-in is off.
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
+    # Owners must use TOTP MFA (tahsil.api.auth), in the prod stage only (template: RequireOwnerMfa).
+    require_owner_mfa: bool = False
 
 
 _ENV = {
@@ -53,6 +55,7 @@ _ENV = {
     "rate_limit_other_per_second": "RATE_LIMIT_OTHER_PER_SECOND",
     "cognito_user_pool_id": "COGNITO_USER_POOL_ID",
     "cognito_client_id": "COGNITO_CLIENT_ID",
+    "require_owner_mfa": "REQUIRE_OWNER_MFA",
 }
 
 

@@ -34,6 +34,15 @@ SCOPES: dict[str, str] = {
 }
 ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
 
+# Dashboard users' roles (the Cognito attribute ``custom:role``, set by operators) and what each may do.
+# A user without a known role is a viewer.
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    "owner": ALL_SCOPES,
+    "developer": ALL_SCOPES - {"account:write"},
+    "viewer": frozenset(s for s in SCOPES if s.endswith(":read")),
+}
+ROLES: tuple[str, ...] = ("owner", "developer", "viewer")
+
 
 @dataclass(frozen=True)
 class Principal:
