@@ -381,6 +381,7 @@ def redrive(args: argparse.Namespace) -> int:
     _where(args)
     from tahsil.console import redrive as ops_redrive
 
+    pools: dict[str, Any] = {}  # local execution environments, stopped when the command ends
     if args.stack:
         cfn = boto3.client("cloudformation", region_name=args.region)
 
@@ -398,28 +399,32 @@ def redrive(args: argparse.Namespace) -> int:
             return json.loads(payload or b"null")
     else:
         from tahsil_local import aws
-        from tahsil_local.gateway import FunctionPool
+        from tahsil_local.runtime import FunctionPool
 
         sqs = boto3.client("sqs", region_name=aws.REGION)
 
         def url_of(logical_id: str) -> str:
             return sqs.get_queue_url(QueueName=f"tahsil-local-{logical_id}")["QueueUrl"]
 
-        pools = {fn.logical_id: FunctionPool(fn) for fn in template.functions(doc)}
+        pools.update({fn.logical_id: FunctionPool(fn) for fn in template.functions(doc)})
 
         def invoke(function_arn: str, event: dict[str, Any]) -> dict[str, Any] | None:
             return pools[function_arn.split(":function:")[-1].split(":")[0]].invoke(event)
 
     reports = []
-    for queue in chosen:
-        path = paths[queue]
-        if path["kind"] == "dlq":
-            report = ops_redrive.move_messages(url_of(queue), url_of(path["source"]), limit=args.limit)
-        else:
-            filters = path["filters"]
-            report = ops_redrive.replay_stream_failures(url_of(queue), invoke, limit=args.limit,
-                                                        keep=lambda r, f=filters: passes(f, r))
-        reports.append({**report.as_dict(), "queue": queue, "kind": path["kind"]})
+    try:
+        for queue in chosen:
+            path = paths[queue]
+            if path["kind"] == "dlq":
+                report = ops_redrive.move_messages(url_of(queue), url_of(path["source"]), limit=args.limit)
+            else:
+                filters = path["filters"]
+                report = ops_redrive.replay_stream_failures(url_of(queue), invoke, limit=args.limit,
+                                                            keep=lambda r, f=filters: passes(f, r))
+            reports.append({**report.as_dict(), "queue": queue, "kind": path["kind"]})
+    finally:
+        for pool in pools.values():
+            pool.stop()  # the local environments are processes: none outlives the command
     print(json.dumps(reports, indent=2))
     return 1 if any(r.get("failed") or r.get("expired") for r in reports) else 0
 
