@@ -35,7 +35,7 @@ $(CHECKOV_STAMP):
 
 test: $(STAMP) template-checks     ## template checks, import contracts, unit and integration tests
 	$(IN_ROOT) $(BIN)/lint-imports
-	$(IN_ROOT) $(BIN)/pytest -q
+	$(IN_ROOT) $(BIN)/pytest -q -n auto --dist loadfile
 
 template-checks: $(STAMP) $(CHECKOV_STAMP)  ## cfn-lint (informational rules too) and checkov, skips explained in Metadata
 	$(IN_ROOT) $(BIN)/python scripts/check_template.py --checkov $(CHECKOV_VENV)/bin/checkov

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 from tests.integration.conftest import Gateway
 
@@ -17,7 +16,7 @@ from tests.integration.conftest import Gateway
 def test_redrive_returns_a_dead_lettered_request_log_to_the_running_consumer(gateway: Gateway) -> None:
     import boto3
 
-    state = json.loads((Path(gateway.state_dir) / "dev.json").read_text())
+    state = gateway.state  # what the gateway wrote to .tahsil/dev-<port>.json at start
     aws = {"endpoint_url": state["aws_endpoint_url"], "region_name": "us-east-1", "aws_access_key_id": "testing",
            "aws_secret_access_key": "testing"}
     sqs, ddb = boto3.client("sqs", **aws), boto3.client("dynamodb", **aws)

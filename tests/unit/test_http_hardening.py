@@ -264,8 +264,11 @@ def test_the_openapi_document_says_what_the_gateway_answers() -> None:
                 assert {"401", "403"} <= codes, (method, path)
             if method in ("post", "put", "patch", "delete"):
                 assert {"413", "415"} <= codes, (method, path)
-            successes = [c for c in codes if c.startswith("2")]
-            assert len(successes) == 1, (method, path)
+            successes = sorted(c for c in codes if c.startswith("2"))
+            # One success status; a route that calls a processor may also answer 202, its outcome not known yet
+            # (docs/connectors.md).
+            assert len(successes) == 1 or (len(successes) == 2 and "202" in successes and path.startswith(
+                ("/v1/payments", "/public/payment-intents"))), (method, path, successes)
             for code, answer in op["responses"].items():
                 assert "schema" in answer["content"]["application/json"], (method, path, code)
                 assert "X-Request-Id" in answer["headers"], (method, path, code)

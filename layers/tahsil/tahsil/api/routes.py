@@ -21,6 +21,7 @@ UNDOCUMENTED: dict[str, tuple[str, ...]] = {
     "/dashboard/session": ("POST",),
     "/checkout/{id}": ("GET",),
     "/checkout/assets/{name}": ("GET",),
+    "/connectors/adyen/{merchant_id}/notifications": ("POST",),  # Adyen's, not a merchant's (docs/connectors.md)
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

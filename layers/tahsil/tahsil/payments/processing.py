@@ -65,9 +65,9 @@ from tahsil.payments.models import CaptureRequest, PaymentCreate, PaymentStatus,
 from tahsil.store import aws, crypto, dal
 
 OPTIMISTIC_RETRIES = 12
-# Seed 002's test cards: never sent to a processor, never accepted in live mode.
-TEST_CARDS: frozenset[str] = frozenset({"4242424242424242", "5555555555554444", *cards.TEST_DECLINES,
-                                        *cards.HIGH_RISK_CARDS})
+# Seed 002's test cards and Tahsil's documented velocity test cards: never sent to a processor, never
+# accepted in live mode.
+TEST_CARDS: frozenset[str] = frozenset({*cards.SEED_TEST_CARDS, *cards.VELOCITY_TEST_CARDS})
 PENDING_STATUS = {"capture": PaymentStatus.CAPTURE_PENDING, "void": PaymentStatus.VOID_PENDING,
                   "refund": PaymentStatus.REFUND_PENDING}
 SETTLE_EVENTS = {"CAPTURE": "capture", "CAPTURE_FAILED": "capture", "CANCELLATION": "void", "REFUND": "refund",
