@@ -219,7 +219,7 @@ def overview(p: Principal, *, since: dt.datetime | None = None, until: dt.dateti
                    "bucket_seconds": usage.pop("bucket_seconds"), "include_dashboard": include_dashboard},
         **usage,
         "deliveries": delivered,
-        "limits": {"truncated": deliveries_truncated, "max_log_rows": None,
+        "limits": {"truncated": deliveries_truncated,
                    "max_delivery_rows": MAX_DELIVERY_ROWS, "log_rows_counted": usage["requests"]["total"],
                    "counter_items_read": len(found), "counter_queries": queries},
         "updated_at": clock.iso(clock.now()),
