@@ -523,6 +523,119 @@ def listings(sizes: tuple[int, ...] = (100, 1000, 10000), runs: int = 20) -> lis
     return out
 
 
+def overview_reads(sizes: tuple[int, ...] = (100, 10_000), runs: int = 20) -> list[dict[str, Any]]:
+    """GET /v1/overview (the last 24 h) as one merchant's request logs grow: DynamoDB calls and latency.
+
+    The records go through the request-log consumer's own write path (``requestlog.store``: log
+    row + counter ADDs in one transaction), spread over the window; ``old_*`` is what the scan
+    it replaced had to read: every log row of the window, in Query pages of 1,000.
+    """
+    import datetime as dt
+
+    from botocore.client import BaseClient
+
+    from scripts import bench
+    from tahsil.api import requestlog
+    from tahsil.console import ops
+    from tahsil.kernel import clock
+    from tahsil.store import dal
+    from tests.conftest import handler_of
+
+    out = []
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(c: Any, operation: str, params: dict[str, Any]) -> Any:
+        if c.meta.service_model.service_name == "dynamodb":
+            calls.append(operation)
+        return original(c, operation, params)
+
+    for size in sizes:
+        bench.clear_tables()
+        merchant = ops.create_merchant(f"Bench Overview {size}")
+        key = merchant["keys"]["test"]["secret"]
+        merchant_id = merchant.get("merchant_id") or merchant["id"]
+        now = clock.now()
+        since = now - dt.timedelta(hours=24)
+        records = [requestlog.Record(
+            request_id=f"req_bench{size:05d}{i:06d}", received_at=(now - (size - i) * dt.timedelta(hours=23) / size).isoformat(),
+            merchant_id=merchant_id, mode="test", key_id="key_bench", method="POST", path="/v1/payments",
+            route="/v1/payments", status=(200, 201, 402, 404, 500)[i % 5], latency_ms=20 + i % 400, rate_limit={},
+            signature={"outcome": "not_required"}, body_sha256="0" * 64, api_version="2026-06-14.basra")
+            for i in range(size)]
+        start = time.perf_counter()
+        sample = records[:100]
+        for first in range(0, len(sample), 10):  # the consumer's own path, timed on the first 100
+            assert not requestlog.store(sample[first:first + 10])
+        consume_ms = (time.perf_counter() - start) * 1000 / len(sample)
+        _seed_counted_logs(records[100:])
+        client = bench.Client(key)
+        handler = handler_of("GetOverviewFunction")
+        event = client.event("overview-get")
+        window = {"from": clock.iso(since), "to": clock.iso(now)}
+        event["queryStringParameters"] = window
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in window.items()}
+        samples = []
+        answer = handler(event, client.context("GetOverviewFunction"))  # warm
+        for _ in range(runs):
+            calls.clear()
+            BaseClient._make_api_call = counted  # type: ignore[method-assign]
+            try:
+                start = time.perf_counter()
+                answer = handler(event, client.context("GetOverviewFunction"))
+                samples.append((time.perf_counter() - start) * 1000)
+            finally:
+                BaseClient._make_api_call = original  # type: ignore[method-assign]
+        data = json.loads(answer["body"])["data"]
+        assert data["requests"]["total"] == size, (data["requests"]["total"], size)
+        pages = 0
+        start = time.perf_counter()
+        last: str | None = None
+        while True:
+            _, last = dal.query_page(dal.request_logs_table(), f"LOG#{merchant_id}#test", sk_from=clock.sortable(since),
+                                     sk_to=clock.sortable(now) + "~", start_sk=last, page_size=1_000)
+            pages += 1
+            if last is None:
+                break
+        out.append({"size": size, "calls": len(calls), "queries": data["limits"]["counter_queries"],
+                    "items": data["limits"]["counter_items_read"], "p50": bench.percentile(samples, 50),
+                    "p99": bench.percentile(samples, 99), "old_pages": pages,
+                    "old_ms": (time.perf_counter() - start) * 1000, "consume_ms": consume_ms})
+    return out
+
+
+def _seed_counted_logs(records: list[Any]) -> None:
+    """Rows and counters as the consumer leaves them, written in bulk: moto copies every table
+    on each TransactWriteItems, which makes 10,000 consumer transactions quadratic (and gigabytes)."""
+    import datetime as dt
+
+    from tahsil.api import requestlog
+    from tahsil.store import counters, dal
+
+    table = dal.request_logs_table()
+    assert not dal.batch_put(table, [requestlog.item_of(r) for r in records])
+    sums: dict[tuple[str, str, str], dict[str, int]] = {}
+    highest: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        moment = dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00"))
+        for key in ((requestlog.scope(r.merchant_id, r.mode), counters.MINUTE, counters.minute_key(moment)),
+                    (requestlog.scope(r.merchant_id, r.mode), counters.HOUR, counters.hour_key(moment))):
+            target = sums.setdefault(key, {})
+            for name, value in requestlog.counts_of(r).items():
+                target[name] = target.get(name, 0) + value
+            highest[key] = max(highest.get(key, 0), r.latency_ms)
+    ttl = requestlog.item_of(records[-1])["ttl"] if records else 0
+    client = dal._ddb()
+    for (scope, res, sk), counts in sums.items():
+        action = counters.add_action(table, scope, res, sk, counts, ttl)["Update"]
+        client.update_item(**action)
+        try:
+            dal.update(table, counters.partition(scope, res), sk, "SET amx = :v",
+                       vals=dal.values(v=highest[(scope, res, sk)]), condition="attribute_not_exists(amx) OR amx < :v")
+        except dal.ConditionFailed:
+            pass  # the consumer's own sample set a larger one
+
+
 def _sample_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from tahsil.store.codec import dump
 
@@ -677,6 +790,7 @@ def report(n: int, import_runs: int) -> tuple[str, list[str]]:
         ratio = floor_ratio(n)
         wheel_figures = wheel()
         lists = listings()
+        overviews = overview_reads()
     finally:
         bench._reset_caches()
         mock.stop()
@@ -721,6 +835,8 @@ def report(n: int, import_runs: int) -> tuple[str, list[str]]:
     for row in lists:
         lines.append(f"| {row['size']:,} | {row['all_calls']} | {row['p50']:.2f} | {row['p99']:.2f} | "
                      f"{row['count_pages']} | {row['count_ms']:.1f} |")
+
+    lines += overview_lines(overviews)
 
     if cold:
         lines += ["", "### Cold start as built (layers/tahsil/Makefile, python3.13)", "",
@@ -775,6 +891,17 @@ def report(n: int, import_runs: int) -> tuple[str, list[str]]:
     return "\n".join(lines), failures
 
 
+def overview_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "### GET /v1/overview (24 h window) as one merchant's request logs grow", "",
+             "| request logs | DynamoDB calls | counter Queries | counter items | p50 ms | p99 ms | "
+             "the old scan: Query pages | its read ms | consumer ms per record |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['size']:,} | {row['calls']} | {row['queries']} | {row['items']} | {row['p50']:.2f} | "
+                     f"{row['p99']:.2f} | {row['old_pages']} | {row['old_ms']:.1f} | {row['consume_ms']:.2f} |")
+    return lines
+
+
 def start_aws() -> Any:
     """As tests/conftest.py's aws_env: every resource of template.yaml (state machines too), every function's
     environment; rate limits out of reach (their counters still run)."""
@@ -811,6 +938,17 @@ if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/b
     from scripts import bench  # noqa: F401 - sets the bench environment (tracing and metrics off)
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if sys.argv[1:] == ["overview"]:  # only the overview's figures: .venv/bin/python scripts/bench_scale.py overview
+        with contextlib.redirect_stdout(io.StringIO()):
+            mock = start_aws()
+            try:
+                figures = overview_reads()
+            finally:
+                bench._reset_caches()
+                mock.stop()
+        print(f"machine load: {bench.load()}")
+        print("\n".join(overview_lines(figures)))
+        sys.exit(0)
     with contextlib.redirect_stdout(io.StringIO()):
         text, failed = report(int(sys.argv[1]) if len(sys.argv) > 1 else 50, 5)
     print(f"machine load: {bench.load()}")

@@ -1,4 +1,4 @@
-"""GET /v1/overview: every number computed from the request logs and delivery rows of the window."""
+"""GET /v1/overview: requests from the consumer's per-minute counters, deliveries from the delivery rows."""
 
 from __future__ import annotations
 
@@ -90,16 +90,41 @@ def test_a_bad_window_is_a_400(merchant: dict[str, Any], query: dict[str, str], 
     assert answer.status == 400 and answer.error["param"] == param, answer.body
 
 
-def test_the_work_is_bounded_and_says_so(merchant: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil.console import overview as module
+def test_the_work_follows_the_window_not_the_number_of_requests(merchant: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.store import dal
 
-    for i in range(7):
-        log(merchant["merchant_id"], status=200, latency=10, minutes_ago=60 - i)
-    monkeypatch.setattr(module, "MAX_LOG_ROWS", 5)
-    monkeypatch.setattr(module, "LOG_PAGE", 2)
+    reads: list[str] = []
+    real = dal.query_page
+    monkeypatch.setattr(dal, "query_page", lambda table, pk, **kw: reads.append(pk) or real(table, pk, **kw))
+    key = merchant["keys"]["test"]["secret"]
+    log(merchant["merchant_id"], status=200, latency=10, minutes_ago=60)
+    overview(key)
+    few = [r for r in reads if r.startswith("CNT#")]
+    for i in range(40):
+        log(merchant["merchant_id"], status=200, latency=10, minutes_ago=59 - i / 2)
+    reads.clear()
+    data = overview(key)
+    assert [r for r in reads if r.startswith("CNT#")] == few and not [r for r in reads if r.startswith("LOG#")]
+    assert data["limits"]["truncated"] is False and data["requests"]["total"] == 41
+    assert data["window"]["complete_from"] == data["window"]["from"]
+    assert data["limits"]["counter_items_read"] <= 22  # one item per minute that saw requests (60 to 39.5 min ago)
+
+
+def test_a_redelivered_record_is_counted_once(merchant: dict[str, Any]) -> None:
+    from tahsil.api import requestlog
+
+    record = requestlog.Record(
+        request_id="req-dup", received_at=(NOW - dt.timedelta(minutes=30)).isoformat(), merchant_id=merchant["merchant_id"],
+        mode="test", key_id="key_x", method="GET", path="/v1/payments", route="/v1/payments", status=503, latency_ms=77,
+        rate_limit={}, signature={"outcome": "passed", "drift_s": 1}, body_sha256="0" * 64, api_version="2026-06-14.basra")
+    assert requestlog.store([record]) == []
+    other = record.model_copy(update={"request_id": "req-dup-2", "status": 200})
+    assert requestlog.store([record, other, record]) == []  # the same message again, beside a new one
     data = overview(merchant["keys"]["test"]["secret"])
-    assert data["limits"]["truncated"] is True and data["requests"]["total"] == 5
-    assert data["window"]["complete_from"] > data["window"]["from"]
+    assert data["requests"]["total"] == 2 and data["requests"]["server_errors"] == 1
+    assert data["status_codes"] == [{"status": 200, "count": 1}, {"status": 503, "count": 1}]
+    assert data["signatures"]["passed"] == 2 and data["latency_ms"] == {"avg": 77.0, "p95": 77, "max": 77}
 
 
 def test_deliveries_and_the_latest_webhook_response(local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:  # noqa: F811

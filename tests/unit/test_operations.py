@@ -295,7 +295,7 @@ def test_a_dead_lettered_request_log_is_redriven_stored_once_and_removed(aws_env
     assert _depth(dlq) == 0
     assert _drain(source, "RequestLogConsumerFunction") == 1
     items = boto3.client("dynamodb").scan(TableName=dal.request_logs_table())["Items"]
-    stored = [i for i in items if i["request_id"]["S"] == request_id]
+    stored = [i for i in items if i.get("request_id", {}).get("S") == request_id]  # beside its counters
     assert len(stored) == 1 and stored[0]["status"]["N"] == "200" and stored[0]["pk"]["S"] == "LOG#mer_x#test"
     again = redrive.move_messages(dlq, source)  # nothing left: a second run is a no-op
     assert again.moved == 0 and _depth(source) == 0

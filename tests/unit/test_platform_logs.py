@@ -103,10 +103,13 @@ def test_items_live_30_days(sk: str) -> None:
 
     authorize(sk)
     flush_logs()
-    (item,) = [dal.load(i) for i in dal._ddb().scan(TableName=dal.request_logs_table())["Items"]]
+    items = [dal.load(i) for i in dal._ddb().scan(TableName=dal.request_logs_table())["Items"]]
+    (item,) = [i for i in items if i["pk"].startswith("LOG#")]
     received = dt.datetime.fromisoformat(item["received_at"].replace("Z", "+00:00")).timestamp()
     assert item["ttl"] - received == pytest.approx(30 * 86400, abs=2)
     assert "body" not in item
+    counted = [i for i in items if i["pk"].startswith("CNT#")]  # its minute and hour counters expire with it
+    assert len(counted) == 2 and all(i["ttl"] == item["ttl"] for i in counted)
 
 
 def test_a_lost_queue_never_fails_the_request(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,8 +136,11 @@ def test_the_sample_sqs_event_is_consumed(aws_env: Any) -> None:
     from tahsil.store import dal
 
     assert consume(load_sqs_event("request-logs-consume")) == {"batchItemFailures": []}
-    (item,) = [dal.load(i) for i in dal._ddb().scan(TableName=dal.request_logs_table())["Items"]]
+    items = [dal.load(i) for i in dal._ddb().scan(TableName=dal.request_logs_table())["Items"]]
+    (item,) = [i for i in items if i["pk"].startswith("LOG#")]
     assert item["pk"] == "LOG#mer_abc123def456ghi789AB#test" and item["signature"]["drift_s"] == 2
+    assert sorted(i["pk"] for i in items if i["pk"].startswith("CNT#")) == [
+        "CNT#REQ#mer_abc123def456ghi789AB#test#h", "CNT#REQ#mer_abc123def456ghi789AB#test#m"]
 
 
 def test_the_consumer_moves_last_used_at_forward(sk: str) -> None:

@@ -514,9 +514,9 @@
     const latest = d.latest_response;
     const seconds = o.window.bucket_seconds;
     const view = h("div", {},
-      pageHead("Overview", `Your integration in ${state.mode} mode, computed from request logs and webhook deliveries.`,
+      pageHead("Overview", `Your integration in ${state.mode} mode, from request counters and webhook deliveries.`,
         [rangeSel, h("span", { class: "muted small", text: `Updated ${fmtDate(o.updated_at, true)}` })]),
-      o.limits.truncated ? notice("warn", `Busy window: numbers are complete from ${fmtDate(o.window.complete_from)} (at most ${fmtNum(o.limits.max_log_rows)} requests are read per view).`) : null,
+      o.limits.truncated ? notice("warn", `Busy window: webhook deliveries are counted from at most ${fmtNum(o.limits.max_delivery_rows)} delivery rows per view.`) : null,
       h("div", { class: "grid grid-4 stack" },
         stat("Total requests", fmtNum(r.total), `${fmtNum(r.succeeded)} succeeded`, "total"),
         stat("Success rate", fmtPct(r.success_rate), "status below 400", "success"),

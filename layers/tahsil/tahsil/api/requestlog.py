@@ -30,7 +30,7 @@ from tahsil.kernel.config import settings
 from tahsil.kernel.errors import InvalidRequest
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
-from tahsil.store import aws, dal
+from tahsil.store import aws, counters, dal
 
 RETENTION = dt.timedelta(days=30)
 MAX_PAGES = 20  # pages of 100 read per list call when filters discard most rows
@@ -101,10 +101,76 @@ def item_of(record: Record) -> dict[str, Any]:
     }
 
 
+def scope(merchant_id: str, mode: str) -> str:
+    """The counters' scope of a merchant's mode (``tahsil.store.counters``, in RequestLogsTable)."""
+    return counters.request_scope(merchant_id, mode)
+
+
+def counts_of(record: Record) -> dict[str, int]:
+    """What one request adds to its minute and hour: ``a`` for API traffic, ``d`` for the dashboard's own.
+
+    ``<p>n`` requests, ``<p>s<status>`` per status, ``<p>l<bound>`` latency histogram,
+    ``<p>ls`` latency sum, ``<p>gp`` / ``<p>gd`` signatures passed / denied.
+    """
+    p = "d" if record.user else "a"
+    counts = {f"{p}n": 1, f"{p}s{record.status}": 1, f"{p}l{counters.latency_bucket(record.latency_ms)}": 1,
+              f"{p}ls": max(0, record.latency_ms)}
+    outcome = (record.signature or {}).get("outcome")
+    if outcome in ("passed", "denied"):
+        counts[f"{p}g{outcome[0]}"] = 1
+    return counts
+
+
+def _extremes(records: list[Record]) -> None:
+    """Per counter item: the largest latency and the latest signed request (idempotent ``SET if greater``).
+
+    Done before the counting transaction, so a crash in between loses nothing (a redelivery sets
+    them again, harmlessly); a record that is never written leaves at most a maximum it had raised.
+    """
+    table = dal.request_logs_table()
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in records:
+        received = dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00"))
+        p = "d" if r.user else "a"
+        item = item_of(r)
+        signed = (r.signature or {}).get("outcome") in ("passed", "denied")
+        for res, sk in ((counters.MINUTE, counters.minute_key(received)), (counters.HOUR, counters.hour_key(received))):
+            key = (counters.partition(scope(r.merchant_id or "", r.mode or ""), res), sk, p)
+            entry = best.setdefault(key, {"mx": -1, "sig": None, "ttl": item["ttl"]})
+            entry["mx"] = max(entry["mx"], r.latency_ms)
+            if signed and (entry["sig"] is None or item["sk"] > entry["sig"]["sk"]):
+                entry["sig"] = {"sk": item["sk"], "request_id": r.request_id, "path": r.path,
+                                "outcome": r.signature["outcome"], "reason": r.signature.get("reason"),
+                                "drift_s": r.signature.get("drift_s"), "at": clock.iso(received)}
+    for (pk, sk, p), entry in best.items():
+        updates = [("mx", entry["mx"], "attribute_not_exists(#a) OR #a < :v")]
+        if entry["sig"]:
+            updates.append(("sig", entry["sig"], "attribute_not_exists(#a) OR #a.sk < :k"))
+        for name, value, condition in updates:
+            vals = dal.values(v=value, ttl=entry["ttl"], **({"k": value["sk"]} if name == "sig" else {}))
+            try:
+                dal.update(table, pk, sk, "SET #a = :v, #ttl = if_not_exists(#ttl, :ttl)",
+                           names={"#a": f"{p}{name}", "#ttl": "ttl"}, vals=vals, condition=condition)
+            except dal.ConditionFailed:
+                pass  # it already holds a larger (or later) one
+
+
 def store(records: list[Record]) -> list[Record]:
-    """Write the records; return those that could not be written."""
-    items = [item_of(r) for r in records]
-    failed = dal.batch_put(dal.request_logs_table(), items)
+    """Write the records and count them (exactly once); return those that could not be written.
+
+    A merchant's request goes in one transaction with the ADDs of its minute and hour counters
+    (``tahsil.store.counters.record``): a redelivered record is neither written nor counted again.
+    Requests that never authenticated have no counters and are written with BatchWriteItem.
+    """
+    table = dal.request_logs_table()
+    counted = [r for r in records if r.merchant_id and r.mode]
+    anonymous = [r for r in records if not (r.merchant_id and r.mode)]
+    failed = dal.batch_put(table, [item_of(r) for r in anonymous])
+    if counted:
+        _extremes(counted)
+        failed += counters.record(table, [
+            (item_of(r), scope(r.merchant_id or "", r.mode or ""),
+             dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00")), counts_of(r)) for r in counted])
     failed_ids = {f["request_id"] for f in failed}
     return [r for r in records if r.request_id in failed_ids]
 

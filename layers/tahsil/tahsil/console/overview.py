@@ -1,27 +1,29 @@
-"""``GET /v1/overview``: API usage and webhook deliveries over a time window, computed from the records.
+"""``GET /v1/overview``: API usage and webhook deliveries over a time window.
 
-Nothing here is a counter that could drift from what happened: every number is computed, per
-call, from the request logs (``RequestLogsTable``, ``LOG#<merchant>#<mode>``, one row per request,
-newest first) and from the webhook delivery rows (``tahsil.webhooks.deliveries``).
+Requests come from per-minute and per-hour counters (``tahsil.store.counters``, scope
+``REQ#<merchant>#<mode>`` in ``RequestLogsTable``) that the request-log consumer adds to in the
+same transaction as each log row, exactly once per request. A call reads at most three Queries
+(the head minutes, the whole hours, the tail minutes of the window): its cost follows the window's
+length (at most ~900 items for 31 days), never the number of requests. Numbers are to the minute:
+the minutes holding ``from`` and ``to`` count whole.
 
 - requests: total, succeeded (status < 400), client errors (4xx), server errors (5xx), rate limited
   (429); success and error rates are shares of the total;
-- latency: the mean and the 95th percentile (nearest rank over the window's actual latencies);
+- latency: the mean and the max (exact) and the 95th percentile, nearest rank over a histogram
+  exact to 1 ms up to 100 ms, 10 ms up to 1 s, 100 ms up to 10 s (the bound of the rank's bucket,
+  capped by the max: at most 10% above the exact figure, never below it);
 - buckets: requests, errors, success rate, mean and p95 latency per minute (windows up to an hour),
   5 minutes (up to 3 h), hour (up to 2 days) or day;
 - status codes: the count of each status, and per class (2xx, 3xx, 4xx, 5xx);
 - signatures: requests whose signature passed or was denied, and the latest signed request
   (path, outcome, clock drift);
 - deliveries: the window's deliveries per status, their attempts, and the latest webhook
-  response (status code, latency, which event and endpoint).
+  response (status code, latency, which event and endpoint), from the delivery rows
+  (``tahsil.webhooks.deliveries``): at most ``MAX_DELIVERY_ROWS`` rows over ``MAX_ENDPOINTS``
+  endpoints, ``limits.truncated`` when a bound is reached.
 
-The console's own requests (a dashboard user's, ``user`` on the log row) are left out unless
-``include_dashboard``: the overview is about the integration.
-
-Bounded work: a call reads at most ``MAX_LOG_ROWS`` request-log rows (newest first, pages of 1,000)
-and ``MAX_DELIVERY_ROWS`` delivery rows over at most ``MAX_ENDPOINTS`` endpoints. When a bound is
-reached the answer says so (``limits.truncated``) and ``window.complete_from`` gives the time from
-which the numbers are complete.
+The console's own requests (a dashboard user's, ``user`` on the log row) are counted apart and
+left out unless ``include_dashboard``: the overview is about the integration.
 """
 
 from __future__ import annotations
@@ -34,13 +36,11 @@ from typing import Any
 from tahsil.kernel import clock
 from tahsil.kernel.errors import InvalidRequest
 from tahsil.kernel.principal import Principal
-from tahsil.store import dal
+from tahsil.store import counters, dal
 from tahsil.webhooks import deliveries
 
 MAX_WINDOW = dt.timedelta(days=31)
 DEFAULT_WINDOW = dt.timedelta(hours=24)
-MAX_LOG_ROWS = 10_000
-LOG_PAGE = 1_000
 MAX_DELIVERY_ROWS = 2_000
 MAX_ENDPOINTS = 50
 
@@ -73,10 +73,6 @@ def _floor(moment: dt.datetime, size: dt.timedelta) -> dt.datetime:
     return epoch + dt.timedelta(seconds=int((moment - epoch).total_seconds()) // step * step)
 
 
-def _received(item: dict[str, Any]) -> dt.datetime:
-    return dt.datetime.fromisoformat(item["received_at"].replace("Z", "+00:00"))
-
-
 def _window(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
     until = until or clock.now()
     until = until.replace(tzinfo=dt.UTC) if until.tzinfo is None else until.astimezone(dt.UTC)
@@ -89,67 +85,84 @@ def _window(since: dt.datetime | None, until: dt.datetime | None) -> tuple[dt.da
     return since, until
 
 
-def _logs(p: Principal, since: dt.datetime, until: dt.datetime, include_dashboard: bool) -> tuple[list[dict[str, Any]], bool]:
-    rows: list[dict[str, Any]] = []
-    last: str | None = None
-    read = 0
-    while True:
-        items, last = dal.query_page(dal.request_logs_table(), f"LOG#{p.merchant_id}#{p.mode}", newest_first=True,
-                                     sk_from=clock.sortable(since), sk_to=clock.sortable(until) + "~", start_sk=last,
-                                     page_size=min(LOG_PAGE, MAX_LOG_ROWS - read))
-        read += len(items)
-        rows += [i for i in items if include_dashboard or not i.get("user")]
-        if last is None:
-            return rows, False
-        if read >= MAX_LOG_ROWS:
-            return rows, True
+def _counters(p: Principal, since: dt.datetime, until: dt.datetime) -> tuple[list[tuple[dt.datetime, dict[str, Any]]], int]:
+    return counters.read(dal.request_logs_table(), counters.request_scope(p.merchant_id, p.mode), since, until)
 
 
-def _requests(rows: list[dict[str, Any]], since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
-    statuses = [int(r["status"]) for r in rows]
-    latencies = [int(r["latency_ms"]) for r in rows]
-    total = len(rows)
-    ok = sum(1 for s in statuses if s < 400)
-    client = sum(1 for s in statuses if 400 <= s < 500)
-    server = sum(1 for s in statuses if s >= 500)
+def _sum(items: list[dict[str, Any]], prefixes: tuple[str, ...], name: str) -> int:
+    return sum(int(i.get(f"{p}{name}", 0)) for i in items for p in prefixes)
+
+
+def _statuses(items: list[dict[str, Any]], prefixes: tuple[str, ...]) -> Counter[int]:
+    codes: Counter[int] = Counter()
+    for p in prefixes:
+        for status, n in counters.histogram(items, f"{p}s").items():
+            codes[status] += n
+    return codes
+
+
+def _latency(items: list[dict[str, Any]], prefixes: tuple[str, ...]) -> tuple[float | None, int | None, int | None]:
+    """Mean (exact), p95 (from the histogram: the upper bound of the rank's bucket, capped by the max), max (exact)."""
+    total = _sum(items, prefixes, "n")
+    hist: Counter[int] = Counter()
+    for p in prefixes:
+        hist.update(counters.histogram(items, f"{p}l"))
+    highest = max((int(i[f"{p}mx"]) for i in items for p in prefixes if f"{p}mx" in i), default=None)
+    if not total:
+        return None, None, None
+    q = counters.quantile(dict(hist), 0.95)
+    if q is not None and highest is not None:
+        q = min(q, highest)
+    return round(_sum(items, prefixes, "ls") / total, 1), q, highest
+
+
+def _requests(found: list[tuple[dt.datetime, dict[str, Any]]], since: dt.datetime, until: dt.datetime,
+              include_dashboard: bool) -> dict[str, Any]:
+    prefixes = ("a", "d") if include_dashboard else ("a",)
+    items = [i for _, i in found]
+    codes = _statuses(items, prefixes)
+    total = sum(codes.values())
+    ok = sum(n for s, n in codes.items() if s < 400)
+    client = sum(n for s, n in codes.items() if 400 <= s < 500)
+    server = sum(n for s, n in codes.items() if s >= 500)
     size = bucket_size(until - since)
     buckets: dict[dt.datetime, list[dict[str, Any]]] = {}
-    start = _floor(since, size)
-    moment = start
+    moment = _floor(since, size)
     while moment < until:
         buckets[moment] = []
         moment += size
-    for r in rows:
-        buckets.setdefault(_floor(_received(r), size), []).append(r)
+    for start, item in found:
+        buckets.setdefault(_floor(start, size), []).append(item)
     series = []
     for moment in sorted(buckets):
         group = buckets[moment]
-        lat = [int(r["latency_ms"]) for r in group]
-        errors = sum(1 for r in group if int(r["status"]) >= 400)
-        series.append({"start": clock.iso(moment), "requests": len(group), "errors": errors,
-                       "success_rate": round(100 * (len(group) - errors) / len(group), 1) if group else None,
-                       "avg_latency_ms": _mean(lat), "p95_latency_ms": p95(lat)})
-    codes = Counter(statuses)
+        group_codes = _statuses(group, prefixes)
+        count = sum(group_codes.values())
+        errors = sum(n for s, n in group_codes.items() if s >= 400)
+        avg, p95_ms, _ = _latency(group, prefixes)
+        series.append({"start": clock.iso(moment), "requests": count, "errors": errors,
+                       "success_rate": round(100 * (count - errors) / count, 1) if count else None,
+                       "avg_latency_ms": avg, "p95_latency_ms": p95_ms})
     classes = {f"{c}xx": sum(n for s, n in codes.items() if s // 100 == c) for c in (2, 3, 4, 5)}
-    signed = [r for r in rows if (r.get("signature") or {}).get("outcome") in ("passed", "denied")]
-    latest_signed = max(signed, key=lambda r: r["sk"]) if signed else None
+    avg, p95_ms, highest = _latency(items, prefixes)
+    signed = [i[f"{p}sig"] for i in items for p in prefixes if f"{p}sig" in i]
+    latest_signed = max(signed, key=lambda s: s["sk"]) if signed else None
     return {
         "requests": {"total": total, "succeeded": ok, "client_errors": client, "server_errors": server,
                      "rate_limited": codes.get(429, 0),
                      "success_rate": round(100 * ok / total, 1) if total else None,
                      "error_rate": round(100 * (client + server) / total, 1) if total else None},
-        "latency_ms": {"avg": _mean(latencies), "p95": p95(latencies), "max": max(latencies) if latencies else None},
+        "latency_ms": {"avg": avg, "p95": p95_ms, "max": highest},
         "bucket_seconds": int(size.total_seconds()),
         "buckets": series,
         "status_codes": [{"status": s, "count": n} for s, n in sorted(codes.items())],
         "status_classes": classes,
         "signatures": {
-            "passed": sum(1 for r in signed if r["signature"]["outcome"] == "passed"),
-            "denied": sum(1 for r in signed if r["signature"]["outcome"] == "denied"),
+            "passed": _sum(items, prefixes, "gp"),
+            "denied": _sum(items, prefixes, "gd"),
             "latest": {"request_id": latest_signed["request_id"], "path": latest_signed["path"],
-                       "outcome": latest_signed["signature"]["outcome"], "reason": latest_signed["signature"].get("reason"),
-                       "drift_s": latest_signed["signature"].get("drift_s"),
-                       "at": clock.iso(_received(latest_signed))} if latest_signed else None,
+                       "outcome": latest_signed["outcome"], "reason": latest_signed.get("reason"),
+                       "drift_s": latest_signed.get("drift_s"), "at": latest_signed["at"]} if latest_signed else None,
         },
     }
 
@@ -197,19 +210,17 @@ def _deliveries(p: Principal, since: dt.datetime, until: dt.datetime) -> tuple[d
 def overview(p: Principal, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
              include_dashboard: bool = False) -> dict[str, Any]:
     since, until = _window(since, until)
-    rows, logs_truncated = _logs(p, since, until, include_dashboard)
-    usage = _requests(rows, since, until)
+    found, queries = _counters(p, since, until)
+    usage = _requests(found, since, until, include_dashboard)
     delivered, deliveries_truncated = _deliveries(p, since, until)
-    complete_from = since
-    if logs_truncated and rows:
-        complete_from = min(_received(r) for r in rows)
     return {
         "object": "overview", "mode": p.mode,
-        "window": {"from": clock.iso(since), "to": clock.iso(until), "complete_from": clock.iso(complete_from),
+        "window": {"from": clock.iso(since), "to": clock.iso(until), "complete_from": clock.iso(since),
                    "bucket_seconds": usage.pop("bucket_seconds"), "include_dashboard": include_dashboard},
         **usage,
         "deliveries": delivered,
-        "limits": {"truncated": logs_truncated or deliveries_truncated, "max_log_rows": MAX_LOG_ROWS,
-                   "max_delivery_rows": MAX_DELIVERY_ROWS, "log_rows_counted": len(rows)},
+        "limits": {"truncated": deliveries_truncated,
+                   "max_delivery_rows": MAX_DELIVERY_ROWS, "log_rows_counted": usage["requests"]["total"],
+                   "counter_items_read": len(found), "counter_queries": queries},
         "updated_at": clock.iso(clock.now()),
     }
