@@ -777,6 +777,38 @@ def cost_table(capacity: dict[str, Any], wheel_figures: dict[str, Any], rate_per
 # ---------------------------------------------------------------- report
 
 
+def capacity_section(capacity: dict[str, Any], lines: list[str], failures: list[str]) -> None:
+    """The markdown of section 1 (one payment's capacity), appended to ``lines``."""
+    total = capacity["total"]
+    lines += ["### One payment's DynamoDB capacity",
+              "", "authorize + capture + payment.authorized and payment.captured delivered once to one endpoint "
+              f"({capacity['delivered']} deliveries received), the request logs and the expiry wheel's registration:",
+              "", "| step | WRU | RRU |", "|---|---:|---:|"]
+    for step, cap in capacity["steps"].items():
+        lines.append(f"| {step} | {cap.wru:.0f} | {cap.rru:.1f} |")
+    lines.append(f"| **total** | **{total.wru:.0f}** | **{total.rru:.1f}** |")
+    lines += ["", "WRU by table, key prefix and operation: " + ", ".join(
+        f"{k} {v:.0f}" for k, v in sorted(total.by.items(), key=lambda kv: -kv[1]))]
+    if total.wru > 35:
+        failures.append(f"one payment writes {total.wru:.0f} WRU (target <= 35)")
+
+
+def capacity_report() -> tuple[str, list[str]]:
+    """Section 1 alone (``bench_scale.py capacity``): what a change to the write path needs re-measured."""
+    from scripts import bench
+
+    lines: list[str] = []
+    failures: list[str] = []
+    meter = CapacityMeter()
+    mock = start_aws()
+    try:
+        capacity_section(payment_capacity(meter), lines, failures)
+    finally:
+        bench._reset_caches()
+        mock.stop()
+    return "\n".join(lines), failures
+
+
 def report(n: int, import_runs: int) -> tuple[str, list[str]]:
     """Run every measurement (in its own moto account) and return the markdown and the failed targets."""
     from scripts import bench
@@ -796,18 +828,7 @@ def report(n: int, import_runs: int) -> tuple[str, list[str]]:
         mock.stop()
     cold = cold_start(import_runs)
 
-    total = capacity["total"]
-    lines += ["### One payment's DynamoDB capacity",
-              "", "authorize + capture + payment.authorized and payment.captured delivered once to one endpoint "
-              f"({capacity['delivered']} deliveries received), the request logs and the expiry wheel's registration:",
-              "", "| step | WRU | RRU |", "|---|---:|---:|"]
-    for step, cap in capacity["steps"].items():
-        lines.append(f"| {step} | {cap.wru:.0f} | {cap.rru:.1f} |")
-    lines.append(f"| **total** | **{total.wru:.0f}** | **{total.rru:.1f}** |")
-    lines += ["", "WRU by table, key prefix and operation: " + ", ".join(
-        f"{k} {v:.0f}" for k, v in sorted(total.by.items(), key=lambda kv: -kv[1]))]
-    if total.wru > 35:
-        failures.append(f"one payment writes {total.wru:.0f} WRU (target <= 35)")
+    capacity_section(capacity, lines, failures)
 
     lines += ["", "### Authorize against a raw-boto3 floor (same moto, same run)", "",
               f"The floor replays the {ratio['calls']} DynamoDB calls one authorization makes, with a bare boto3 client.",
@@ -929,7 +950,7 @@ def start_aws() -> Any:
     return mock
 
 
-if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/bench_scale.py [floor runs]
+if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/bench_scale.py [floor runs | capacity]
     import contextlib
     import io
     import warnings
@@ -950,7 +971,10 @@ if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/b
         print("\n".join(overview_lines(figures)))
         sys.exit(0)
     with contextlib.redirect_stdout(io.StringIO()):
-        text, failed = report(int(sys.argv[1]) if len(sys.argv) > 1 else 50, 5)
+        if sys.argv[1:] == ["capacity"]:  # section 1 only
+            text, failed = capacity_report()
+        else:
+            text, failed = report(int(sys.argv[1]) if len(sys.argv) > 1 else 50, 5)
     print(f"machine load: {bench.load()}")
     print(text)
     print("\n".join(f"FAIL: {f}" for f in failed) or "OK")

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import threading
@@ -151,6 +152,7 @@ class StreamPoller(_Poller):
         batch = [r for r in records if passes(self.filters, r)]
         for r in batch:
             r["eventSourceARN"] = self.stream_arn
+            r["dynamodb"] = _base64_binaries(r["dynamodb"])  # boto3 decodes B/BS; Lambda's event carries base64 text
             created = r["dynamodb"].get("ApproximateCreationDateTime")
             if hasattr(created, "timestamp"):  # boto3 parses it; Lambda's event carries epoch seconds
                 r["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
@@ -281,3 +283,14 @@ def create_state_machines(doc: dict[str, Any], refs: dict[str, str], root: Any) 
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{logical_id}Role", type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
         refs[logical_id] = arn
+
+
+def _base64_binaries(value: Any) -> Any:
+    """A stream record as Lambda's JSON event has it: binary attribute values as base64 strings."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _base64_binaries(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_base64_binaries(v) for v in value]
+    return value

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from typing import Any
 
 import pytest
 
+from tahsil.kernel.events import payload_of
 from tests.conftest import invoke, load_event
 from tests.unit.test_payments import act, authorize, get, table_items
 
@@ -22,7 +22,7 @@ def advance(key: str, pid: str, seconds: int):
 
 
 def events_of(pid: str) -> list[str]:
-    rows = [json.loads(r["payload"]) for r in table_items() if r["pk"].startswith("EVT")]
+    rows = [payload_of(r) for r in table_items() if r["pk"].startswith("EVT")]
     return [e["type"] for e in sorted(rows, key=lambda e: e["sequence"]) if e["data"]["object"]["id"] == pid]
 
 
@@ -216,7 +216,7 @@ def test_an_intent_expires_by_the_sweep_of_its_bucket_and_a_paid_one_is_skipped(
     later(2 * 3600)
     pages = run_wheel(sorted(buckets))
     assert sum(p["acted"] for p in pages if p["done"]) == 1
-    kinds = [json.loads(r["payload"])["type"] for r in table_items() if r["pk"].startswith("EVT")]
+    kinds = [payload_of(r)["type"] for r in table_items() if r["pk"].startswith("EVT")]
     assert kinds.count("payment_intent.expired") == 1
 
 
@@ -324,7 +324,7 @@ def test_an_intent_expires_after_an_hour_once_and_then_refuses_confirms(sk: str)
     assert advance_intent(sk, created["id"], 1800).data["status"] == "created"
     assert advance_intent(sk, created["id"], 1801).data["status"] == "expired"
     assert intents.expire(created["id"]) is False  # the real timer later finds nothing to do
-    kinds = [json.loads(r["payload"])["type"] for r in table_items() if r["pk"].startswith("EVT")]
+    kinds = [payload_of(r)["type"] for r in table_items() if r["pk"].startswith("EVT")]
     assert kinds.count("payment_intent.expired") == 1
     answer = confirm(created["id"], created["client_secret"])
     assert answer.status == 410 and answer.error["code"] == "INTENT_EXPIRED"

@@ -37,7 +37,7 @@ from tahsil.kernel import clock
 from tahsil.kernel.errors import InvalidRequest
 from tahsil.kernel.principal import Principal
 from tahsil.store import counters, dal
-from tahsil.webhooks import deliveries
+from tahsil.webhooks import deliveries, webhooks
 
 MAX_WINDOW = dt.timedelta(days=31)
 DEFAULT_WINDOW = dt.timedelta(hours=24)
@@ -191,8 +191,9 @@ def _deliveries(p: Principal, since: dt.datetime, until: dt.datetime) -> tuple[d
     tried = [r for r in rows if r.get("last_attempt_at") and r.get("attempts")]
     if tried:
         row = max(tried, key=lambda r: (r["last_attempt_at"], r["event_id"]))
-        attempt = dal.get(dal.payments_table(), row["pk"],
-                          f"DLV#{row['endpoint_id']}#{int(row['round']):03d}#{int(row['attempts']):03d}")
+        kept = row.get(webhooks.DELIVERED_ATTEMPT)
+        attempt = kept if kept and int(kept["number"]) == int(row["attempts"]) else dal.get(
+            dal.payments_table(), row["pk"], webhooks.attempt_sk(row["endpoint_id"], int(row["round"]), int(row["attempts"])))
         latest = {"status_code": row.get("last_status_code"), "error_class": row.get("last_error"),
                   "latency_ms": attempt.get("latency_ms") if attempt else None, "at": row["last_attempt_at"],
                   "event_id": row["event_id"], "event_type": row.get("event_type"), "endpoint_id": row["endpoint_id"],

@@ -25,14 +25,13 @@ reading stops early once the objects' every event (their ``version``) has been f
 from __future__ import annotations
 
 import datetime as dt
-import json
 from http import HTTPStatus
 from typing import Any
 
 from tahsil.console.models import FulfillmentCreate
 from tahsil.kernel import clock
 from tahsil.kernel.errors import Conflict, NotFound
-from tahsil.kernel.events import RequestContext
+from tahsil.kernel.events import RequestContext, payload_of
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.principal import Principal
 from tahsil.payments import checkout, intents, payments
@@ -149,7 +148,7 @@ def _request_entry(log: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event_entry(event: dict[str, Any]) -> dict[str, Any]:
-    payload = json.loads(event["payload"])
+    payload = payload_of(event)
     obj = payload["data"]["object"]
     return {"at": event["created_at"], "kind": "event", "actor": "Tahsil", "action": f"{event['type']} recorded",
             "result": obj.get("status", ""), "status": "recorded",
@@ -248,7 +247,7 @@ def _handoff(payment: dict[str, Any], intent: dict[str, Any] | None, events: lis
     def request_of(object_id: str, *types: str) -> str | None:
         for e in events:
             if e["object_id"] == object_id and (not types or e["type"] in types):
-                return (json.loads(e["payload"]).get("request") or {}).get("id")
+                return (payload_of(e).get("request") or {}).get("id")
         return None
 
     steps = []

@@ -24,7 +24,7 @@ from typing import Any
 
 from tahsil.kernel import clock
 from tahsil.kernel.errors import NotFound
-from tahsil.kernel.events import RequestContext, event_row
+from tahsil.kernel.events import RequestContext, event_row, payload_of
 from tahsil.kernel.ids import new_id
 from tahsil.kernel.principal import Principal
 from tahsil.payments.payments import _transaction_row, load_payment, transaction_actions, view
@@ -147,7 +147,7 @@ def _shard(item_id: str, shards: int) -> int:
 
 def deadlines(event: dict[str, Any]) -> list[dict[str, str]]:
     """What an outbox event puts on the wheel: an authorization's warning and expiry, an intent's expiry."""
-    obj = json.loads(event["payload"])["data"]["object"] if "payload" in event else event["object"]
+    obj = payload_of(event)["data"]["object"] if "payload" in event else event["object"]
     if event["type"] == "payment.authorized" and obj.get("expires_at"):
         expires_at = clock.parse(obj["expires_at"])
         warn_at = max(expires_at - warning_lead(), clock.parse(obj["created_at"]))

@@ -2,7 +2,9 @@
 
 The rows are the ones ``tahsil.webhooks`` writes, in the PaymentsTable:
   EVT#<evt> / DLV#<endpoint>                    a delivery (status, attempts, round, last status code)
-  EVT#<evt> / DLV#<endpoint>#<round>#<nnn>      an attempt (time, status code, latency, error class)
+  EVT#<evt> / DLV#<endpoint>#<round>#<nnn>      an attempt that did not deliver (time, status code, latency,
+                                                error class); the one that delivered is the delivery row's
+                                                ``delivered_attempt``
 A delivery row also sits in the ``by_owner`` index under ``<merchant>#<mode>#DLV#<endpoint>``,
 sorted by creation time: one endpoint's deliveries, newest first, without a scan.
 """
@@ -18,8 +20,7 @@ from tahsil.kernel.principal import Principal
 from tahsil.store import dal
 from tahsil.webhooks import webhooks
 
-ATTEMPT_FIELDS = ("round", "number", "at", "url", "status_code", "latency_ms", "error_class", "response_prefix",
-                  "next_retry_at")
+ATTEMPT_FIELDS = webhooks.ATTEMPT_FIELDS
 
 
 def endpoints(owner: str) -> list[dict[str, Any]]:
@@ -44,9 +45,9 @@ def delivery_rows(owner: str, endpoint_id: str, *, since: dt.datetime | None = N
 
 def attempts(event_id: str, endpoint_id: str) -> list[dict[str, Any]]:
     """One delivery's attempts, oldest first."""
-    rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", f"DLV#{endpoint_id}#")
-    return [{"event_id": event_id, "endpoint_id": endpoint_id, **{k: r.get(k) for k in ATTEMPT_FIELDS}}
-            for r in sorted(rows, key=lambda r: r["sk"])]
+    rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", f"DLV#{endpoint_id}")
+    summary = next((r for r in rows if r["sk"] == f"DLV#{endpoint_id}"), None)
+    return [{"event_id": event_id, "endpoint_id": endpoint_id, **t} for t in webhooks.attempt_history(summary, rows)]
 
 
 def attempt_id(event_id: str, endpoint_id: str, round_: int, number: int) -> str:

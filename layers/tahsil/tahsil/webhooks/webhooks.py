@@ -8,8 +8,9 @@ Pipeline (see docs/webhooks.md):
 
 Rows (PaymentsTable, in the event's partition so one query reads an event's whole log):
   EVT#<evt> / EVT                     the event (outbox row), with delivery counters
-  EVT#<evt> / DLV#<endpoint>          one delivery: status, attempts, round, next retry
-  EVT#<evt> / DLV#<endpoint>#<round>#<nnn>   one attempt: time, URL, status code, latency...
+  EVT#<evt> / DLV#<endpoint>          one delivery: status, attempts, round, next retry; the attempt
+                                      that delivered (``delivered_attempt``: time, URL, status code...)
+  EVT#<evt> / DLV#<endpoint>#<round>#<nnn>   one attempt that did not deliver (or one a redeliver moved out)
 Endpoints (CredentialsTable): WHE#<id> / WHE, the signing secret sealed (AES-GCM under KMS).
 """
 
@@ -27,7 +28,7 @@ from typing import Any
 
 from tahsil.kernel import clock, versions
 from tahsil.kernel.errors import InvalidRequest, NotFound
-from tahsil.kernel.events import RequestContext, event_row, owner_keys
+from tahsil.kernel.events import RequestContext, event_row, owner_keys, payload_of, payload_text
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import metrics
@@ -328,11 +329,32 @@ def body_for(endpoint: dict[str, Any] | None, event: dict[str, Any]) -> bytes:
     """
     version = (endpoint or {}).get("api_version") or versions.LATEST
     if version == versions.LATEST:
-        return event["payload"].encode()
-    payload = {**json.loads(event["payload"]), "merchant_id": event["merchant_id"]}  # seed 002's data.merchant_id
+        return payload_text(event).encode()
+    payload = {**payload_of(event), "merchant_id": event["merchant_id"]}  # seed 002's data.merchant_id
     rendered = versions.render(payload, version, "event")
     return json.dumps(rendered, separators=(",", ":"), sort_keys=True).encode()
 
+
+
+DELIVERED_ATTEMPT = "delivered_attempt"
+ATTEMPT_FIELDS = ("round", "number", "at", "url", "status_code", "latency_ms", "error_class", "response_prefix",
+                  "next_retry_at")
+
+
+def attempt_sk(endpoint_id: str, round_: int, number: int) -> str:
+    return f"DLV#{endpoint_id}#{round_:03d}#{number:03d}"
+
+
+def attempt_history(summary: dict[str, Any] | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One delivery's attempts, oldest first: its attempt rows (``rows`` may hold other rows of the event's
+    partition) and the delivering attempt kept in the delivery row (``summary``)."""
+    if summary is None:
+        return []
+    prefix = f"{summary['sk']}#"
+    tries = [{k: r.get(k) for k in ATTEMPT_FIELDS} for r in rows if r["sk"].startswith(prefix)]
+    if summary.get(DELIVERED_ATTEMPT):
+        tries.append({k: summary[DELIVERED_ATTEMPT].get(k) for k in ATTEMPT_FIELDS})
+    return sorted(tries, key=lambda t: (int(t["round"]), int(t["number"])))
 
 
 def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
@@ -373,26 +395,31 @@ def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
     wait = None if ok or final_failure else waits[number - 1]
     next_retry_at = clock.iso(now + dt.timedelta(seconds=wait)) if wait is not None else None
 
-    attempt_row = {
-        "pk": pk, "sk": f"{sk}#{round_:03d}#{number:03d}", "event_id": event_id, "endpoint_id": endpoint_id,
+    facts = {
         "round": round_, "number": number, "at": clock.iso(now), "url": endpoint["url"] if endpoint else delivery["url"],
         "status_code": answer.status, "latency_ms": answer.elapsed_ms, "error_class": answer.error_class,
         "response_prefix": answer.body_prefix[:1024].decode("utf-8", "replace"), "next_retry_at": next_retry_at,
     }
     fields = {"status": status, "attempts": number, "last_status_code": answer.status, "last_error": answer.error_class,
               "last_attempt_at": clock.iso(now), "next_retry_at": next_retry_at,
-              "delivered_at": clock.iso(now) if ok else None}
+              "delivered_at": clock.iso(now) if ok else None,
+              # The attempt that delivered is recorded in the delivery row itself (no row of its own: one write
+              # less on the common path); redeliver() moves it to an attempt row before starting a new round.
+              DELIVERED_ATTEMPT: {k: v for k, v in facts.items() if v is not None} if ok else None}
     present = {k: v for k, v in fields.items() if v is not None}
     absent = [k for k, v in fields.items() if v is None]
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
     if absent:
         expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
     actions = [
-        dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"),
         dal.update_action(table, pk, sk, expression, condition="#attempts = :before AND #round = :round",
                           names={f"#{k}": k for k in fields} | {"#round": "round"},
                           vals=dal.values(**present, before=number - 1, round=round_)),
     ]
+    if not ok:
+        attempt_row = {"pk": pk, "sk": attempt_sk(endpoint_id, round_, number), "event_id": event_id,
+                       "endpoint_id": endpoint_id, **facts}
+        actions.insert(0, dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"))
     if ok or final_failure:
         actions.append(dal.update_action(table, pk, "EVT", "ADD deliveries_done :one, deliveries_failed :failed",
                                          condition=None, vals=dal.values(one=1, failed=0 if ok else 1)))
@@ -450,7 +477,7 @@ def _delivery_status(item: dict[str, Any]) -> str:
 
 
 def event_view(item: dict[str, Any]) -> dict[str, Any]:
-    payload = json.loads(item["payload"])
+    payload = payload_of(item)
     payload["delivery"] = {"status": _delivery_status(item), "endpoints": item.get("deliveries_total"),
                            "finished": item.get("deliveries_done", 0), "failed": item.get("deliveries_failed", 0)}
     return payload
@@ -512,13 +539,12 @@ def deliveries(p: Principal, event_id: str) -> dict[str, Any]:
     summaries = {r["endpoint_id"]: r for r in rows if r["sk"].count("#") == 1}
     out = []
     for endpoint_id, summary in summaries.items():
-        tries = sorted((r for r in rows if r["sk"].startswith(f"DLV#{endpoint_id}#")), key=lambda r: r["sk"])
+        tries = attempt_history(summary, rows)
         out.append({
             "endpoint_id": endpoint_id, "url": summary["url"], "status": summary["status"],
             "attempts": summary["attempts"], "round": summary["round"], "next_retry_at": summary.get("next_retry_at"),
             "delivered_at": summary.get("delivered_at"), "last_status_code": summary.get("last_status_code"),
-            "history": [{k: t.get(k) for k in ("round", "number", "at", "url", "status_code", "latency_ms",
-                                                "error_class", "response_prefix", "next_retry_at")} for t in tries],
+            "history": tries,
         })
     return {"event_id": event_id, "deliveries": out}
 
@@ -544,10 +570,15 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
     queued = []
     for row in rows:
         finished = row["status"] in ("delivered", "failed")
-        restart = "SET #status = :pending, attempts = :zero, #round = :next REMOVE next_retry_at"
+        restart = f"SET #status = :pending, attempts = :zero, #round = :next REMOVE next_retry_at, {DELIVERED_ATTEMPT}"
         actions = [dal.update_action(table, row["pk"], row["sk"], restart,
                                      condition="#round = :round", names={"#status": "status", "#round": "round"},
                                      vals=dal.values(pending="pending", zero=0, next=row["round"] + 1, round=row["round"]))]
+        kept = row.get(DELIVERED_ATTEMPT)
+        if kept:  # the round's delivering attempt moves out of the row to an attempt row of its own
+            actions.append(dal.put_action(table, {
+                "pk": row["pk"], "sk": attempt_sk(row["endpoint_id"], int(kept["round"]), int(kept["number"])),
+                "event_id": event_id, "endpoint_id": row["endpoint_id"], **kept}, condition="attribute_not_exists(sk)"))
         if finished:
             actions.append(dal.update_action(table, item["pk"], "EVT", "ADD deliveries_done :minus, deliveries_failed :failed",
                                              condition=None, vals=dal.values(minus=-1, failed=-1 if row["status"] == "failed" else 0)))
