@@ -766,39 +766,77 @@ def wheel_month(rate_per_s: float, bucket_s: int, shards: int, page: int) -> tup
     return buckets, buckets * (2 + 2 * pages)
 
 
+# The cost model's assumptions (what moto cannot measure), each stated where it is used:
+API_BILLED_MS = 50        # authorize/capture: 4-5 sequential AWS calls at ~8 ms in-region, plus ~10 ms of own work
+CONSUMER_BILLED_MS = 30   # a stream or queue consumer's invocation: a few DynamoDB calls
+RECEIVER_MS = 150         # a merchant's webhook endpoint answers in 150 ms (the delivery waits for it)
+STREAM_POLLS_PER_S = 4    # Lambda polls each DynamoDB stream shard about 4 times a second
+STREAM_SHARDS = 4         # shards of the payments table's stream at this rate (one per partition)
+LOG_BYTES = 700           # CloudWatch Logs ingested per invocation: START/END/REPORT + one structured line
+REQUEST_LOG_WINDOW_S = 5  # the request-log consumer's MaximumBatchingWindowInSeconds (template)
+
+
+def _memory_gb(doc: dict[str, Any], function: str) -> float:
+    props = doc["Resources"][function]["Properties"]
+    return float(props.get("MemorySize") or doc["Globals"]["Function"]["MemorySize"]) / 1024
+
+
+def _batch_size(doc: dict[str, Any], function: str) -> int:
+    events = doc["Resources"][function]["Properties"]["Events"]
+    return int(next(iter(events.values()))["Properties"].get("BatchSize", 10))
+
+
 def cost_table(capacity: dict[str, Any], wheel_figures: dict[str, Any], rate_per_s: float,
                sample_rate: float) -> tuple[list[tuple[str, float, str]], float]:
+    """USD per 1M payments at ``rate_per_s`` sustained: measured units x list prices; Lambda and SQS from the
+    template's memory sizes and batch sizes and the assumptions above."""
     from tahsil.payments import expiry
+    from tahsil_local.template import load
 
+    doc = load()
     total = capacity["total"]
     per_million = 1e6
     payments_per_month = rate_per_s * 86400 * 30
-    # Lambda: authorize and capture (API); the request-log consumer, a batch of 10 per invocation (2 logs: 0.2);
-    # the fan-out (one stream batch per event at low rates: 2); 2 first attempts; the wheel's registration (1);
-    # the sweeps (pages per authorization)
     buckets, transitions = wheel_month(rate_per_s, expiry.bucket_seconds(), expiry.wheel_shards(), expiry.sweep_page_size())
     sweeps = (transitions / 2 - buckets) / payments_per_month
-    invocations = 2 + 0.2 + 2 + 2 + 1 + sweeps
-    gb_s = invocations * 0.512 * 0.08  # 512 MB, ~80 ms billed each (warm, real DynamoDB latency)
-    # SQS: 2 request logs sent one by one, 2 SendMessageBatch (one per event's fan-out); receives and deletes
-    # by Lambda's poller in batches of 10 over the 4 messages
-    sqs_requests = 2 + 2 + 2 * 4 / 10
+    # Records per invocation: a stream consumer gets what one poll of a shard finds (capped by its BatchSize);
+    # the request-log consumer what its batching window collects; the delivery queue's pollers hand over what
+    # is waiting (at this rate a couple of messages).
+    events_per_s = 2 * rate_per_s
+    per_poll = max(1.0, events_per_s / STREAM_SHARDS / STREAM_POLLS_PER_S)
+    fanout = 2 / min(per_poll, _batch_size(doc, "WebhookFanoutFunction"))
+    timers = 1 / min(max(1.0, rate_per_s / STREAM_SHARDS / STREAM_POLLS_PER_S), _batch_size(doc, "ExpiryTimersFunction"))
+    logs = 2 / min(2 * rate_per_s * REQUEST_LOG_WINDOW_S, _batch_size(doc, "RequestLogConsumerFunction"))
+    deliver_batch = min(2.0, _batch_size(doc, "WebhookDeliverFunction"))
+    deliver = 2 / deliver_batch
+    invocations = 2 + fanout + timers + logs + deliver + sweeps
+    gb_s = (2 * _memory_gb(doc, "AuthorizePaymentFunction") * API_BILLED_MS
+            + fanout * _memory_gb(doc, "WebhookFanoutFunction") * CONSUMER_BILLED_MS
+            + timers * _memory_gb(doc, "ExpiryTimersFunction") * CONSUMER_BILLED_MS
+            + logs * _memory_gb(doc, "RequestLogConsumerFunction") * CONSUMER_BILLED_MS * 5
+            + deliver * _memory_gb(doc, "WebhookDeliverFunction") * (CONSUMER_BILLED_MS + deliver_batch * RECEIVER_MS)
+            + sweeps * _memory_gb(doc, "ExpiryFunction") * CONSUMER_BILLED_MS * 10) / 1000
+    # SQS: each API call sends its request log; each fan-out invocation one SendMessageBatch; Lambda's pollers
+    # make one ReceiveMessage and one DeleteMessageBatch per batch they hand over (idle polls aside)
+    sqs_requests = 2 + fanout + 2 * (logs + deliver)
     low_buckets, low_transitions = wheel_month(1.0, expiry.bucket_seconds(), expiry.wheel_shards(),
                                                expiry.sweep_page_size())
     rows = [
-        ("DynamoDB writes", total.wru * per_million * PRICE["wru"], f"{total.wru:.0f} WRU per payment (measured)"),
+        ("DynamoDB writes", total.wru * per_million * PRICE["wru"], f"{total.wru:.1f} WRU per payment (measured)"),
         ("DynamoDB reads", total.rru * per_million * PRICE["rru"], f"{total.rru:.1f} RRU per payment (measured)"),
         ("API Gateway (REST)", 2 * per_million * PRICE["apigw_rest"], "2 requests per payment"),
         ("Lambda", invocations * per_million * PRICE["lambda_request"] + gb_s * per_million * PRICE["lambda_gb_s_arm"],
-         f"{invocations:.1f} invocations x 512 MB x ~80 ms, arm64"),
+         f"{invocations:.2f} invocations, {gb_s * 1000:.0f} GB-ms (template memory sizes, arm64; API {API_BILLED_MS} ms "
+         f"billed, consumers {CONSUMER_BILLED_MS} ms, receivers answering in {RECEIVER_MS} ms)"),
         ("SQS", sqs_requests * per_million * PRICE["sqs_request"], f"{sqs_requests:.1f} requests: request logs, "
-         "deliveries"),
+         "fan-out batches, pollers' receives and deletes"),
         ("Step Functions", transitions * PRICE["sfn_transition"] / payments_per_month * per_million,
          f"the wheel: {buckets:,.0f} buckets, {transitions:,.0f} transitions a month (${transitions * 25e-6:.2f}), "
          f"the same for any volume up to {expiry.sweep_page_size() * expiry.wheel_shards() / 2 / expiry.bucket_seconds():.1f}"
          f" payments/s; at 1 payment/s it is ${low_transitions * 25e-6 / (86400 * 30) * 1e6:.2f} per 1M"),
         ("X-Ray", 2 * sample_rate * per_million * PRICE["xray_trace"], f"{sample_rate:.0%} of requests traced"),
-        ("CloudWatch Logs", 6 * 600 / 1e9 * per_million * PRICE["logs_gb"], "~600 bytes of log per invocation"),
+        ("CloudWatch Logs", invocations * LOG_BYTES / 1e9 * per_million * PRICE["logs_gb"],
+         f"~{LOG_BYTES} bytes ingested per invocation"),
     ]
     return rows, sum(r[1] for r in rows)
 
