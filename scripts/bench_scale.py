@@ -111,6 +111,12 @@ class CapacityMeter:
             return answer
 
         BaseClient._make_api_call = metered  # type: ignore[method-assign]
+        self._original = original
+
+    def stop(self) -> None:
+        from botocore.client import BaseClient
+
+        BaseClient._make_api_call = self._original  # type: ignore[method-assign]
 
     def start(self) -> Capacity:
         with self._lock:
