@@ -31,9 +31,10 @@ from tahsil.store.codec import dump, load, values
 class ConditionFailed(Exception):
     """A conditional write lost; ``index`` says which item of a transaction failed."""
 
-    def __init__(self, index: int | None) -> None:
+    def __init__(self, index: int | None, old: dict[str, Any] | None = None) -> None:
         super().__init__(f"condition failed on item {index}")
         self.index = index
+        self.old = old  # the item as the failed condition found it, when the caller asked for it
 
 
 def _ddb() -> Any:
@@ -261,6 +262,27 @@ def increment(table: str, pk: str, *, expires: int) -> int:
         ReturnValues="UPDATED_NEW",
     )
     return int(answer["Attributes"]["n"]["N"])
+
+
+def update_counter(table: str, pk: str, expression: str, *, condition: str, names: dict[str, str] | None = None,
+                   vals: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A conditional UpdateItem on a counter item (key ``pk`` alone); returns the item as written.
+
+    A failed condition raises ConditionFailed whose ``old`` is the item as found ({} if absent), so
+    the caller can pick the right update without reading it.
+    """
+    args: dict[str, Any] = {"TableName": table, "Key": dump({"pk": pk}), "UpdateExpression": expression,
+                            "ConditionExpression": condition, "ReturnValues": "ALL_NEW",
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    if names:
+        args["ExpressionAttributeNames"] = names
+    if vals:
+        args["ExpressionAttributeValues"] = vals
+    client = _ddb()
+    try:
+        return load(client.update_item(**args)["Attributes"])
+    except client.exceptions.ConditionalCheckFailedException as exc:
+        raise ConditionFailed(0, load(exc.response.get("Item") or {})) from exc
 
 
 def batch_put(table: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
