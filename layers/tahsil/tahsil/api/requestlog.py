@@ -158,18 +158,29 @@ def store(records: list[Record]) -> list[Record]:
     return [r for r in records if r.request_id in failed_ids]
 
 
+LAST_USED_STEP = dt.timedelta(seconds=60)
+
+
 def touch_keys(records: list[Record]) -> None:
-    """Move each key's last_used_at forward to its latest request in the batch (best effort)."""
+    """Move each key's last_used_at forward to its latest request in the batch (best effort).
+
+    At most once a minute per key (``LAST_USED_STEP``): a busy key is not rewritten on every batch
+    (the key item and its ``by_merchant`` copy cost 2 write units), so ``last_used_at`` may lag by
+    up to a minute.
+    """
     latest: dict[tuple[str, str], str] = {}
     for r in records:
         if r.key_id and r.merchant_id and r.status != 401:
             stamp = clock.iso(dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00")))
             latest[(r.merchant_id, r.key_id)] = max(stamp, latest.get((r.merchant_id, r.key_id), ""))
     for (merchant_id, key_id), stamp in latest.items():
+        recent = clock.iso(clock.parse(stamp) - LAST_USED_STEP)
         try:
             for item in dal.query_owner(dal.credentials_table(), f"MER#{merchant_id}", index="by_merchant",
                                         sk_from="KEY#", sk_to="KEY#~"):
                 if item.get("key_id") == key_id:
+                    if (item.get("last_used_at") or "") >= recent:
+                        break  # moved forward less than a minute ago
                     dal.update(dal.credentials_table(), item["pk"], "KEY", "SET last_used_at = :t",
                                vals=dal.values(t=stamp), condition="attribute_exists(pk) AND "
                                "(attribute_not_exists(last_used_at) OR last_used_at < :t)")
