@@ -106,12 +106,13 @@ def test_new_authorizations_put_their_deadlines_on_the_wheel_with_one_execution_
     assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}
     assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}  # replayed: no-op
     items = wheel_items()
-    assert sorted(i["sk"] for i in items) == sorted(f"{p}#{a}" for p in (first, second) for a in ("warn", "expire"))
-    expires_at = clock.parse(get(sk, first).data["expires_at"])
-    [expire_row] = [i for i in items if i["sk"] == f"{first}#expire"]
-    bucket = int(expire_row["pk"].split("#")[1])
-    assert 0 <= bucket - expires_at.timestamp() < 60 and bucket % 60 == 0  # the bucket that ends at or after it
-    assert expire_row["ttl"] > bucket
+    # only the first deadline of each: the warning (its own event brings the expiry, see below)
+    assert sorted(i["sk"] for i in items) == sorted(f"{p}#warn" for p in (first, second))
+    warn_at = clock.parse(get(sk, first).data["expires_at"]) - expiry.warning_lead()
+    [warn_row] = [i for i in items if i["sk"] == f"{first}#warn"]
+    bucket = int(warn_row["pk"].split("#")[1])
+    assert 0 <= bucket - warn_at.timestamp() < 60 and bucket % 60 == 0  # the bucket that ends at or after it
+    assert warn_row["ttl"] > bucket
     buckets = {int(i["pk"].split("#")[1]) for i in items}
     running = executions()
     # one execution per bucket however many deadlines it holds (both authorizations share their minutes or not)
@@ -165,6 +166,66 @@ def test_the_sweep_warns_then_expires_and_skips_what_was_captured_or_voided(sk: 
     assert events_of(captured) == ["payment.authorized", "payment.captured"]
     assert events_of(voided) == ["payment.authorized", "payment.voided"]
     assert [t["type"] for t in table_items() if t["pk"].startswith("TXN") and t["payment_id"] == left].count("expiry") == 1
+
+
+def pump_stream(seen: set[str]) -> None:
+    """What Lambda's poller does for ExpiryTimersFunction: the new stream records its template filter passes."""
+    from tahsil_local.pollers import passes
+    from tahsil_local.template import load
+    from tests.unit.test_webhooks import invoke_raw, stream_records
+
+    pattern = load()["Resources"]["ExpiryTimersFunction"]["Properties"]["Events"]["Outbox"]["Properties"][
+        "FilterCriteria"]["Filters"]
+    fresh = [r for r in stream_records() if r["eventID"] not in seen]
+    seen.update(r["eventID"] for r in fresh)
+    records = [r for r in fresh if passes(pattern, r)]
+    if records:
+        assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}
+
+
+def test_the_warning_registers_the_expiry_and_a_payment_captured_before_it_costs_one_wheel_item(
+        sk: str, later: Any) -> None:
+    from tahsil.kernel import clock
+    from tahsil.payments import expiry
+
+    seen: set[str] = set()
+    left, captured = authorize(sk).data["id"], authorize(sk).data["id"]
+    act("capture", sk, captured, {})
+    pump_stream(seen)
+    assert sorted(i["sk"] for i in wheel_items()) == sorted([f"{left}#warn", f"{captured}#warn"])
+    warn_buckets = sorted({int(i["pk"].split("#")[1]) for i in wheel_items()})
+    later(6 * DAY + 120)
+    assert sum(p["acted"] for p in run_wheel(warn_buckets) if p["done"]) == 1  # the captured one is skipped
+    assert events_of(left) == ["payment.authorized", "payment.authorization_expiring"]
+    pump_stream(seen)  # the warning's event puts the expiry on the wheel; the capture's puts nothing
+    rows = {i["sk"]: i for i in wheel_items()}
+    assert sorted(rows) == sorted([f"{left}#warn", f"{captured}#warn", f"{left}#expire"])
+    expire_bucket = int(rows[f"{left}#expire"]["pk"].split("#")[1])
+    expires_at = clock.parse(get(sk, left).data["expires_at"])
+    assert 0 <= expire_bucket - expires_at.timestamp() < 60
+    assert any(e["name"] == f"wheel-60s-{expire_bucket}" for e in executions())
+    later(7 * DAY + 120)
+    run_wheel([expire_bucket])
+    assert events_of(left) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    assert events_of(captured) == ["payment.authorized", "payment.captured"]
+    pump_stream(seen)  # the expiry's event registers nothing more
+    assert len(wheel_items()) == 3
+    assert expiry.deadlines({"type": "payment.expired", "object": get(sk, left).data}) == []
+
+
+def test_a_warning_swept_after_the_expiry_has_come_expires_too(sk: str, later: Any) -> None:
+    from tahsil.payments import expiry
+
+    seen: set[str] = set()
+    pid = authorize(sk).data["id"]
+    pump_stream(seen)
+    [warn_row] = wheel_items()
+    later(8 * DAY)  # the warning's bucket is swept late, past the expiry
+    run_wheel([int(warn_row["pk"].split("#")[1])])
+    assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    pump_stream(seen)  # the warning reported the payment expired: no expiry registered
+    assert [i["sk"] for i in wheel_items()] == [f"{pid}#warn"]
+    assert expiry.register([{"kind": "payment", "id": pid, "action": "expire", "at": "2020-01-01T00:00:00Z"}]) == []
 
 
 def deadlines_of(sk: str, pid: str) -> list[dict[str, str]]:

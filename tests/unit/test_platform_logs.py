@@ -153,6 +153,30 @@ def test_the_consumer_moves_last_used_at_forward(sk: str) -> None:
     assert used and abs(dt.datetime.fromisoformat(used.replace("Z", "+00:00")).timestamp() - time.time()) < 120
 
 
+def test_last_used_at_moves_at_most_once_a_minute(sk: str, merchant: dict[str, Any]) -> None:
+    """A busy key is not rewritten on every batch: a request within a minute of the stored time writes nothing."""
+    from tahsil.api import requestlog
+
+    key = create_key(sk).data
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+
+    def batch(seconds: int) -> str | None:
+        requestlog.touch_keys([requestlog.Record(
+            request_id=f"req-{seconds}", received_at=(start + dt.timedelta(seconds=seconds)).isoformat(),
+            merchant_id=merchant["merchant_id"], mode="test", key_id=key["id"], method="GET", path="/v1/payments",
+            route="/v1/payments", status=200, latency_ms=5, rate_limit={}, signature={}, body_sha256="0" * 64,
+            api_version="2026-06-14.basra")])
+        return {k["id"]: k for k in call("api-keys-list", sk).data["api_keys"]}[key["id"]]["last_used_at"]
+
+    def at(seconds: int) -> str:
+        return (start + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    assert batch(0) == at(0)
+    assert batch(59) == at(0)  # within the minute: not rewritten
+    assert batch(61) == at(61)
+    assert batch(30) == at(61)  # never moves back
+
+
 def test_every_api_function_may_count_its_rate_limit_and_send_its_log() -> None:
     """On AWS a function without ApiPlatformPolicy would fail open on limits and lose its logs."""
     from tahsil_local import template

@@ -131,12 +131,14 @@ def test_the_limiter_fails_open_when_it_cannot_count(sk: str, monkeypatch: pytes
         raise RuntimeError("throttled")
 
     monkeypatch.setattr(dal, "increment", broken)
+    monkeypatch.setattr(dal, "update_counter", broken)
     answer = authorize(sk)
     assert answer.status == 200
+    assert call("payments-list", sk).status == 200  # a per-second-only class too
 
 
-def test_authorize_makes_six_calls_but_only_four_in_sequence(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Key lookup -> (idempotency lock || two counters) -> transaction -> completion; the log goes to SQS."""
+def test_authorize_makes_five_calls_but_only_four_in_sequence(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key lookup -> (idempotency lock || the counter) -> transaction -> completion; the log goes to SQS."""
     from botocore.client import BaseClient
 
     calls: list[tuple[str, str, str]] = []
@@ -153,6 +155,106 @@ def test_authorize_makes_six_calls_but_only_four_in_sequence(sk: str, monkeypatc
     ddb_main = [op for thread, service, op in calls if service == "dynamodb" and thread == main]
     ddb_side = [op for thread, service, op in calls if service == "dynamodb" and thread != main]
     assert ddb_main == ["GetItem", "PutItem", "TransactWriteItems", "UpdateItem"]
-    assert ddb_side == ["UpdateItem", "UpdateItem"]  # the per-second and per-hour counters, in worker threads
+    assert ddb_side == ["UpdateItem"]  # one counter item holds the per-second and per-hour windows, in a worker thread
     assert [op for _, service, op in calls if service == "sqs"] == ["SendMessage"]
     assert PAYMENT["amount"] == 9999
+
+
+def rate_items() -> list[dict[str, Any]]:
+    from tahsil.store import codec, dal
+
+    return [codec.load(i) for i in dal._ddb().scan(TableName=dal.rate_limit_table())["Items"]]
+
+
+def counter_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every write to the rate-limit table (failed conditional ones too: they cost a write unit)."""
+    from botocore.client import BaseClient
+
+    from tahsil.store import dal
+
+    writes: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "UpdateItem" and params.get("TableName") == dal.rate_limit_table():
+            writes.append(operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    return writes
+
+
+def test_a_payment_request_writes_one_counter_item_holding_both_windows(sk: str, frozen: dict[str, float],
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    frozen["t"] = (int(frozen["t"]) // 3600) * 3600 + 10.5  # early in an hour
+    writes = counter_writes(monkeypatch)
+    statuses = []
+    for _ in range(3):  # three seconds, two requests in each
+        statuses += [authorize(sk).status for _ in range(2)]
+        frozen["t"] += 1
+    assert statuses == [200] * 6
+    assert len(writes) == 6  # one write per request, whether it opens a second or not
+    [item] = [i for i in rate_items() if "#payments#" in i["pk"]]
+    assert item["pk"].endswith(f"#h#{int(frozen['t']) // 3600}")
+    assert item["n"] == 6 and item["c"] == 2 and item["s"] == int(frozen["t"]) - 1 and item["ttl"] > frozen["t"] + 3600
+
+
+def test_the_per_second_window_stays_exact_when_containers_race_for_a_new_second(sk: str, frozen: dict[str, float],
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads as containers that each last saw an older second: 60 requests at once, 20 admitted, all counted."""
+    from tahsil.api import ratelimit
+
+    frozen["t"] = (int(frozen["t"]) // 3600) * 3600 + 10.5  # early in an hour
+    writes = counter_writes(monkeypatch)
+    limit = ratelimit.Limit(per_second=20, per_hour=1000)
+    subject = "mer_race"
+    for round_ in range(3):
+        ratelimit._seen.clear()  # every "container" guesses that it opens the second
+        barrier = threading.Barrier(12)
+        decisions: list[Any] = []
+
+        def burst() -> None:
+            barrier.wait(timeout=10)  # noqa: B023 - joined below
+            for _ in range(5):
+                decisions.append(ratelimit.check(subject, "payments", limit))  # noqa: B023 - joined below
+                ratelimit._seen.clear()  # the next request may come from another container
+
+        threads = [threading.Thread(target=burst) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert len(decisions) == 60
+        assert sum(d.allowed for d in decisions) == 20
+        assert sorted(d.counts["second"] for d in decisions) == list(range(1, 61))
+        assert max(d.counts["hour"] for d in decisions) == 60 * (round_ + 1)
+        assert all(d.outcome in ("allowed", "limited") for d in decisions)
+        frozen["t"] += 1
+    assert 180 <= len(writes) <= 180 + 3 * 60  # a lost guess costs one more write, never more
+
+
+def test_the_hour_window_starts_afresh_with_the_hour(merchant: dict[str, Any], sk: str, frozen: dict[str, float]) -> None:
+    from tahsil.api import ratelimit
+
+    ratelimit.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 2}})
+    frozen["t"] = (int(frozen["t"]) // 3600 + 1) * 3600 - 1.5  # late in an hour
+    assert [authorize(sk).status for _ in range(3)] == [200, 200, 429]
+    frozen["t"] += 2  # the next hour
+    assert authorize(sk).status == 200
+    assert len([i for i in rate_items() if "#payments#h#" in i["pk"]]) == 2
+
+
+def test_a_container_whose_clock_lags_counts_in_the_later_window(frozen: dict[str, float], aws_env: Any) -> None:
+    from tahsil.api import ratelimit
+
+    limit = ratelimit.Limit(per_second=2, per_hour=100)
+    now = frozen["t"] = (int(frozen["t"]) // 3600) * 3600 + 10.5  # early in an hour
+    assert ratelimit.check("mer_skew", "payments", limit).allowed
+    ratelimit._seen.clear()
+    ahead = ratelimit.start("mer_skew", "payments", limit, at=now + 1).result()  # another container, a second ahead
+    assert ahead.allowed and ahead.counts == {"second": 1, "hour": 2}
+    ratelimit._seen.clear()
+    late = [ratelimit.start("mer_skew", "payments", limit, at=now).result() for _ in range(2)]
+    assert [d.counts["second"] for d in late] == [2, 3] and [d.allowed for d in late] == [True, False]
+    assert late[1].counts["hour"] == 4
+    assert late[1].reset == int(now) + 2 and late[1].window == "second"  # the window it was counted in

@@ -125,3 +125,56 @@ def test_long_windows_use_hours_between_exact_edge_minutes(merchant: dict[str, A
     assert data["requests"]["server_errors"] == sum(1 for r in logged if r["status"] == 500)
     assert sorted(set(reads)) == [f"CNT#REQ#{m}#test#h", f"CNT#REQ#{m}#test#m"] and len(reads) == 3
     assert data["window"]["bucket_seconds"] == 86400 and sum(b["requests"] for b in data["buckets"]) == 8
+
+
+def counter_items(merchant_id: str) -> list[dict[str, Any]]:
+    from tahsil.store import dal
+
+    items = (dal.load(x) for x in dal._ddb().scan(TableName=dal.request_logs_table())["Items"])
+    return [i for i in items if i["pk"].startswith(f"CNT#REQ#{merchant_id}#test#")]
+
+
+def test_the_highs_ride_in_the_counting_transaction_and_a_wrong_guess_is_corrected(
+        merchant: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The largest latency and the latest signed request need no write of their own, and stay right
+    when another consumer raised them meanwhile (its condition fails, the retry takes the other form)."""
+    from botocore.client import BaseClient
+
+    from tahsil.api import requestlog
+    from tahsil.store import counters
+
+    m = merchant["merchant_id"]
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            calls.append(operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    def signed(n: int, *, seconds_ago: float, latency: int) -> Any:
+        r = record(m, n, minutes_ago=seconds_ago / 60, latency=latency)
+        return r.model_copy(update={"signature": {"outcome": "passed", "drift_s": 1}})
+
+    assert requestlog.store([signed(1, seconds_ago=5, latency=50), record(m, 2, minutes_ago=0.05, latency=20)]) == []
+    assert calls == ["TransactWriteItems"]  # logs, counts and highs: one transaction, nothing else
+    counters._known.clear()  # another consumer, which never saw these items: it guesses "raise" and loses
+    assert requestlog.store([signed(3, seconds_ago=10, latency=30)]) == []
+    assert calls.count("TransactWriteItems") == 3 and "UpdateItem" not in calls
+    for item in counter_items(m):
+        assert item["amx"] == 50 and item["asig"]["request_id"] == "req-00001"  # neither lowered nor made older
+    known = dict(counters._known)
+    counters._known.clear()
+    assert requestlog.store([signed(4, seconds_ago=1, latency=90)]) == []  # a consumer raises both
+    counters._known.update(known)  # back to the first one, which knows only the older highs: it guesses right
+    calls.clear()
+    assert requestlog.store([record(m, 5, minutes_ago=0.01, latency=60)]) == []
+    assert calls == ["TransactWriteItems", "TransactWriteItems"]  # guessed "raise" for 60 > 50, found 90: kept
+    for item in counter_items(m):
+        assert item["amx"] == 90 and item["asig"]["request_id"] == "req-00004" and item["an"] == 5
+    assert requestlog.store([record(m, 5, minutes_ago=0.01, latency=60)]) == []  # redelivered: nothing twice
+    assert all(i["an"] == 5 for i in counter_items(m))
+    assert len(counter_items(m)) == 2  # its minute and its hour (NOW is mid-minute)
+    assert len(rows(m, NOW - dt.timedelta(minutes=1))) == 5

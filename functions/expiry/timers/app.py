@@ -1,4 +1,4 @@
-"""DynamoDB stream -> expiry time wheel: each new authorization or payment intent puts its deadlines in their buckets."""
+"""DynamoDB stream -> expiry time wheel: an authorization puts its warning there, its warning its expiry, an intent its expiry."""
 
 from aws_lambda_powertools.utilities.batch import EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord

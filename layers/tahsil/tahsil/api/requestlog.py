@@ -121,45 +121,26 @@ def counts_of(record: Record) -> dict[str, int]:
     return counts
 
 
-def _extremes(records: list[Record]) -> None:
-    """Per counter item: the largest latency and the latest signed request (idempotent ``SET if greater``).
-
-    Done before the counting transaction, so a crash in between loses nothing (a redelivery sets
-    them again, harmlessly); a record that is never written leaves at most a maximum it had raised.
-    """
-    table = dal.request_logs_table()
-    best: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in records:
-        received = dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00"))
-        p = "d" if r.user else "a"
-        item = item_of(r)
-        signed = (r.signature or {}).get("outcome") in ("passed", "denied")
-        for res, sk in ((counters.MINUTE, counters.minute_key(received)), (counters.HOUR, counters.hour_key(received))):
-            key = (counters.partition(scope(r.merchant_id or "", r.mode or ""), res), sk, p)
-            entry = best.setdefault(key, {"mx": -1, "sig": None, "ttl": item["ttl"]})
-            entry["mx"] = max(entry["mx"], r.latency_ms)
-            if signed and (entry["sig"] is None or item["sk"] > entry["sig"]["sk"]):
-                entry["sig"] = {"sk": item["sk"], "request_id": r.request_id, "path": r.path,
-                                "outcome": r.signature["outcome"], "reason": r.signature.get("reason"),
-                                "drift_s": r.signature.get("drift_s"), "at": clock.iso(received)}
-    for (pk, sk, p), entry in best.items():
-        updates = [("mx", entry["mx"], "attribute_not_exists(#a) OR #a < :v")]
-        if entry["sig"]:
-            updates.append(("sig", entry["sig"], "attribute_not_exists(#a) OR #a.sk < :k"))
-        for name, value, condition in updates:
-            vals = dal.values(v=value, ttl=entry["ttl"], **({"k": value["sk"]} if name == "sig" else {}))
-            try:
-                dal.update(table, pk, sk, "SET #a = :v, #ttl = if_not_exists(#ttl, :ttl)",
-                           names={"#a": f"{p}{name}", "#ttl": "ttl"}, vals=vals, condition=condition)
-            except dal.ConditionFailed:
-                pass  # it already holds a larger (or later) one
+def highs_of(record: Record, item: dict[str, Any]) -> dict[str, counters.High]:
+    """What one request may raise on its minute and hour: ``<p>mx`` the largest latency, and for a
+    signed request ``<p>sig`` the latest one (ranked by its row's sort key, which starts with the time).
+    Kept in the counting update itself (``tahsil.store.counters``): no write of their own."""
+    p = "d" if record.user else "a"
+    highs: dict[str, counters.High] = {f"{p}mx": (max(0, record.latency_ms), None)}
+    if (record.signature or {}).get("outcome") in ("passed", "denied"):
+        received = dt.datetime.fromisoformat(record.received_at.replace("Z", "+00:00"))
+        highs[f"{p}sig"] = ({"sk": item["sk"], "request_id": record.request_id, "path": record.path,
+                             "outcome": record.signature["outcome"], "reason": record.signature.get("reason"),
+                             "drift_s": record.signature.get("drift_s"), "at": clock.iso(received)}, "sk")
+    return highs
 
 
 def store(records: list[Record]) -> list[Record]:
     """Write the records and count them (exactly once); return those that could not be written.
 
     A merchant's request goes in one transaction with the ADDs of its minute and hour counters
-    (``tahsil.store.counters.record``): a redelivered record is neither written nor counted again.
+    (``tahsil.store.counters.record``, one update per counter item for the whole batch, which
+    also carries the highs): a redelivered record is neither written nor counted again.
     Requests that never authenticated have no counters and are written with BatchWriteItem.
     """
     table = dal.request_logs_table()
@@ -167,26 +148,39 @@ def store(records: list[Record]) -> list[Record]:
     anonymous = [r for r in records if not (r.merchant_id and r.mode)]
     failed = dal.batch_put(table, [item_of(r) for r in anonymous])
     if counted:
-        _extremes(counted)
-        failed += counters.record(table, [
-            (item_of(r), scope(r.merchant_id or "", r.mode or ""),
-             dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00")), counts_of(r)) for r in counted])
+        rows: list[counters.Row] = []
+        for r in counted:
+            item = item_of(r)
+            rows.append((item, scope(r.merchant_id or "", r.mode or ""),
+                         dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00")), counts_of(r), highs_of(r, item)))
+        failed += counters.record(table, rows)
     failed_ids = {f["request_id"] for f in failed}
     return [r for r in records if r.request_id in failed_ids]
 
 
+LAST_USED_STEP = dt.timedelta(seconds=60)
+
+
 def touch_keys(records: list[Record]) -> None:
-    """Move each key's last_used_at forward to its latest request in the batch (best effort)."""
+    """Move each key's last_used_at forward to its latest request in the batch (best effort).
+
+    At most once a minute per key (``LAST_USED_STEP``): a busy key is not rewritten on every batch
+    (the key item and its ``by_merchant`` copy cost 2 write units), so ``last_used_at`` may lag by
+    up to a minute.
+    """
     latest: dict[tuple[str, str], str] = {}
     for r in records:
         if r.key_id and r.merchant_id and r.status != 401:
             stamp = clock.iso(dt.datetime.fromisoformat(r.received_at.replace("Z", "+00:00")))
             latest[(r.merchant_id, r.key_id)] = max(stamp, latest.get((r.merchant_id, r.key_id), ""))
     for (merchant_id, key_id), stamp in latest.items():
+        recent = clock.iso(clock.parse(stamp) - LAST_USED_STEP)
         try:
             for item in dal.query_owner(dal.credentials_table(), f"MER#{merchant_id}", index="by_merchant",
                                         sk_from="KEY#", sk_to="KEY#~"):
                 if item.get("key_id") == key_id:
+                    if (item.get("last_used_at") or "") >= recent:
+                        break  # moved forward less than a minute ago
                     dal.update(dal.credentials_table(), item["pk"], "KEY", "SET last_used_at = :t",
                                vals=dal.values(t=stamp), condition="attribute_exists(pk) AND "
                                "(attribute_not_exists(last_used_at) OR last_used_at < :t)")

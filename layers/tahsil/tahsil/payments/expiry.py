@@ -1,11 +1,15 @@
 """Expiry: the timers that make stored state, events and transactions agree with the clock.
 
-Reads already report an authorization past ``expires_at`` as expired. The outbox stream puts
-each authorization's two deadlines on a time wheel (``register``): buckets of
-EXPIRY_BUCKET_SECONDS, each swept by one Step Functions execution once it ends (``sweep``):
+Reads already report an authorization past ``expires_at`` as expired. An authorization has two
+deadlines, applied by a time wheel (``register``): buckets of EXPIRY_BUCKET_SECONDS, each swept
+by one Step Functions execution once it ends (``sweep``):
   1. at ``expires_at - EXPIRY_WARNING`` it emits ``payment.authorization_expiring``;
   2. at ``expires_at`` it flips authorized -> expired, with an ``expiry`` transaction and
      ``payment.expired``, in one conditional transaction.
+Only the next deadline is on the wheel at any time (one wheel write per step, not two up
+front): the outbox stream registers the warning when ``payment.authorized`` is written, and
+the expiry when ``payment.authorization_expiring`` is written (``next_deadlines``). A payment
+captured or voided before its warning thus costs one wheel item and nothing at its expiry.
 A payment captured or voided first makes both steps no-ops (their conditions fail), so a
 capture racing the expiry has exactly one winner. Test-mode time travel (``advance``) runs
 the same steps, so the sweep later finds nothing to do.
@@ -146,16 +150,28 @@ def _shard(item_id: str, shards: int) -> int:
 
 
 def deadlines(event: dict[str, Any]) -> list[dict[str, str]]:
-    """What an outbox event puts on the wheel: an authorization's warning and expiry, an intent's expiry."""
+    """The deadlines an outbox event's object has still ahead, in order: an authorization's warning
+    and expiry (only the expiry once the warning is sent), an intent's expiry."""
     obj = payload_of(event)["data"]["object"] if "payload" in event else event["object"]
     if event["type"] == "payment.authorized" and obj.get("expires_at"):
         expires_at = clock.parse(obj["expires_at"])
         warn_at = max(expires_at - warning_lead(), clock.parse(obj["created_at"]))
         return [{"kind": "payment", "id": obj["id"], "action": "warn", "at": clock.iso(warn_at)},
                 {"kind": "payment", "id": obj["id"], "action": "expire", "at": clock.iso(expires_at)}]
+    if event["type"] == "payment.authorization_expiring" and obj.get("status") == "authorized" and obj.get("expires_at"):
+        return [{"kind": "payment", "id": obj["id"], "action": "expire", "at": obj["expires_at"]}]
     if event["type"] == "payment_intent.created" and obj.get("expires_at"):
         return [{"kind": "payment_intent", "id": obj["id"], "action": "expire", "at": obj["expires_at"]}]
     return []
+
+
+def next_deadlines(event: dict[str, Any]) -> list[dict[str, str]]:
+    """What an outbox event puts on the wheel: the first of its object's deadlines only.
+
+    The warning's own event (written by ``warn`` in the same transaction) brings the expiry, so a
+    payment captured or voided before its warning never writes its expiry to the wheel.
+    """
+    return deadlines(event)[:1]
 
 
 def execution_input(bucket: int) -> dict[str, Any]:
@@ -187,26 +203,29 @@ def register(items: list[dict[str, str]]) -> list[int]:
 
     The item is written before the execution is started, and an execution sweeps only after its
     bucket has ended, so a deadline registered before its bucket ends is always seen. One whose
-    bucket has already ended (a late stream record) is due: it is applied here and now.
+    bucket has already ended (a late stream record, an expiry registered by a late warning) is
+    due: it is applied here and now, and not written.
     """
     if not items:
         return []
     shards = wheel_shards()
-    rows = []
+    now = clock.now().timestamp()
+    rows, due = [], []
     for d in items:
         bucket = bucket_of(clock.parse(d["at"]))
+        if bucket <= now:
+            due.append(d)  # its sweep may be over: nothing to write, it is applied below
+            continue
         rows.append({"pk": f"{WHEEL}{bucket}#{_shard(d['id'], shards)}", "sk": f"{d['id']}#{d['action']}",
-                     "kind": d["kind"], "action": d["action"], "ttl": bucket + WHEEL_TTL, "_bucket": bucket})
-    buckets = sorted({r.pop("_bucket") for r in rows})
+                     "kind": d["kind"], "action": d["action"], "ttl": bucket + WHEEL_TTL})
+    buckets = sorted({int(r["pk"].split("#")[1]) for r in rows})
     failed = dal.batch_put(dal.payments_table(), rows)
     if failed:
         raise RuntimeError(f"{len(failed)} deadline(s) not written to the wheel")  # the stream retries the record
     for bucket in buckets:
         _start_bucket(bucket)
-    now = clock.now().timestamp()
-    for d, row in zip(items, rows, strict=True):
-        if int(row["pk"].split("#")[1]) <= now:
-            act(d["kind"], d["id"], d["action"])
+    for d in due:
+        act(d["kind"], d["id"], d["action"])
     return buckets
 
 
@@ -216,9 +235,10 @@ def act(kind: str, item_id: str, action: str) -> bool:
         from tahsil.payments import intents
 
         return intents.expire(item_id) if action == "expire" else False
-    if action == "warn":
-        return warn(item_id)
-    warned = warn(item_id)  # a payment is always warned before it expires, whichever bucket is swept first
+    # A payment is always warned before it expires, whichever deadline is swept. A warning swept
+    # after its expiry has come too (a bucket longer than the warning's lead, a late sweep) also
+    # expires it here: its event then reports the payment expired and registers nothing.
+    warned = warn(item_id)
     return expire(item_id) or warned
 
 
@@ -247,8 +267,9 @@ def sweep(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_timer(event: dict[str, Any]) -> list[int]:
-    """From the outbox: a new authorization (or payment intent) puts its deadlines on the wheel."""
-    return register(deadlines(event))
+    """From the outbox: a new authorization (or payment intent) puts its first deadline on the wheel,
+    an authorization's warning its expiry."""
+    return register(next_deadlines(event))
 
 
 def advance(p: Principal, payment_id: str, seconds: int) -> dict[str, Any]:

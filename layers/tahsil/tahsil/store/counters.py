@@ -15,6 +15,17 @@ transaction as the ADDs that count it. A row that is already there (a redelivere
 the transaction; it is dropped from the batch and the rest is written again, so a row is counted
 if and only if it was written, and never twice. A transaction conflict on a hot counter item is
 retried with backoff; what still cannot be written is returned to the caller (to retry later).
+The counts of a batch are merged per counter item: one update per minute item and one per hour
+item, whatever the number of rows.
+
+Highs (the largest latency, the latest signed request): an attribute that keeps the value of
+highest rank, in the same update as the ADDs, so it costs no write of its own. DynamoDB has no
+``max()``, so the update takes one of two forms, and exactly one of their conditions holds:
+``raise`` (``SET h = :v`` if ``h`` is absent or ranks below ``:v``) or ``keep`` (nothing set,
+if ``h`` ranks at or above ``:v``). The form is picked from what this container last knew of the
+item (a new item, or a rank above the last one seen: ``raise``); a wrong guess fails its
+condition, the transaction returns the item as found (``ReturnValuesOnConditionCheckFailure``),
+and the retry takes the right form. A high is raised only by rows that are counted.
 
 Latency histogram: ``latency_bucket`` maps milliseconds to the upper bound of its bucket: exact
 to 1 ms up to 100 ms, 10 ms up to 1 s, 100 ms up to 10 s, 1 s beyond (at most 10% above the
@@ -81,27 +92,85 @@ def quantile(histogram: dict[int, int], q: float) -> int | None:
     return max(histogram)
 
 
-def add_action(table: str, scope: str, resolution: str, sk: str, counts: dict[str, int], ttl: int) -> dict[str, Any]:
+# A high: (value, the field of a map value that ranks it, or None when the value is its own rank).
+High = tuple[Any, str | None]
+Row = tuple[dict[str, Any], str, dt.datetime, dict[str, int], dict[str, High]]  # item, scope, moment, counts, highs
+Key = tuple[str, str, str]  # scope, resolution, sort key of a counter item
+
+_known: dict[tuple[str, str, str], Any] = {}  # (pk, sk, high) -> a rank the stored high is known to reach
+FORM_RETRIES = 8
+
+
+def _rank(high: High) -> Any:
+    value, field = high
+    return value[field] if field else value
+
+
+def add_action(table: str, scope: str, resolution: str, sk: str, counts: dict[str, int], ttl: int,
+               highs: dict[str, High] | None = None, raise_: dict[str, bool] | None = None) -> dict[str, Any]:
+    """The counter item's update: ADD the counts; for each high, the ``raise`` or ``keep`` form."""
     names = {f"#c{i}": name for i, name in enumerate(counts)} | {"#ttl": "ttl"}
     vals = dal.values(**{f"c{i}": value for i, value in enumerate(counts.values())}, ttl=ttl)
-    expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))) + " SET #ttl = if_not_exists(#ttl, :ttl)"
-    return dal.update_action(table, partition(scope, resolution), sk, expression, condition=None, names=names, vals=vals)
+    sets, conditions = ["#ttl = if_not_exists(#ttl, :ttl)"], []
+    for i, (name, high) in enumerate((highs or {}).items()):
+        names[f"#h{i}"] = name
+        path = f"#h{i}"
+        if high[1]:
+            names[f"#f{i}"] = high[1]
+            path += f".#f{i}"
+        vals.update(dal.values(**{f"r{i}": _rank(high)}))
+        if (raise_ or {}).get(name, True):
+            sets.append(f"#h{i} = :h{i}")
+            vals.update(dal.values(**{f"h{i}": high[0]}))
+            conditions.append(f"(attribute_not_exists(#h{i}) OR {path} < :r{i})")
+        else:
+            conditions.append(f"{path} >= :r{i}")
+    expression = "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))) + " SET " + ", ".join(sets)
+    action = dal.update_action(table, partition(scope, resolution), sk, expression,
+                               condition=" AND ".join(conditions) or None, names=names, vals=vals)
+    if conditions:
+        action["Update"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return action
 
 
-def _merge(into: dict[tuple[str, str, str], dict[str, int]], key: tuple[str, str, str], counts: dict[str, int]) -> None:
+def _merge(into: dict[Key, dict[str, int]], key: Key, counts: dict[str, int]) -> None:
     target = into.setdefault(key, {})
     for name, value in counts.items():
         target[name] = target.get(name, 0) + value
 
 
-def record(table: str, rows: list[tuple[dict[str, Any], str, dt.datetime, dict[str, int]]]) -> list[dict[str, Any]]:
-    """Write rows and count them, exactly once. ``rows``: (item, scope, moment, counts).
+def _merge_highs(into: dict[Key, dict[str, High]], key: Key, highs: dict[str, High]) -> None:
+    target = into.setdefault(key, {})
+    for name, high in highs.items():
+        if name not in target or _rank(high) > _rank(target[name]):
+            target[name] = high
+
+
+def _guess(pk: str, sk: str, highs: dict[str, High]) -> dict[str, bool]:
+    """``raise`` unless this container knows the stored high already ranks at or above ours."""
+    out = {}
+    for name, high in highs.items():
+        known = _known.get((pk, sk, name))
+        out[name] = known is None or _rank(high) > known
+    return out
+
+
+def _learn(pk: str, sk: str, highs: dict[str, High]) -> None:
+    if len(_known) > 50_000:
+        _known.clear()
+    for name, high in highs.items():
+        known = _known.get((pk, sk, name))
+        _known[(pk, sk, name)] = _rank(high) if known is None else max(known, _rank(high))
+
+
+def record(table: str, rows: list[Row]) -> list[dict[str, Any]]:
+    """Write rows and count them, exactly once. ``rows``: (item, scope, moment, counts, highs).
 
     Returns the items that were NOT written (conflicts that outlasted the retries); rows that were
     already there are neither written nor counted again, and are not returned.
     """
     left: list[dict[str, Any]] = []
-    chunk: list[tuple[dict[str, Any], str, dt.datetime, dict[str, int]]] = []
+    chunk: list[Row] = []
     seen: set[tuple[str, str]] = set()
     for row in rows:
         if (row[0]["pk"], row[0]["sk"]) in seen:
@@ -116,25 +185,40 @@ def record(table: str, rows: list[tuple[dict[str, Any], str, dt.datetime, dict[s
     return left
 
 
-def _record_chunk(table: str, rows: list[tuple[dict[str, Any], str, dt.datetime, dict[str, int]]]) -> list[dict[str, Any]]:
+def _record_chunk(table: str, rows: list[Row]) -> list[dict[str, Any]]:
     pending = list(rows)
-    conflicts = 0
+    conflicts = wrong_forms = 0
+    forms: dict[Key, dict[str, bool]] = {}  # corrected from what a failed condition found
     while pending:
-        sums: dict[tuple[str, str, str], dict[str, int]] = {}
-        expires: dict[tuple[str, str, str], int] = {}
-        for item, scope, moment, counts in pending:
+        sums: dict[Key, dict[str, int]] = {}
+        highs: dict[Key, dict[str, High]] = {}
+        expires: dict[Key, int] = {}
+        for item, scope, moment, counts, row_highs in pending:
             for key in ((scope, MINUTE, minute_key(moment)), (scope, HOUR, hour_key(moment))):
                 _merge(sums, key, counts)
+                _merge_highs(highs, key, row_highs)
                 expires[key] = max(expires.get(key, 0), int(item["ttl"]))
+        keys = list(sums)
+        chosen = {key: {**_guess(partition(key[0], key[1]), key[2], highs[key]), **forms.get(key, {})} for key in keys}
         actions = [dal.put_action(table, item, condition="attribute_not_exists(pk)") for item, *_ in pending]
-        actions += [add_action(table, scope, res, sk, counts, expires[(scope, res, sk)])
-                    for (scope, res, sk), counts in sums.items()]
+        actions += [add_action(table, scope, res, sk, sums[(scope, res, sk)], expires[(scope, res, sk)],
+                               highs[(scope, res, sk)], chosen[(scope, res, sk)]) for scope, res, sk in keys]
         try:
             dal.transact(actions)
+            for scope, res, sk in keys:
+                _learn(partition(scope, res), sk, highs[(scope, res, sk)])
             return []
         except dal.ConditionFailed as exc:
             if exc.index is not None and exc.index < len(pending):
                 pending.pop(exc.index)  # already written and counted: a redelivery
+                continue
+            if exc.index is not None and wrong_forms < FORM_RETRIES:  # a high's form was wrong: take the other
+                wrong_forms += 1
+                for index, found in exc.failed.items():
+                    key = keys[index - len(pending)]
+                    stored = found or {}
+                    forms[key] = {name: name not in stored or _rank((stored[name], high[1])) < _rank(high)
+                                  for name, high in highs[key].items()}
                 continue
             conflicts += 1
             if conflicts > CONFLICT_RETRIES:

@@ -31,9 +31,12 @@ from tahsil.store.codec import dump, load, values
 class ConditionFailed(Exception):
     """A conditional write lost; ``index`` says which item of a transaction failed."""
 
-    def __init__(self, index: int | None) -> None:
+    def __init__(self, index: int | None, old: dict[str, Any] | None = None,
+                 failed: dict[int, dict[str, Any] | None] | None = None) -> None:
         super().__init__(f"condition failed on item {index}")
         self.index = index
+        self.old = old  # the item as the failed condition found it, when the caller asked for it
+        self.failed = failed if failed is not None else ({} if index is None else {index: old})  # every failed item
 
 
 def _ddb() -> Any:
@@ -112,15 +115,18 @@ def update_action(table: str, pk: str, sk: str, expression: str, *, condition: s
 
 
 def transact(actions: list[dict[str, Any]]) -> None:
-    """All or nothing. A failed condition raises ConditionFailed naming the item."""
+    """All or nothing. A failed condition raises ConditionFailed naming the item (and holding it as
+    found, if that action asked for ``ReturnValuesOnConditionCheckFailure``)."""
     client = _ddb()
     try:
         client.transact_write_items(TransactItems=actions)
     except client.exceptions.TransactionCanceledException as exc:
         reasons = exc.response.get("CancellationReasons") or []
-        for index, reason in enumerate(reasons):
-            if reason.get("Code") == "ConditionalCheckFailed":
-                raise ConditionFailed(index) from exc
+        failed = {index: load(reason["Item"]) if reason.get("Item") else None
+                  for index, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
+        if failed:
+            first = min(failed)
+            raise ConditionFailed(first, failed[first], failed) from exc
         if any(r.get("Code") == "TransactionConflict" for r in reasons):
             raise ConditionFailed(None) from exc
         raise
@@ -261,6 +267,27 @@ def increment(table: str, pk: str, *, expires: int) -> int:
         ReturnValues="UPDATED_NEW",
     )
     return int(answer["Attributes"]["n"]["N"])
+
+
+def update_counter(table: str, pk: str, expression: str, *, condition: str, names: dict[str, str] | None = None,
+                   vals: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A conditional UpdateItem on a counter item (key ``pk`` alone); returns the item as written.
+
+    A failed condition raises ConditionFailed whose ``old`` is the item as found ({} if absent), so
+    the caller can pick the right update without reading it.
+    """
+    args: dict[str, Any] = {"TableName": table, "Key": dump({"pk": pk}), "UpdateExpression": expression,
+                            "ConditionExpression": condition, "ReturnValues": "ALL_NEW",
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+    if names:
+        args["ExpressionAttributeNames"] = names
+    if vals:
+        args["ExpressionAttributeValues"] = vals
+    client = _ddb()
+    try:
+        return load(client.update_item(**args)["Attributes"])
+    except client.exceptions.ConditionalCheckFailedException as exc:
+        raise ConditionFailed(0, load(exc.response.get("Item") or {})) from exc
 
 
 def batch_put(table: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
