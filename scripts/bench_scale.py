@@ -106,7 +106,14 @@ class CapacityMeter:
             if client.meta.service_model.service_name != "dynamodb":
                 return original(client, operation, params)
             before = meter._items_before(operation, params)
-            answer = original(client, operation, params)
+            try:
+                answer = original(client, operation, params)
+            except client.exceptions.ClientError as exc:
+                # a failed condition or a cancelled transaction still consumes the write units it would have
+                if exc.response.get("Error", {}).get("Code") in ("ConditionalCheckFailedException",
+                                                                  "TransactionCanceledException"):
+                    meter._charge(operation, params, before, {})
+                raise
             meter._charge(operation, params, before, answer)
             return answer
 

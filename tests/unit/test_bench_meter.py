@@ -59,3 +59,12 @@ def test_shared_partitions_and_their_ceilings() -> None:
                            "Payments: WHEEL#<n>#0": 1.0})
     rows = bench_scale.hot_partitions({"total": cap})
     assert rows == [("Payments.by_owner: <merchant>#test#EVT", 4.0, 250.0), ("Payments: WHEEL#<n>#0", 1.0, 1000.0)]
+
+
+def test_a_failed_condition_still_costs_its_write(meter: Any) -> None:
+    table = dal.payments_table()
+    dal.put(table, _item("PAY#pay_d", 1500, owner="mer_d#test#PAY"))
+    cap = meter.start()
+    with pytest.raises(dal.ConditionFailed):
+        dal.put(table, _item("PAY#pay_d", 100, owner="mer_d#test#PAY"), condition="attribute_not_exists(pk)")
+    assert cap.wru == 2  # the item it would have replaced is 1.5 KB; no index copy changes
