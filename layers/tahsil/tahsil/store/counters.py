@@ -28,6 +28,7 @@ import math
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tahsil.store import dal
@@ -183,3 +184,112 @@ def histogram(items: Iterable[dict[str, Any]], prefix: str) -> dict[int, int]:
             if name.startswith(prefix) and name[len(prefix):].isdigit():
                 out[int(name[len(prefix):])] = out.get(int(name[len(prefix):]), 0) + int(value)
     return out
+
+
+# ---------------------------------------------------------------- counted writes (webhook deliveries)
+
+
+def delivery_scope(merchant_id: str, mode: str) -> str:
+    """Webhook deliveries of a merchant's mode (written by ``tahsil.webhooks``, read by the overview and go-live)."""
+    return f"DLV#{merchant_id}#{mode}"
+
+
+@dataclass
+class Unit:
+    """Some writes and what they count: the writes' conditions decide whether the counts are added.
+
+    ``latest``: map attributes SET on the unit's counter items (e.g. the latest response), the newest
+    (by their ``at``) winning when two units of one transaction touch the same item.
+    """
+
+    actions: list[dict[str, Any]]
+    scope: str | None = None
+    moment: dt.datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ttl: int = 0
+
+
+def _counted_action(table: str, scope: str, resolution: str, sk: str, counts: dict[str, int],
+                    latest: dict[str, dict[str, Any]], ttl: int) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(counts)} | {f"#l{i}": name for i, name in enumerate(latest)}
+    vals = dal.values(**{f"c{i}": value for i, value in enumerate(counts.values())},
+                      **{f"l{i}": value for i, value in enumerate(latest.values())}, ttl=ttl)
+    expression = ("ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))) + " ") if counts else ""
+    expression += "SET #ttl = if_not_exists(#ttl, :ttl)" + "".join(f", #l{i} = :l{i}" for i in range(len(latest)))
+    return dal.update_action(table, partition(scope, resolution), sk, expression, condition=None,
+                             names=names | {"#ttl": "ttl"}, vals=vals)
+
+
+def commit(table: str, units: list[Unit]) -> list[bool | None]:
+    """Write units and add their counts, exactly once, in as few transactions as fit.
+
+    One transaction holds every unit's writes and ONE ADD per counter item the units touch (minute
+    and hour), so a batch of deliveries costs two counter writes, not two per delivery. A unit whose
+    condition fails (already written: a redelivered message, another worker first) is dropped and the
+    rest written again: it is neither written nor counted. Answers per unit: True written and counted,
+    False dropped, None not written (transaction conflicts outlasted the retries: the caller retries).
+    """
+    out: list[bool | None] = [None] * len(units)
+    chunk: list[int] = []
+    size = 0
+    touched: set[str] = set()  # a transaction may touch an item once
+    for i, unit in enumerate(units):
+        keys = {_item_key(a) for a in unit.actions}
+        if chunk and (size + len(unit.actions) + 2 > MAX_ACTIONS - 2 or keys & touched):
+            _commit_chunk(table, units, chunk, out)
+            chunk, size, touched = [], 0, set()
+        chunk.append(i)
+        size += len(unit.actions) + 2
+        touched |= keys
+    if chunk:
+        _commit_chunk(table, units, chunk, out)
+    return out
+
+
+def _item_key(action: dict[str, Any]) -> str:
+    body = next(iter(action.values()))
+    key = body.get("Key") or {k: body["Item"][k] for k in ("pk", "sk", "id") if k in body["Item"]}
+    return body["TableName"] + repr(sorted((k, repr(v)) for k, v in key.items()))
+
+
+def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[bool | None]) -> None:
+    pending = list(chunk)
+    conflicts = 0
+    while pending:
+        sums: dict[tuple[str, str, str], dict[str, int]] = {}
+        latest: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        expires: dict[tuple[str, str, str], int] = {}
+        owners: list[int] = []
+        actions: list[dict[str, Any]] = []
+        for i in pending:
+            unit = units[i]
+            actions += unit.actions
+            owners += [i] * len(unit.actions)
+            if unit.scope is None or unit.moment is None or not (unit.counts or unit.latest):
+                continue
+            for key in ((unit.scope, MINUTE, minute_key(unit.moment)), (unit.scope, HOUR, hour_key(unit.moment))):
+                _merge(sums, key, unit.counts)
+                kept = latest.setdefault(key, {})
+                for name, value in unit.latest.items():
+                    if name not in kept or str(value.get("at", "")) >= str(kept[name].get("at", "")):
+                        kept[name] = value
+                expires[key] = max(expires.get(key, 0), unit.ttl)
+        actions += [_counted_action(table, scope, res, sk, sums[(scope, res, sk)], latest.get((scope, res, sk), {}),
+                                    expires[(scope, res, sk)]) for (scope, res, sk) in sums]
+        try:
+            dal.transact(actions)
+        except dal.ConditionFailed as exc:
+            if exc.index is not None and exc.index < len(owners):
+                dropped = owners[exc.index]
+                out[dropped] = False
+                pending.remove(dropped)
+                continue
+            conflicts += 1
+            if conflicts > CONFLICT_RETRIES:
+                return
+            time.sleep(random.uniform(0, 0.02 * 2 ** conflicts))  # noqa: S311 - jitter, not a secret
+            continue
+        for i in pending:
+            out[i] = True
+        return
