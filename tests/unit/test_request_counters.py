@@ -125,6 +125,5 @@ def test_long_windows_use_hours_between_exact_edge_minutes(merchant: dict[str, A
     assert data["requests"]["server_errors"] == sum(1 for r in logged if r["status"] == 500)
     requests = [r for r in reads if r.startswith("CNT#REQ#")]
     assert sorted(set(requests)) == [f"CNT#REQ#{m}#test#h", f"CNT#REQ#{m}#test#m"] and len(requests) == 3
-    assert sorted(set(reads) - set(requests)) == [f"CNT#DLV#{m}#test#h", f"CNT#DLV#{m}#test#m"]  # the deliveries'
-    assert len(reads) == 6
+    assert reads[3:] == [f"CNT#DLV#{m}#test#m"]  # the deliveries': minute items only, one page
     assert data["window"]["bucket_seconds"] == 86400 and sum(b["requests"] for b in data["buckets"]) == 8

@@ -70,18 +70,15 @@ def deliver(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def counted(merchant_id: str) -> dict[str, int]:
-    """The delivery counters' totals over the last day (the hour items; the minute items must agree)."""
+    """The delivery counters' totals (kept per minute only)."""
     from tahsil.store import counters, dal
 
     now = dt.datetime.now(dt.UTC)
-    totals: dict[str, dict[str, int]] = {}
-    for resolution in (counters.MINUTE, counters.HOUR):
-        items = dal.query_partition(dal.payments_table(), counters.partition(
-            counters.delivery_scope(merchant_id, "test"), resolution), "")
-        assert all(int(i["ttl"]) > now.timestamp() for i in items)
-        totals[resolution] = {k: sum(int(i.get(k, 0)) for i in items) for k in ("n", "at", "dd", "df")}
-    assert totals[counters.MINUTE] == totals[counters.HOUR]
-    return totals[counters.HOUR]
+    scope = counters.delivery_scope(merchant_id, "test")
+    assert dal.query_partition(dal.payments_table(), counters.partition(scope, counters.HOUR), "") == []
+    items = dal.query_partition(dal.payments_table(), counters.partition(scope, counters.MINUTE), "")
+    assert all(int(i["ttl"]) > now.timestamp() + 30 * 86400 for i in items)
+    return {k: sum(int(i.get(k, 0)) for i in items) for k in ("n", "at", "dd", "df")}
 
 
 def partition(event_id: str) -> list[dict[str, Any]]:
@@ -200,7 +197,7 @@ def test_a_batch_of_first_attempts_is_one_transaction_and_each_counts_once(local
     real = dal.transact
     monkeypatch.setattr(dal, "transact", lambda actions: calls.append(len(actions)) or real(actions))
     assert deliver(records) == {"batchItemFailures": []}
-    assert calls == [4]  # two delivery rows, one minute and one hour counter item
+    assert calls == [3]  # two delivery rows and one counter item (their minute)
     assert counted(merchant["merchant_id"]) == {"n": 2, "at": 2, "dd": 2, "df": 0}
     data = call("overview-get", key, query={}).data["deliveries"]
     assert data["endpoints"] == [{"endpoint_id": endpoint["id"], "url": receiver.url, "total": 2, "delivered": 2,
@@ -243,7 +240,7 @@ def test_the_overview_reads_delivery_counters_in_a_constant_number_of_calls(loca
     units = [counters.Unit(actions=[], scope=scope, moment=now - dt.timedelta(minutes=i % 3), ttl=int(now.timestamp()) + 3600,
                            counts={"n": 1, "at": 2, "dd": 1 if i % 4 else 0, "df": 0 if i % 4 else 1})
              for i in range(40)]
-    assert all(counters.commit(dal.payments_table(), [u])[0] for u in units)
+    assert all(counters.commit(dal.payments_table(), [u], resolutions=(counters.MINUTE,))[0] for u in units)
     more, more_calls = deliveries()
     assert more["total"] == 41 and more["delivered"] == 31 and more["failed"] == 10 and more["attempts"] == 81
     assert more_calls == first_calls  # the same calls, whatever the number of deliveries

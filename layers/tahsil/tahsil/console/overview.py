@@ -21,8 +21,9 @@ the minutes holding ``from`` and ``to`` count whole.
   the delivery path adds to in the same transaction as each attempt's record, exactly once: the
   deliveries (rounds) whose first attempt fell in the window, how many were delivered, failed for
   good or are still retrying, their attempts, per endpoint, and the latest response among them
-  (status code, latency, which event and endpoint). At most three more Queries, whatever the
-  number of deliveries; ``pending`` (queued, not attempted yet) is not counted and stays 0.
+  (status code, latency, which event and endpoint). Kept per minute only (one counter write per
+  delivery batch): one Query per 1 MB of minute items (a day is at most 1,440), whatever the number
+  of deliveries; ``pending`` (queued, not attempted yet) is not counted and stays 0.
 
 The console's own requests (a dashboard user's, ``user`` on the log row) are counted apart and
 left out unless ``include_dashboard``: the overview is about the integration.
@@ -170,8 +171,9 @@ def _requests(found: list[tuple[dt.datetime, dict[str, Any]]], since: dt.datetim
 
 def _deliveries(p: Principal, since: dt.datetime, until: dt.datetime) -> tuple[dict[str, Any], int, int]:
     """From the delivery counters: the deliveries (rounds) whose first attempt fell in the window, by outcome so
-    far, their attempts, per endpoint, and the latest response among them. Answers the counters' items and queries."""
-    found, queries = counters.read(dal.payments_table(), counters.delivery_scope(p.merchant_id, p.mode), since, until)
+    far, their attempts, per endpoint, and the latest response among them. Answers the counter items and Queries read."""
+    found, queries = counters.read_minutes(dal.payments_table(), counters.delivery_scope(p.merchant_id, p.mode), since,
+                                           until)
     items = [i for _, i in found]
 
     def total(name: str) -> int:

@@ -16,6 +16,12 @@ the transaction; it is dropped from the batch and the rest is written again, so 
 if and only if it was written, and never twice. A transaction conflict on a hot counter item is
 retried with backoff; what still cannot be written is returned to the caller (to retry later).
 
+Webhook deliveries (scope ``DLV#<merchant>#<mode>``, PaymentsTable) are kept per minute only:
+``commit`` writes a batch of delivery records in one transaction with one ADD per minute item they
+touch, each record conditional, so a record is counted if and only if it was written (a transaction
+doubles every item, so an hour item would cost as much again per batch). ``read_minutes`` sums a
+window's minute items (a day is at most 1,440 items, one Query per MB).
+
 Latency histogram: ``latency_bucket`` maps milliseconds to the upper bound of its bucket: exact
 to 1 ms up to 100 ms, 10 ms up to 1 s, 100 ms up to 10 s, 1 s beyond (at most 10% above the
 true value, never below it). ``quantile`` answers nearest-rank quantiles from it.
@@ -221,11 +227,12 @@ def _counted_action(table: str, scope: str, resolution: str, sk: str, counts: di
                              names=names | {"#ttl": "ttl"}, vals=vals)
 
 
-def commit(table: str, units: list[Unit]) -> list[bool | None]:
+def commit(table: str, units: list[Unit], *, resolutions: tuple[str, ...] = (MINUTE, HOUR)) -> list[bool | None]:
     """Write units and add their counts, exactly once, in as few transactions as fit.
 
-    One transaction holds every unit's writes and ONE ADD per counter item the units touch (minute
-    and hour), so a batch of deliveries costs two counter writes, not two per delivery. A unit whose
+    One transaction holds every unit's writes and ONE ADD per counter item the units touch (per
+    resolution asked for), so a batch of deliveries costs one counter write per minute, not one per
+    delivery. A unit whose
     condition fails (already written: a redelivered message, another worker first) is dropped and the
     rest written again: it is neither written nor counted. Answers per unit: True written and counted,
     False dropped, None not written (transaction conflicts outlasted the retries: the caller retries).
@@ -237,13 +244,13 @@ def commit(table: str, units: list[Unit]) -> list[bool | None]:
     for i, unit in enumerate(units):
         keys = {_item_key(a) for a in unit.actions}
         if chunk and (size + len(unit.actions) + 2 > MAX_ACTIONS - 2 or keys & touched):
-            _commit_chunk(table, units, chunk, out)
+            _commit_chunk(table, units, chunk, out, resolutions)
             chunk, size, touched = [], 0, set()
         chunk.append(i)
         size += len(unit.actions) + 2
         touched |= keys
     if chunk:
-        _commit_chunk(table, units, chunk, out)
+        _commit_chunk(table, units, chunk, out, resolutions)
     return out
 
 
@@ -253,7 +260,9 @@ def _item_key(action: dict[str, Any]) -> str:
     return body["TableName"] + repr(sorted((k, repr(v)) for k, v in key.items()))
 
 
-def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[bool | None]) -> None:
+def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[bool | None],
+                  resolutions: tuple[str, ...]) -> None:
+    keys = {MINUTE: minute_key, HOUR: hour_key}
     pending = list(chunk)
     conflicts = 0
     while pending:
@@ -268,7 +277,7 @@ def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[boo
             owners += [i] * len(unit.actions)
             if unit.scope is None or unit.moment is None or not (unit.counts or unit.latest):
                 continue
-            for key in ((unit.scope, MINUTE, minute_key(unit.moment)), (unit.scope, HOUR, hour_key(unit.moment))):
+            for key in [(unit.scope, res, keys[res](unit.moment)) for res in resolutions]:
                 _merge(sums, key, unit.counts)
                 kept = latest.setdefault(key, {})
                 for name, value in unit.latest.items():
@@ -293,3 +302,36 @@ def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[boo
         for i in pending:
             out[i] = True
         return
+
+
+def read_minutes(table: str, scope: str, since: dt.datetime,
+                 until: dt.datetime) -> tuple[list[tuple[dt.datetime, dict[str, Any]]], int]:
+    """The minute items of [since, until] (for scopes kept per minute only): one Query per 1 MB of items.
+
+    Returns [(minute, item)] and the number of Query calls made: the cost follows the window's length
+    (at most one item per minute that saw activity), never the number of rows counted.
+    """
+    found: list[tuple[dt.datetime, dict[str, Any]]] = []
+    calls = 0
+    last: str | None = None
+    while True:
+        items, last = dal.query_page(table, partition(scope, MINUTE), newest_first=False, sk_from=minute_key(since),
+                                     sk_to=minute_key(until), start_sk=last, page_size=1_000)
+        calls += 1
+        found += [(parse_key(i["sk"]), i) for i in items]
+        if last is None:
+            return found, calls
+
+
+def latest_with(table: str, scope: str, attribute: str, since: dt.datetime, *, max_pages: int = 5) -> dict[str, Any] | None:
+    """The newest minute item since ``since`` that holds ``attribute``, reading at most ``max_pages`` pages."""
+    last: str | None = None
+    for _ in range(max_pages):
+        items, last = dal.query_page(table, partition(scope, MINUTE), newest_first=True, sk_from=minute_key(since),
+                                     start_sk=last, filter_expression="attribute_exists(#a)", names={"#a": attribute},
+                                     page_size=1_000)
+        if items:
+            return items[0]
+        if last is None:
+            return None
+    return None

@@ -352,6 +352,7 @@ def attempt_history(summary: dict[str, Any] | None, rows: list[dict[str, Any]]) 
 
 
 COUNTER_TTL = dt.timedelta(days=35)  # the overview's window is at most 31 days
+RESOLUTIONS = (counters.MINUTE,)  # per minute only: a batch adds to one counter item (readers sum minutes)
 FINAL = ("delivered", "failed")
 
 
@@ -513,7 +514,7 @@ def attempts(messages: list[Message]) -> list[dict[str, Any] | None]:
         if not plan.unit.actions:
             results[i] = {"outcome": plan.outcome, "wait_seconds": plan.wait}
     plans = [(i, plan) for i, plan in plans if plan.unit.actions]
-    written = counters.commit(dal.payments_table(), [plan.unit for _, plan in plans])
+    written = counters.commit(dal.payments_table(), [plan.unit for _, plan in plans], resolutions=RESOLUTIONS)
     for (i, plan), done in zip(plans, written, strict=True):
         if done is None:
             results[i] = None
