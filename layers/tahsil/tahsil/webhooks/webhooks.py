@@ -629,12 +629,10 @@ def owner_endpoints(merchant_id: str, mode: str) -> list[dict[str, Any]]:
     return list(dal.query_owner(dal.credentials_table(), f"WHE#{merchant_id}#{mode}", index="by_merchant"))
 
 
-MAX_KEYS = 300  # beyond, an event's deliveries are read by one Query per event instead of BatchGetItem keys
-
-
 def summaries_of(events: list[dict[str, Any]], endpoint_ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """The delivery rows of several events: BatchGetItem over (event, endpoint) keys, the merchant's endpoints
-    (deleted ones too) unless ``endpoint_ids`` says which; one Query per event when that would be many keys."""
+    (deleted ones too) unless ``endpoint_ids`` says which; one Query per event when that takes fewer calls
+    (a merchant with many endpoints)."""
     out: dict[str, list[dict[str, Any]]] = {e["id"]: [] for e in events}
     wanted = [e for e in events if e.get("deliveries_total") != 0]
     if not wanted:
@@ -642,7 +640,7 @@ def summaries_of(events: list[dict[str, Any]], endpoint_ids: list[str] | None = 
     if endpoint_ids is None:
         endpoint_ids = [w["id"] for w in owner_endpoints(wanted[0]["merchant_id"], wanted[0]["mode"])]
     table = dal.payments_table()
-    if len(wanted) * len(endpoint_ids) > MAX_KEYS:
+    if -(-len(wanted) * len(endpoint_ids) // 100) > len(wanted):  # BatchGetItem takes 100 keys a call
         for event in wanted:
             out[event["id"]] = [r for r in dal.query_partition(table, event["pk"], "DLV#") if is_summary(r)]
         return out
