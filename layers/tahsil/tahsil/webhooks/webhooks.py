@@ -372,9 +372,10 @@ def counter_fields(event_type: str, endpoint_id: str, *, started: bool, ok: bool
     """What one attempt adds to the delivery counters (``tahsil.store.counters``, scope ``DLV#<merchant>#<mode>``).
 
     ``n`` deliveries started (a round's first attempt), ``at`` attempts, ``dd`` delivered, ``df`` failed for
-    good; the same per endpoint (``n.<endpoint>`` ...); ``pcd`` delivered payment.captured events (go-live).
+    good; ``n``, ``dd`` and ``df`` per endpoint too (``n.<endpoint>`` ...); ``pcd`` delivered payment.captured
+    events.
     """
-    counts = {"at": 1, f"at.{endpoint_id}": 1}
+    counts = {"at": 1}
     for name, flag in (("n", started), ("dd", ok), ("df", failed)):
         if flag:
             counts[name] = 1
