@@ -2,14 +2,17 @@
 
 Pipeline (see docs/webhooks.md):
   state change + event row (one transaction)
-    -> DynamoDB stream -> fan_out(): one delivery row per subscribed endpoint, one SQS message each
-    -> SQS -> attempt #1 (deliver function)
+    -> DynamoDB stream -> fan_out(): one SQS message per subscribed endpoint (nothing written)
+    -> SQS -> attempt #1 (deliver function, a batch at a time): creates the delivery row, and adds to
+       the delivery counters in the same transaction (``tahsil.store.counters``, scope DLV#<merchant>#<mode>)
     -> on failure, a Step Functions execution: wait per schedule -> attempt -> decide -> ...
 
 Rows (PaymentsTable, in the event's partition so one query reads an event's whole log):
-  EVT#<evt> / EVT                     the event (outbox row), with delivery counters
-  EVT#<evt> / DLV#<endpoint>          one delivery: status, attempts, round, next retry; the attempt
-                                      that delivered (``delivered_attempt``: time, URL, status code...)
+  EVT#<evt> / EVT                     the event (outbox row); ``deliveries_total = 0`` when nobody subscribes,
+                                      ``dlv_failed`` (a string set) the endpoints whose delivery failed for good
+  EVT#<evt> / DLV#<endpoint>          one delivery (in no index): status, attempts, round, next retry, ``of``
+                                      (the event's endpoints at fan-out); the attempt that delivered
+                                      (``delivered_attempt``: time, URL, status code...)
   EVT#<evt> / DLV#<endpoint>#<round>#<nnn>   one attempt that did not deliver (or one a redeliver moved out)
 Endpoints (CredentialsTable): WHE#<id> / WHE, the signing secret sealed (AES-GCM under KMS).
 """
