@@ -122,7 +122,7 @@ def _webhook_delivery(merchant_id: str) -> dict[str, Any]:
     best: tuple[str, str] | None = None
     for endpoint in live:
         tries: list[dict[str, Any]] = []
-        rows = deliveries.delivery_rows(owner, endpoint["id"], limit=MAX_DELIVERIES)
+        rows = deliveries.delivery_rows(owner, endpoint["id"], limit=MAX_DELIVERIES, max_events=MAX_EVENT_ROWS)
         for age, row in enumerate(reversed(rows)):  # oldest delivery first
             tries += [{**t, "_age": age} for t in deliveries.attempts(row["event_id"], endpoint["id"])]
         # ``at`` has seconds precision: within one second, the newer delivery's attempts come last.

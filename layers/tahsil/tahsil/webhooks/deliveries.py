@@ -65,9 +65,10 @@ def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, unti
 
 def delivery_rows(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
                   limit: int | None = None, start: dict[str, Any] | None = None,
-                  newest_first: bool = True) -> list[dict[str, Any]]:
+                  newest_first: bool = True, max_events: int = MAX_EVENTS) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for _, row in walk(owner, endpoint_id, since=since, until=until, start=start, newest_first=newest_first):
+    for _, row in walk(owner, endpoint_id, since=since, until=until, start=start, newest_first=newest_first,
+                       max_events=max_events):
         if row is None:
             continue
         rows.append(row)
