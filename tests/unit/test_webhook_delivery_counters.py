@@ -291,3 +291,56 @@ def test_the_delivery_status_filter_and_recover_follow_each_outcome(local: Any, 
     assert counted(merchant["merchant_id"]) == {"n": 2, "at": 3, "dd": 1, "df": 1}
     page = call("webhook-endpoints-deliveries", key, path_id=endpoint["id"], query={}).data
     assert [(d["event_id"], d["status"], d["round"]) for d in page["deliveries"]] == [(authorized, "delivered", 1)]
+
+
+def test_an_endpoints_log_walks_a_bounded_number_of_events_and_its_cursor_goes_on(
+        local: Any, merchant: dict[str, Any], receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.webhooks import deliveries
+
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = create_endpoint(key, receiver.url, ["payment.captured"]).data
+    payment = authorize(key).data
+    act("capture", key, payment["id"])  # the oldest two events: authorized (not for this endpoint), captured
+    for _ in range(3):
+        authorize(key)  # three newer events this endpoint never gets
+    assert deliver(fan_out()) == {"batchItemFailures": []}
+    monkeypatch.setattr(deliveries, "MAX_EVENTS", 2)
+    pages, found, cursor = 0, [], None
+    while True:  # five events, two walked per page: three pages, the captured delivery on one of them
+        query = {"limit": "5", **({"starting_after": cursor} if cursor else {})}
+        page = call("webhook-endpoints-deliveries", key, path_id=endpoint["id"], query=query).data
+        pages += 1
+        found += page["deliveries"]
+        if not page["has_more"]:
+            assert page["next_starting_after"] is None
+            break
+        cursor = page["next_starting_after"]
+        assert cursor.startswith("evt_")
+    assert pages == 3
+    [row] = found
+    assert row["event_type"] == "payment.captured" and row["status"] == "delivered"
+
+
+def test_the_events_list_pages_through_a_delivery_status_filter(local: Any, merchant: dict[str, Any],
+                                                                 receiver: Receiver) -> None:
+    key = merchant["keys"]["test"]["secret"]
+    create_endpoint(key, receiver.url, ["payment.authorized"])
+    for _ in range(3):
+        payment = authorize(key).data
+        act("capture", key, payment["id"])  # no endpoint: in between the authorized events
+    assert deliver(fan_out()) == {"batchItemFailures": []}
+
+    def page(**query: str) -> dict[str, Any]:
+        answer = invoke("ListEventsFunction", load_event("events-list", key=key, query={"delivery_status": "delivered",
+                                                                                       "limit": "2", **query}))
+        assert answer.status == 200, answer.body
+        return answer.data
+
+    first = page()
+    assert len(first["events"]) == 2 and first["has_more"] is True
+    assert all(e["type"] == "payment.authorized" and e["delivery"]["status"] == "delivered" for e in first["events"])
+    rest = page(starting_after=first["next_starting_after"])
+    assert len(rest["events"]) == 1 and rest["has_more"] is False
+    everything = invoke("ListEventsFunction", load_event("events-list", key=key, query={"limit": "10"})).data["events"]
+    assert sorted(e["delivery"]["status"] for e in everything) == ["delivered"] * 3 + ["no_endpoints"] * 3
+    assert [e["delivery"]["endpoints"] for e in everything if e["type"] == "payment.captured"] == [0, 0, 0]

@@ -38,8 +38,10 @@ MAX_EVENTS = 2_000  # events walked per call looking for one endpoint's deliveri
 
 def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
          start: dict[str, Any] | None = None, newest_first: bool = True,
-         max_events: int = MAX_EVENTS) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
-    """(event, its delivery row to this endpoint or None), newest event first, at most ``max_events`` events."""
+         max_events: int | None = None) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(event, its delivery row to this endpoint or None), newest event first, at most ``max_events`` events
+    (default ``MAX_EVENTS``)."""
+    max_events = max_events or MAX_EVENTS
     events = dal.query_owner(dal.payments_table(), f"{owner}#EVT", newest_first=newest_first, start=start,
                              sk_from=clock.sortable(since) if since else None,
                              sk_to=clock.sortable(until) + "~" if until else None, page_size=100)
@@ -65,7 +67,7 @@ def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, unti
 
 def delivery_rows(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
                   limit: int | None = None, start: dict[str, Any] | None = None,
-                  newest_first: bool = True, max_events: int = MAX_EVENTS) -> list[dict[str, Any]]:
+                  newest_first: bool = True, max_events: int | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for _, row in walk(owner, endpoint_id, since=since, until=until, start=start, newest_first=newest_first,
                        max_events=max_events):
