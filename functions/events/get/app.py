@@ -10,7 +10,7 @@ app = http.resolver()
 @app.get("/v1/events/<id>", summary="Retrieve an event", tags=["Events"],
          responses=schemas.responses(Event, 404))
 def get_event(id: str):  # noqa: A002
-    return http.respond(app, lambda who, _ctx: webhooks.event_view(webhooks.load_event(who, id)))
+    return http.respond(app, lambda who, _ctx: webhooks.get_event(who, id))
 
 
 handler = http.entrypoint(app)

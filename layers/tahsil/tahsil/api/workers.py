@@ -27,6 +27,18 @@ def batch_handler(event_type: EventType, record_handler: Callable[[Any], Any]) -
     return handler
 
 
+def sqs_handler(handle: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """A queue consumer that handles its batch as a whole and reports its own partial failures."""
+    @logger.inject_lambda_context(clear_state=True)
+    @drop_unsent_metrics(metrics)
+    @traced
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle(event, context)
+
+    return handler
+
+
 def task_handler(step: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
     @drop_unsent_metrics(metrics)

@@ -17,10 +17,13 @@ the minutes holding ``from`` and ``to`` count whole.
 - status codes: the count of each status, and per class (2xx, 3xx, 4xx, 5xx);
 - signatures: requests whose signature passed or was denied, and the latest signed request
   (path, outcome, clock drift);
-- deliveries: the window's deliveries per status, their attempts, and the latest webhook
-  response (status code, latency, which event and endpoint), from the delivery rows
-  (``tahsil.webhooks.deliveries``): at most ``MAX_DELIVERY_ROWS`` rows over ``MAX_ENDPOINTS``
-  endpoints, ``limits.truncated`` when a bound is reached.
+- deliveries: from the delivery counters (scope ``DLV#<merchant>#<mode>`` in PaymentsTable), which
+  the delivery path adds to in the same transaction as each attempt's record, exactly once: the
+  deliveries (rounds) whose first attempt fell in the window, how many were delivered, failed for
+  good or are still retrying, their attempts, per endpoint, and the latest response among them
+  (status code, latency, which event and endpoint). Kept per minute only (one counter write per
+  delivery batch): one Query per 1 MB of minute items (a day is at most 1,440), whatever the number
+  of deliveries; ``pending`` (queued, not attempted yet) is not counted and stays 0.
 
 The console's own requests (a dashboard user's, ``user`` on the log row) are counted apart and
 left out unless ``include_dashboard``: the overview is about the integration.
@@ -37,12 +40,11 @@ from tahsil.kernel import clock
 from tahsil.kernel.errors import InvalidRequest
 from tahsil.kernel.principal import Principal
 from tahsil.store import counters, dal
-from tahsil.webhooks import deliveries, webhooks
+from tahsil.webhooks import deliveries
 
 MAX_WINDOW = dt.timedelta(days=31)
 DEFAULT_WINDOW = dt.timedelta(hours=24)
-MAX_DELIVERY_ROWS = 2_000
-MAX_ENDPOINTS = 50
+MAX_DELIVERY_ROWS = 2_000  # kept in the response's limits for compatibility: nothing is read row by row
 
 
 def p95(values: list[int]) -> int | None:
@@ -167,45 +169,41 @@ def _requests(found: list[tuple[dt.datetime, dict[str, Any]]], since: dt.datetim
     }
 
 
-def _deliveries(p: Principal, since: dt.datetime, until: dt.datetime) -> tuple[dict[str, Any], bool]:
-    rows: list[dict[str, Any]] = []
-    truncated = False
-    endpoints = deliveries.endpoints(p.owner)
-    if len(endpoints) > MAX_ENDPOINTS:
-        endpoints, truncated = sorted(endpoints, key=lambda e: e["created_at"], reverse=True)[:MAX_ENDPOINTS], True
+def _deliveries(p: Principal, since: dt.datetime, until: dt.datetime) -> tuple[dict[str, Any], int, int]:
+    """From the delivery counters: the deliveries (rounds) whose first attempt fell in the window, by outcome so
+    far, their attempts, per endpoint, and the latest response among them. Answers the counter items and Queries read."""
+    found, queries = counters.read_minutes(dal.payments_table(), counters.delivery_scope(p.merchant_id, p.mode), since,
+                                           until)
+    items = [i for _, i in found]
+
+    def total(name: str) -> int:
+        return sum(int(i.get(name, 0)) for i in items)
+
+    started, delivered, failed = total("n"), total("dd"), total("df")
     per_endpoint = []
-    for endpoint in endpoints:
-        left = MAX_DELIVERY_ROWS - len(rows)
-        if left <= 0:
-            truncated = True
-            break
-        found = deliveries.delivery_rows(p.owner, endpoint["id"], since=since, until=until, limit=left)
-        truncated = truncated or len(found) >= left
-        rows += found
-        if found:
-            per_endpoint.append({"endpoint_id": endpoint["id"], "url": endpoint["url"], "total": len(found),
-                                 "delivered": sum(1 for r in found if r["status"] == "delivered"),
-                                 "failed": sum(1 for r in found if r["status"] == "failed")})
-    statuses = Counter(r["status"] for r in rows)
+    ids = {name.split(".", 1)[1] for i in items for name in i if name.startswith("n.")}
+    if ids:
+        urls = {e["id"]: e["url"] for e in deliveries.endpoints(p.owner)}
+        for endpoint_id in sorted(ids, key=lambda e: (-total(f"n.{e}"), e)):
+            per_endpoint.append({"endpoint_id": endpoint_id, "url": urls.get(endpoint_id, ""),
+                                 "total": total(f"n.{endpoint_id}"), "delivered": total(f"dd.{endpoint_id}"),
+                                 "failed": total(f"df.{endpoint_id}")})
     latest = None
-    tried = [r for r in rows if r.get("last_attempt_at") and r.get("attempts")]
-    if tried:
-        row = max(tried, key=lambda r: (r["last_attempt_at"], r["event_id"]))
-        kept = row.get(webhooks.DELIVERED_ATTEMPT)
-        attempt = kept if kept and int(kept["number"]) == int(row["attempts"]) else dal.get(
-            dal.payments_table(), row["pk"], webhooks.attempt_sk(row["endpoint_id"], int(row["round"]), int(row["attempts"])))
-        latest = {"status_code": row.get("last_status_code"), "error_class": row.get("last_error"),
-                  "latency_ms": attempt.get("latency_ms") if attempt else None, "at": row["last_attempt_at"],
-                  "event_id": row["event_id"], "event_type": row.get("event_type"), "endpoint_id": row["endpoint_id"],
-                  "attempt_id": deliveries.attempt_id(row["event_id"], row["endpoint_id"], int(row["round"]),
-                                                      int(row["attempts"]))}
+    responses = [i["lr"] for i in items if isinstance(i.get("lr"), dict)]
+    if responses:
+        last = max(responses, key=lambda r: (r["at"], r["event_id"]))
+        latest = {"status_code": last.get("status_code"), "error_class": last.get("error_class"),
+                  "latency_ms": last.get("latency_ms"), "at": last["at"], "event_id": last["event_id"],
+                  "event_type": last.get("event_type"), "endpoint_id": last["endpoint_id"],
+                  "attempt_id": deliveries.attempt_id(last["event_id"], last["endpoint_id"], int(last["round"]),
+                                                      int(last["number"]))}
     return {
-        "total": len(rows), "delivered": statuses.get("delivered", 0), "failed": statuses.get("failed", 0),
-        "retrying": statuses.get("retrying", 0), "pending": statuses.get("pending", 0),
-        "attempts": sum(int(r.get("attempts") or 0) for r in rows),
-        "success_rate": round(100 * statuses.get("delivered", 0) / len(rows), 1) if rows else None,
+        "total": started, "delivered": delivered, "failed": failed,
+        "retrying": max(0, started - delivered - failed), "pending": 0,
+        "attempts": total("at"),
+        "success_rate": round(100 * delivered / started, 1) if started else None,
         "latest_response": latest, "endpoints": per_endpoint,
-    }, truncated
+    }, len(items), queries
 
 
 def overview(p: Principal, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
@@ -213,15 +211,15 @@ def overview(p: Principal, *, since: dt.datetime | None = None, until: dt.dateti
     since, until = _window(since, until)
     found, queries = _counters(p, since, until)
     usage = _requests(found, since, until, include_dashboard)
-    delivered, deliveries_truncated = _deliveries(p, since, until)
+    delivered, delivery_items, delivery_queries = _deliveries(p, since, until)
     return {
         "object": "overview", "mode": p.mode,
         "window": {"from": clock.iso(since), "to": clock.iso(until), "complete_from": clock.iso(since),
                    "bucket_seconds": usage.pop("bucket_seconds"), "include_dashboard": include_dashboard},
         **usage,
         "deliveries": delivered,
-        "limits": {"truncated": deliveries_truncated,
+        "limits": {"truncated": False,
                    "max_delivery_rows": MAX_DELIVERY_ROWS, "log_rows_counted": usage["requests"]["total"],
-                   "counter_items_read": len(found), "counter_queries": queries},
+                   "counter_items_read": len(found) + delivery_items, "counter_queries": queries + delivery_queries},
         "updated_at": clock.iso(clock.now()),
     }

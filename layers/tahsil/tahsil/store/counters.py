@@ -27,6 +27,12 @@ item (a new item, or a rank above the last one seen: ``raise``); a wrong guess f
 condition, the transaction returns the item as found (``ReturnValuesOnConditionCheckFailure``),
 and the retry takes the right form. A high is raised only by rows that are counted.
 
+Webhook deliveries (scope ``DLV#<merchant>#<mode>``, PaymentsTable) are kept per minute only:
+``commit`` writes a batch of delivery records in one transaction with one ADD per minute item they
+touch, each record conditional, so a record is counted if and only if it was written (a transaction
+doubles every item, so an hour item would cost as much again per batch). ``read_minutes`` sums a
+window's minute items (a day is at most 1,440 items, one Query per MB).
+
 Latency histogram: ``latency_bucket`` maps milliseconds to the upper bound of its bucket: exact
 to 1 ms up to 100 ms, 10 ms up to 1 s, 100 ms up to 10 s, 1 s beyond (at most 10% above the
 true value, never below it). ``quantile`` answers nearest-rank quantiles from it.
@@ -39,6 +45,7 @@ import math
 import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from tahsil.store import dal
@@ -267,3 +274,148 @@ def histogram(items: Iterable[dict[str, Any]], prefix: str) -> dict[int, int]:
             if name.startswith(prefix) and name[len(prefix):].isdigit():
                 out[int(name[len(prefix):])] = out.get(int(name[len(prefix):]), 0) + int(value)
     return out
+
+
+# ---------------------------------------------------------------- counted writes (webhook deliveries)
+
+
+def delivery_scope(merchant_id: str, mode: str) -> str:
+    """Webhook deliveries of a merchant's mode (written by ``tahsil.webhooks``, read by the overview and go-live)."""
+    return f"DLV#{merchant_id}#{mode}"
+
+
+@dataclass
+class Unit:
+    """Some writes and what they count: the writes' conditions decide whether the counts are added.
+
+    ``latest``: map attributes SET on the unit's counter items (e.g. the latest response), the newest
+    (by their ``at``) winning when two units of one transaction touch the same item.
+    """
+
+    actions: list[dict[str, Any]]
+    scope: str | None = None
+    moment: dt.datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ttl: int = 0
+
+
+def _counted_action(table: str, scope: str, resolution: str, sk: str, counts: dict[str, int],
+                    latest: dict[str, dict[str, Any]], ttl: int) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(counts)} | {f"#l{i}": name for i, name in enumerate(latest)}
+    vals = dal.values(**{f"c{i}": value for i, value in enumerate(counts.values())},
+                      **{f"l{i}": value for i, value in enumerate(latest.values())}, ttl=ttl)
+    expression = ("ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counts))) + " ") if counts else ""
+    expression += "SET #ttl = if_not_exists(#ttl, :ttl)" + "".join(f", #l{i} = :l{i}" for i in range(len(latest)))
+    return dal.update_action(table, partition(scope, resolution), sk, expression, condition=None,
+                             names=names | {"#ttl": "ttl"}, vals=vals)
+
+
+def commit(table: str, units: list[Unit], *, resolutions: tuple[str, ...] = (MINUTE, HOUR)) -> list[bool | None]:
+    """Write units and add their counts, exactly once, in as few transactions as fit.
+
+    One transaction holds every unit's writes and ONE ADD per counter item the units touch (per
+    resolution asked for), so a batch of deliveries costs one counter write per minute, not one per
+    delivery. A unit whose
+    condition fails (already written: a redelivered message, another worker first) is dropped and the
+    rest written again: it is neither written nor counted. Answers per unit: True written and counted,
+    False dropped, None not written (transaction conflicts outlasted the retries: the caller retries).
+    """
+    out: list[bool | None] = [None] * len(units)
+    chunk: list[int] = []
+    size = 0
+    touched: set[str] = set()  # a transaction may touch an item once
+    for i, unit in enumerate(units):
+        keys = {_item_key(a) for a in unit.actions}
+        if chunk and (size + len(unit.actions) + 2 > MAX_ACTIONS - 2 or keys & touched):
+            _commit_chunk(table, units, chunk, out, resolutions)
+            chunk, size, touched = [], 0, set()
+        chunk.append(i)
+        size += len(unit.actions) + 2
+        touched |= keys
+    if chunk:
+        _commit_chunk(table, units, chunk, out, resolutions)
+    return out
+
+
+def _item_key(action: dict[str, Any]) -> str:
+    body = next(iter(action.values()))
+    key = body.get("Key") or {k: body["Item"][k] for k in ("pk", "sk", "id") if k in body["Item"]}
+    return body["TableName"] + repr(sorted((k, repr(v)) for k, v in key.items()))
+
+
+def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[bool | None],
+                  resolutions: tuple[str, ...]) -> None:
+    keys = {MINUTE: minute_key, HOUR: hour_key}
+    pending = list(chunk)
+    conflicts = 0
+    while pending:
+        sums: dict[tuple[str, str, str], dict[str, int]] = {}
+        latest: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+        expires: dict[tuple[str, str, str], int] = {}
+        owners: list[int] = []
+        actions: list[dict[str, Any]] = []
+        for i in pending:
+            unit = units[i]
+            actions += unit.actions
+            owners += [i] * len(unit.actions)
+            if unit.scope is None or unit.moment is None or not (unit.counts or unit.latest):
+                continue
+            for key in [(unit.scope, res, keys[res](unit.moment)) for res in resolutions]:
+                _merge(sums, key, unit.counts)
+                kept = latest.setdefault(key, {})
+                for name, value in unit.latest.items():
+                    if name not in kept or str(value.get("at", "")) >= str(kept[name].get("at", "")):
+                        kept[name] = value
+                expires[key] = max(expires.get(key, 0), unit.ttl)
+        actions += [_counted_action(table, scope, res, sk, sums[(scope, res, sk)], latest.get((scope, res, sk), {}),
+                                    expires[(scope, res, sk)]) for (scope, res, sk) in sums]
+        try:
+            dal.transact(actions)
+        except dal.ConditionFailed as exc:
+            if exc.index is not None and exc.index < len(owners):
+                dropped = owners[exc.index]
+                out[dropped] = False
+                pending.remove(dropped)
+                continue
+            conflicts += 1
+            if conflicts > CONFLICT_RETRIES:
+                return
+            time.sleep(random.uniform(0, 0.02 * 2 ** conflicts))  # noqa: S311 - jitter, not a secret
+            continue
+        for i in pending:
+            out[i] = True
+        return
+
+
+def read_minutes(table: str, scope: str, since: dt.datetime,
+                 until: dt.datetime) -> tuple[list[tuple[dt.datetime, dict[str, Any]]], int]:
+    """The minute items of [since, until] (for scopes kept per minute only): one Query per 1 MB of items.
+
+    Returns [(minute, item)] and the number of Query calls made: the cost follows the window's length
+    (at most one item per minute that saw activity), never the number of rows counted.
+    """
+    found: list[tuple[dt.datetime, dict[str, Any]]] = []
+    calls = 0
+    last: str | None = None
+    while True:
+        items, last = dal.query_page(table, partition(scope, MINUTE), newest_first=False, sk_from=minute_key(since),
+                                     sk_to=minute_key(until), start_sk=last, page_size=1_000)
+        calls += 1
+        found += [(parse_key(i["sk"]), i) for i in items]
+        if last is None:
+            return found, calls
+
+
+def latest_with(table: str, scope: str, attribute: str, since: dt.datetime, *, max_pages: int = 5) -> dict[str, Any] | None:
+    """The newest minute item since ``since`` that holds ``attribute``, reading at most ``max_pages`` pages."""
+    last: str | None = None
+    for _ in range(max_pages):
+        items, last = dal.query_page(table, partition(scope, MINUTE), newest_first=True, sk_from=minute_key(since),
+                                     start_sk=last, filter_expression="attribute_exists(#a)", names={"#a": attribute},
+                                     page_size=1_000)
+        if items:
+            return items[0]
+        if last is None:
+            return None
+    return None

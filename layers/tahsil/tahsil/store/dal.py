@@ -203,11 +203,11 @@ def query_owner(table: str, gsi1pk: str, *, newest_first: bool = True, start: di
 
 
 def query_partition(table: str, pk: str, sk_prefix: str) -> list[dict[str, Any]]:
-    """Every item of one partition whose sort key starts with ``sk_prefix`` (strongly consistent)."""
+    """Every item of one partition whose sort key starts with ``sk_prefix`` (strongly consistent; "": all of it)."""
     args: dict[str, Any] = {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": values(pk=pk, prefix=sk_prefix),
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)" if sk_prefix else "pk = :pk",
+        "ExpressionAttributeValues": values(pk=pk, prefix=sk_prefix) if sk_prefix else values(pk=pk),
         "ConsistentRead": True,
     }
     return [load(raw) for page in _pages("query", args) for raw in page.get("Items", [])]

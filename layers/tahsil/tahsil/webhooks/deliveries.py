@@ -1,17 +1,21 @@
-"""Reading the webhook delivery log by endpoint (the console's Webhooks page, overview, go-live, trace).
+"""Reading the webhook delivery log by endpoint (the console's Webhooks page, go-live, trace).
 
 The rows are the ones ``tahsil.webhooks`` writes, in the PaymentsTable:
   EVT#<evt> / DLV#<endpoint>                    a delivery (status, attempts, round, last status code)
   EVT#<evt> / DLV#<endpoint>#<round>#<nnn>      an attempt that did not deliver (time, status code, latency,
                                                 error class); the one that delivered is the delivery row's
                                                 ``delivered_attempt``
-A delivery row also sits in the ``by_owner`` index under ``<merchant>#<mode>#DLV#<endpoint>``,
-sorted by creation time: one endpoint's deliveries, newest first, without a scan.
+Delivery rows are in no index (an index copy would cost a write unit per delivery, and one endpoint's
+partition of it would be a hot partition): one endpoint's deliveries, newest first, are read by walking
+the merchant's events (the ``by_owner`` index) and reading their rows for that endpoint by key
+(BatchGetItem), at most ``MAX_EVENTS`` events per call. The overview's numbers come from counters
+(``tahsil.store.counters``, scope ``DLV#<merchant>#<mode>``), not from these rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from tahsil.kernel import clock
@@ -26,17 +30,49 @@ ATTEMPT_FIELDS = webhooks.ATTEMPT_FIELDS
 def endpoints(owner: str) -> list[dict[str, Any]]:
     """Every endpoint of a merchant and mode, deleted ones included (their deliveries still count)."""
     merchant_id, mode = owner.split("#", 1)
-    return list(dal.query_owner(dal.credentials_table(), f"WHE#{merchant_id}#{mode}", index="by_merchant"))
+    return webhooks.owner_endpoints(merchant_id, mode)
+
+
+MAX_EVENTS = 2_000  # events walked per call looking for one endpoint's deliveries
+
+
+def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
+         start: dict[str, Any] | None = None, newest_first: bool = True,
+         max_events: int | None = None) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(event, its delivery row to this endpoint or None), newest event first, at most ``max_events`` events
+    (default ``MAX_EVENTS``)."""
+    max_events = max_events or MAX_EVENTS
+    events = dal.query_owner(dal.payments_table(), f"{owner}#EVT", newest_first=newest_first, start=start,
+                             sk_from=clock.sortable(since) if since else None,
+                             sk_to=clock.sortable(until) + "~" if until else None, page_size=100)
+    chunk: list[dict[str, Any]] = []
+
+    def flush() -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+        wanted = [e for e in chunk if e.get("deliveries_total") != 0
+                  and (not e.get("target_endpoint_id") or e["target_endpoint_id"] == endpoint_id)]
+        found = dal.get_many(dal.payments_table(), [(e["pk"], f"DLV#{endpoint_id}") for e in wanted]) if wanted else {}
+        for event in chunk:
+            yield event, found.get((event["pk"], f"DLV#{endpoint_id}"))
+
+    for walked, event in enumerate(events, start=1):
+        chunk.append(event)
+        if len(chunk) >= 50:
+            yield from flush()
+            chunk = []
+        if walked >= max_events:
+            break
+    if chunk:
+        yield from flush()
 
 
 def delivery_rows(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
                   limit: int | None = None, start: dict[str, Any] | None = None,
-                  newest_first: bool = True) -> list[dict[str, Any]]:
+                  newest_first: bool = True, max_events: int | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for row in dal.query_owner(dal.payments_table(), f"{owner}#DLV#{endpoint_id}", newest_first=newest_first, start=start,
-                               sk_from=clock.sortable(since) if since else None,
-                               sk_to=clock.sortable(until) + "~" if until else None,
-                               page_size=min(100, limit + 1) if limit else 100):
+    for _, row in walk(owner, endpoint_id, since=since, until=until, start=start, newest_first=newest_first,
+                       max_events=max_events):
+        if row is None:
+            continue
         rows.append(row)
         if limit is not None and len(rows) >= limit:
             break
@@ -65,18 +101,37 @@ def delivery_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def endpoint_deliveries(p: Principal, endpoint_id: str, *, limit: int, starting_after: str | None) -> dict[str, Any]:
-    """``GET /v1/webhook-endpoints/{id}/deliveries``: one endpoint's delivery log, newest first."""
+    """``GET /v1/webhook-endpoints/{id}/deliveries``: one endpoint's delivery log, newest first.
+
+    A page walks at most ``MAX_EVENTS`` events; when it stops there, ``has_more`` is true and the cursor is
+    the last event walked (an endpoint subscribed to few event types can have short pages).
+    """
     webhooks.load_endpoint(p, endpoint_id)  # 404 unless it is this merchant's, in this mode
     start = None
     if starting_after:
         anchor = None
         if starting_after.startswith("evt_"):
-            anchor = dal.get(dal.payments_table(), f"EVT#{starting_after}", f"DLV#{endpoint_id}")
+            anchor = dal.get(dal.payments_table(), f"EVT#{starting_after}", "EVT")
         if anchor is None or anchor.get("merchant_id") != p.merchant_id or anchor.get("mode") != p.mode:
             raise InvalidRequest("starting_after must be the event_id of a delivery in this list", param="starting_after")
         start = dal.resume_after(anchor)
-    rows = delivery_rows(p.owner, endpoint_id, limit=limit + 1, start=start)
-    page = [delivery_view(r) for r in rows[:limit]]
-    has_more = len(rows) > limit
+    page: list[dict[str, Any]] = []
+    has_more = False
+    last_event: str | None = None
+    walked = 0
+    for event, row in walk(p.owner, endpoint_id, start=start):
+        walked += 1
+        if row is not None:
+            if len(page) == limit:
+                has_more = True
+                break
+            page.append(delivery_view(row))
+        last_event = event["id"]
+    else:
+        if walked >= MAX_EVENTS:
+            has_more = True
+    cursor = page[-1]["event_id"] if page else None
+    if has_more and walked >= MAX_EVENTS and len(page) < limit:
+        cursor = last_event
     return {"object": "list", "endpoint_id": endpoint_id, "deliveries": page, "has_more": has_more,
-            "next_starting_after": page[-1]["event_id"] if has_more else None}
+            "next_starting_after": cursor if has_more else None}

@@ -2,14 +2,17 @@
 
 Pipeline (see docs/webhooks.md):
   state change + event row (one transaction)
-    -> DynamoDB stream -> fan_out(): one delivery row per subscribed endpoint, one SQS message each
-    -> SQS -> attempt #1 (deliver function)
+    -> DynamoDB stream -> fan_out(): one SQS message per subscribed endpoint (nothing written)
+    -> SQS -> attempt #1 (deliver function, a batch at a time): creates the delivery row, and adds to
+       the delivery counters in the same transaction (``tahsil.store.counters``, scope DLV#<merchant>#<mode>)
     -> on failure, a Step Functions execution: wait per schedule -> attempt -> decide -> ...
 
 Rows (PaymentsTable, in the event's partition so one query reads an event's whole log):
-  EVT#<evt> / EVT                     the event (outbox row), with delivery counters
-  EVT#<evt> / DLV#<endpoint>          one delivery: status, attempts, round, next retry; the attempt
-                                      that delivered (``delivered_attempt``: time, URL, status code...)
+  EVT#<evt> / EVT                     the event (outbox row); ``deliveries_total = 0`` when nobody subscribes,
+                                      ``dlv_failed`` (a string set) the endpoints whose delivery failed for good
+  EVT#<evt> / DLV#<endpoint>          one delivery (in no index): status, attempts, round, next retry, ``of``
+                                      (the event's endpoints at fan-out); the attempt that delivered
+                                      (``delivered_attempt``: time, URL, status code...)
   EVT#<evt> / DLV#<endpoint>#<round>#<nnn>   one attempt that did not deliver (or one a redeliver moved out)
 Endpoints (CredentialsTable): WHE#<id> / WHE, the signing secret sealed (AES-GCM under KMS).
 """
@@ -24,15 +27,16 @@ import hmac
 import json
 import os
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from tahsil.kernel import clock, versions
 from tahsil.kernel.errors import InvalidRequest, NotFound
-from tahsil.kernel.events import RequestContext, event_row, owner_keys, payload_of, payload_text
+from tahsil.kernel.events import RequestContext, event_row, payload_of, payload_text
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import metrics
-from tahsil.store import aws, crypto, dal
+from tahsil.store import aws, counters, crypto, dal
 from tahsil.webhooks import ssrf
 
 EVENT_TYPES = (
@@ -266,7 +270,7 @@ def send_test(p: Principal, endpoint_id: str, ctx: RequestContext) -> dict[str, 
     row = event_row(p, ctx, type_=TEST_EVENT, obj=obj, sequence=1, previous={}, now=now)
     row["target_endpoint_id"] = endpoint_id
     dal.put(dal.payments_table(), row, condition="attribute_not_exists(pk)")
-    return event_view(row)
+    return event_view(row, [])
 
 
 # ------------------------------------------------------------------ fan-out
@@ -277,7 +281,12 @@ def _subscribed(endpoint: dict[str, Any], event_type: str) -> bool:
 
 
 def fan_out(event: dict[str, Any]) -> int:
-    """Create the event's deliveries and queue their first attempts. Safe to run twice."""
+    """Queue the first attempt of each of the event's deliveries. Safe to run twice.
+
+    Nothing is written for an event with endpoints: its first attempt creates the delivery row (the
+    message says how many endpoints the event went to, ``of``). An event nobody subscribes to is marked
+    ``deliveries_total = 0`` (a SET: idempotent), so the events API can tell it from one not fanned out yet.
+    """
     table = dal.payments_table()
     stored = dal.get(table, event["pk"], "EVT")  # the stream is the source, the table the truth
     if stored is None:
@@ -288,31 +297,19 @@ def fan_out(event: dict[str, Any]) -> int:
         endpoints = [e for e in candidates if e["id"] == target and e["status"] == "enabled"]
     else:
         endpoints = [e for e in candidates if _subscribed(e, stored["type"])]
-    dal.update(table, stored["pk"], "EVT", "SET deliveries_total = :n", vals=dal.values(n=len(endpoints)))
-    now = clock.now()
-    owner = Principal(stored["merchant_id"], stored["mode"], key_id="", key_type="system")
-    for endpoint in endpoints:
-        row = {
-            "pk": stored["pk"], "sk": f"DLV#{endpoint['id']}",
-            **owner_keys(owner, f"DLV#{endpoint['id']}", now, stored["id"]),
-            "event_id": stored["id"], "event_type": stored["type"], "endpoint_id": endpoint["id"],
-            "merchant_id": stored["merchant_id"], "mode": stored["mode"], "url": endpoint["url"],
-            "status": "pending", "attempts": 0, "round": 0, "created_at": clock.iso(now),
-        }
-        try:
-            dal.put(table, row, condition="attribute_not_exists(sk)")
-        except dal.ConditionFailed:
-            pass  # a retried stream batch: the row exists; queue again, the attempt skips what is done
-    _enqueue([(stored["id"], e["id"], 0) for e in endpoints])
+    if not endpoints:
+        dal.update(table, stored["pk"], "EVT", "SET deliveries_total = :n", vals=dal.values(n=0))
+    _enqueue([(stored["id"], e["id"], 0) for e in endpoints], of=len(endpoints))
     return len(endpoints)
 
 
-def _enqueue(items: list[tuple[str, str, int]]) -> None:
+def _enqueue(items: list[tuple[str, str, int]], *, of: int | None = None) -> None:
     sqs = aws.client("sqs")
     for start in range(0, len(items), 10):
         chunk = items[start:start + 10]
         answer = sqs.send_message_batch(QueueUrl=_env("DELIVERY_QUEUE_URL"), Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"event_id": e, "endpoint_id": w, "round": r})}
+            {"Id": str(i), "MessageBody": json.dumps({"event_id": e, "endpoint_id": w, "round": r,
+                                                      **({"of": of} if of is not None else {})})}
             for i, (e, w, r) in enumerate(chunk)
         ])
         if answer.get("Failed"):
@@ -357,26 +354,71 @@ def attempt_history(summary: dict[str, Any] | None, rows: list[dict[str, Any]]) 
     return sorted(tries, key=lambda t: (int(t["round"]), int(t["number"])))
 
 
-def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
-            waits: tuple[int, ...] | list[int] | None = None) -> dict[str, Any]:
-    """Make attempt ``number`` of a delivery, record it, and say what comes next.
+COUNTER_TTL = dt.timedelta(days=35)  # the overview's window is at most 31 days
+RESOLUTIONS = (counters.MINUTE,)  # per minute only: a batch adds to one counter item (readers sum minutes)
+FINAL = ("delivered", "failed")
 
-    ``waits`` is the retry schedule (seconds before attempts 2, 3, ...); it travels in the
-    state machine's input, so a test can shorten it. Returns
-    {"outcome": delivered | retry | failed | skipped, "wait_seconds": ...}.
-    Idempotent: an attempt that was already made (a duplicate message or a retried task)
-    is skipped, and so is one for a delivery that a redeliver started over.
+
+@dataclass
+class Message:
+    """One attempt to make: what the delivery queue and the retry state machine carry."""
+
+    event_id: str
+    endpoint_id: str
+    number: int
+    round: int
+    waits: tuple[int, ...] | None = None
+    of: int | None = None  # how many endpoints the event was fanned out to (first attempts only)
+
+
+def counter_fields(event_type: str, endpoint_id: str, *, started: bool, ok: bool, failed: bool) -> dict[str, int]:
+    """What one attempt adds to the delivery counters (``tahsil.store.counters``, scope ``DLV#<merchant>#<mode>``).
+
+    ``n`` deliveries started (a round's first attempt), ``at`` attempts, ``dd`` delivered, ``df`` failed for
+    good; ``n``, ``dd`` and ``df`` per endpoint too (``n.<endpoint>`` ...); ``pcd`` delivered payment.captured
+    events.
     """
-    waits = tuple(waits) if waits else schedule()
+    counts = {"at": 1}
+    for name, flag in (("n", started), ("dd", ok), ("df", failed)):
+        if flag:
+            counts[name] = 1
+            counts[f"{name}.{endpoint_id}"] = 1
+    if ok and event_type == "payment.captured":
+        counts["pcd"] = 1
+    return counts
+
+
+@dataclass
+class _Plan:
+    message: Message
+    unit: counters.Unit
+    outcome: str
+    wait: int | None
+    disabled_endpoint: bool
+
+
+def _prepare(message: Message) -> _Plan | None:
+    """Make the attempt (the HTTP POST) and compose its writes; None when there is nothing to do."""
+    waits = tuple(message.waits) if message.waits else schedule()
+    number, round_, endpoint_id, event_id = message.number, message.round, message.endpoint_id, message.event_id
     table = dal.payments_table()
     pk, sk = f"EVT#{event_id}", f"DLV#{endpoint_id}"
     delivery = dal.get(table, pk, sk)
-    if (delivery is None or delivery["round"] != round_ or delivery["status"] in ("delivered", "failed")
-            or delivery["attempts"] >= number):
-        return {"outcome": "skipped"}
+    if delivery is None:
+        if number != 1 or round_ != 0:
+            return None  # later attempts and new rounds always follow a row
+    elif (number == 1 and delivery["round"] == round_ and delivery["attempts"] == 1 and delivery["status"] == "retrying"
+          and delivery.get("next_retry_at")):
+        # Recorded, but the retries may not have started (the message came back): start them again (a no-op if
+        # they run: the execution is named after the delivery).
+        left = dt.datetime.fromisoformat(delivery["next_retry_at"].replace("Z", "+00:00")) - clock.now()
+        return _Plan(message, counters.Unit(actions=[]), "retry", max(0, int(left.total_seconds())), False)
+    elif delivery["round"] != round_ or delivery["status"] in FINAL or delivery["attempts"] >= number:
+        return None
     event = dal.get(table, pk, "EVT")
+    if event is None:
+        return None
     endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
-    assert event is not None
     now = clock.now()
     body = body_for(endpoint, event)
     if endpoint is None or endpoint["status"] != "enabled":
@@ -394,9 +436,10 @@ def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
     status = "delivered" if ok else ("failed" if final_failure else "retrying")
     wait = None if ok or final_failure else waits[number - 1]
     next_retry_at = clock.iso(now + dt.timedelta(seconds=wait)) if wait is not None else None
+    url = endpoint["url"] if endpoint else (delivery or {}).get("url", "")
 
     facts = {
-        "round": round_, "number": number, "at": clock.iso(now), "url": endpoint["url"] if endpoint else delivery["url"],
+        "round": round_, "number": number, "at": clock.iso(now), "url": url,
         "status_code": answer.status, "latency_ms": answer.elapsed_ms, "error_class": answer.error_class,
         "response_prefix": answer.body_prefix[:1024].decode("utf-8", "replace"), "next_retry_at": next_retry_at,
     }
@@ -406,37 +449,97 @@ def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
               # The attempt that delivered is recorded in the delivery row itself (no row of its own: one write
               # less on the common path); redeliver() moves it to an attempt row before starting a new round.
               DELIVERED_ATTEMPT: {k: v for k, v in facts.items() if v is not None} if ok else None}
-    present = {k: v for k, v in fields.items() if v is not None}
-    absent = [k for k, v in fields.items() if v is None]
-    expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
-    if absent:
-        expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
-    actions = [
-        dal.update_action(table, pk, sk, expression, condition="#attempts = :before AND #round = :round",
-                          names={f"#{k}": k for k in fields} | {"#round": "round"},
-                          vals=dal.values(**present, before=number - 1, round=round_)),
-    ]
+    started = clock.iso(now) if number == 1 else (delivery or {}).get("started_at")
+    if number == 1:
+        fields["started_at"] = started
+    actions: list[dict[str, Any]] = []
+    if delivery is None:
+        # The first attempt creates the delivery row, in its outcome: one conditional put (a second
+        # worker, or this message again, finds it there and writes nothing).
+        row = {"pk": pk, "sk": sk, "event_id": event_id, "event_type": event["type"], "endpoint_id": endpoint_id,
+               "merchant_id": event["merchant_id"], "mode": event["mode"], "url": url, "round": round_,
+               "created_at": clock.iso(now), **({"of": message.of} if message.of else {}), **fields}
+        actions.append(dal.put_action(table, {k: v for k, v in row.items() if v is not None},
+                                      condition="attribute_not_exists(sk)"))
+    else:
+        present = {k: v for k, v in fields.items() if v is not None}
+        absent = [k for k, v in fields.items() if v is None]
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
+        if absent:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
+        actions.append(dal.update_action(table, pk, sk, expression, condition="#attempts = :before AND #round = :round",
+                                         names={f"#{k}": k for k in fields} | {"#round": "round"},
+                                         vals=dal.values(**present, before=number - 1, round=round_)))
     if not ok:
         attempt_row = {"pk": pk, "sk": attempt_sk(endpoint_id, round_, number), "event_id": event_id,
                        "endpoint_id": endpoint_id, **facts}
-        actions.insert(0, dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"))
-    if ok or final_failure:
-        actions.append(dal.update_action(table, pk, "EVT", "ADD deliveries_done :one, deliveries_failed :failed",
-                                         condition=None, vals=dal.values(one=1, failed=0 if ok else 1)))
+        actions.append(dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"))
+    if final_failure:  # rare: the event row says which endpoints failed (a set: idempotent), for the list filter
+        actions.append(dal.update_action(table, pk, "EVT", "ADD dlv_failed :ep", condition=None,
+                                         vals=dal.values(ep={endpoint_id})))
     if gone and endpoint is not None:
         actions.append(dal.update_action(dal.credentials_table(), endpoint["pk"], "WHE",
                                          "SET #st = :disabled, disabled_reason = :why, updated_at = :now",
                                          condition="#st = :enabled", names={"#st": "status"},
                                          vals=dal.values(disabled="disabled", enabled="enabled", now=clock.iso(now),
                                                          why="the endpoint answered 410 Gone")))
-    try:
-        dal.transact(actions)
-    except dal.ConditionFailed:
-        return {"outcome": "skipped"}  # another worker recorded this attempt first
-    if gone and endpoint is not None:
-        metrics.add_metric(name="WebhookEndpointDisabled", unit="Count", value=1)  # the alarm of that name
+    unit = counters.Unit(actions=actions)
+    if started:  # rows written before the counters existed have no start: they are not counted (no backfill)
+        unit.scope = counters.delivery_scope(event["merchant_id"], event["mode"])
+        unit.moment = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
+        unit.ttl = int((unit.moment + COUNTER_TTL).timestamp())
+        unit.counts = counter_fields(event["type"], endpoint_id, started=number == 1, ok=ok, failed=final_failure)
+        unit.latest = {"lr": {"at": clock.iso(now), "event_id": event_id, "event_type": event["type"],
+                              "endpoint_id": endpoint_id, "round": round_, "number": number,
+                              "status_code": answer.status, "error_class": answer.error_class,
+                              "latency_ms": answer.elapsed_ms}}
+        if ok and event["type"] == "payment.captured":
+            unit.latest["pc"] = {"at": clock.iso(now), "event_id": event_id, "object_id": event["object_id"]}
     outcome = "delivered" if ok else ("failed" if final_failure else "retry")
-    return {"outcome": outcome, "wait_seconds": wait}
+    return _Plan(message, unit, outcome, wait, gone and endpoint is not None)
+
+
+def attempts(messages: list[Message]) -> list[dict[str, Any] | None]:
+    """Make these attempts, then record them all in one transaction with the delivery counters.
+
+    Per message: {"outcome": delivered | retry | failed | skipped, "wait_seconds": ...}, or None when the
+    record could not be written (transaction conflicts that outlasted the retries): the caller retries
+    the message. Idempotent: an attempt that was already made (a duplicate message or a retried task)
+    is skipped, and so is one for a delivery that a redeliver started over; a message redelivered after
+    its write is skipped too, so nothing is counted twice.
+    """
+    results: list[dict[str, Any] | None] = [{"outcome": "skipped"} for _ in messages]
+    plans: list[tuple[int, _Plan]] = []
+    for i, message in enumerate(messages):
+        plan = _prepare(message)
+        if plan is not None:
+            plans.append((i, plan))
+    for i, plan in plans:
+        if not plan.unit.actions:
+            results[i] = {"outcome": plan.outcome, "wait_seconds": plan.wait}
+    plans = [(i, plan) for i, plan in plans if plan.unit.actions]
+    written = counters.commit(dal.payments_table(), [plan.unit for _, plan in plans], resolutions=RESOLUTIONS)
+    for (i, plan), done in zip(plans, written, strict=True):
+        if done is None:
+            results[i] = None
+        elif done:
+            if plan.disabled_endpoint:
+                metrics.add_metric(name="WebhookEndpointDisabled", unit="Count", value=1)  # the alarm of that name
+            results[i] = {"outcome": plan.outcome, "wait_seconds": plan.wait}
+    return results
+
+
+def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
+            waits: tuple[int, ...] | list[int] | None = None, of: int | None = None) -> dict[str, Any]:
+    """Make attempt ``number`` of a delivery, record it, and say what comes next (see ``attempts``).
+
+    ``waits`` is the retry schedule (seconds before attempts 2, 3, ...); it travels in the
+    state machine's input, so a test can shorten it.
+    """
+    [result] = attempts([Message(event_id, endpoint_id, number, round_, tuple(waits) if waits else None, of)])
+    if result is None:
+        raise RuntimeError(f"could not record attempt {number} of {event_id} to {endpoint_id} (write conflicts)")
+    return result
 
 
 def start_retries(event_id: str, endpoint_id: str, round_: int, wait_seconds: int) -> None:
@@ -465,21 +568,43 @@ def retry_step(state: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ events API
 
 
-def _delivery_status(item: dict[str, Any]) -> str:
-    total = item.get("deliveries_total")
+def is_summary(row: dict[str, Any]) -> bool:
+    """A delivery row (``DLV#<endpoint>``), not one of its attempt rows."""
+    return row["sk"].startswith("DLV#") and row["sk"].count("#") == 1
+
+
+def delivery_summary(item: dict[str, Any], summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The events API's ``delivery``, from the event's delivery rows.
+
+    An event with endpoints has nothing written about them until a first attempt creates a delivery
+    row, which says how many endpoints the event went to (``of``). An event nobody subscribed to says
+    ``deliveries_total = 0``. Rows written before this layout are read the same (their event row kept
+    ``deliveries_total``).
+    """
+    legacy = item.get("deliveries_total")
+    if summaries:
+        total: int | None = max([len(summaries), int(legacy or 0)] + [int(r.get("of") or 0) for r in summaries])
+    else:
+        total = None if legacy is None else int(legacy)
+    finished = sum(1 for r in summaries if r["status"] in FINAL)
+    failed = sum(1 for r in summaries if r["status"] == "failed")
     if total is None:
-        return "pending"
-    if total == 0:
-        return "no_endpoints"
-    if item.get("deliveries_failed", 0) > 0:
-        return "failed"
-    return "delivered" if item.get("deliveries_done", 0) >= total else "pending"
+        status = "pending"
+    elif total == 0:
+        status = "no_endpoints"
+    elif failed:
+        status = "failed"
+    else:
+        status = "delivered" if finished >= total else "pending"
+    return {"status": status, "endpoints": total, "finished": finished, "failed": failed}
 
 
-def event_view(item: dict[str, Any]) -> dict[str, Any]:
+def event_view(item: dict[str, Any], summaries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The event as the API shows it; ``summaries``: its delivery rows (read here when not given)."""
+    if summaries is None:
+        summaries = [r for r in dal.query_partition(dal.payments_table(), item["pk"], "DLV#") if is_summary(r)]
     payload = payload_of(item)
-    payload["delivery"] = {"status": _delivery_status(item), "endpoints": item.get("deliveries_total"),
-                           "finished": item.get("deliveries_done", 0), "failed": item.get("deliveries_failed", 0)}
+    payload["delivery"] = delivery_summary(item, summaries)
     return payload
 
 
@@ -492,10 +617,59 @@ def load_event(p: Principal, event_id: str) -> dict[str, Any]:
     return item
 
 
+def get_event(p: Principal, event_id: str) -> dict[str, Any]:
+    """``GET /v1/events/{id}``: one Query reads the event's partition (the event and its deliveries)."""
+    if not looks_like("evt", event_id):
+        raise InvalidRequest("id must be an event id (evt_...)", param="id")
+    rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "")
+    item = next((r for r in rows if r["sk"] == "EVT"), None)
+    if item is None or item["merchant_id"] != p.merchant_id or item["mode"] != p.mode:
+        raise NotFound("event not found", param="id")
+    return event_view(item, [r for r in rows if is_summary(r)])
+
+
+def owner_endpoints(merchant_id: str, mode: str) -> list[dict[str, Any]]:
+    """Every endpoint of a merchant and mode, deleted ones included (their deliveries still count)."""
+    return list(dal.query_owner(dal.credentials_table(), f"WHE#{merchant_id}#{mode}", index="by_merchant"))
+
+
+def summaries_of(events: list[dict[str, Any]], endpoint_ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The delivery rows of several events: BatchGetItem over (event, endpoint) keys, the merchant's endpoints
+    (deleted ones too) unless ``endpoint_ids`` says which; one Query per event when that takes fewer calls
+    (a merchant with many endpoints)."""
+    out: dict[str, list[dict[str, Any]]] = {e["id"]: [] for e in events}
+    wanted = [e for e in events if e.get("deliveries_total") != 0]
+    if not wanted:
+        return out
+    if endpoint_ids is None:
+        endpoint_ids = [w["id"] for w in owner_endpoints(wanted[0]["merchant_id"], wanted[0]["mode"])]
+    table = dal.payments_table()
+    if -(-len(wanted) * len(endpoint_ids) // 100) > len(wanted):  # BatchGetItem takes 100 keys a call
+        for event in wanted:
+            out[event["id"]] = [r for r in dal.query_partition(table, event["pk"], "DLV#") if is_summary(r)]
+        return out
+    found = dal.get_many(table, [(e["pk"], f"DLV#{w}") for e in wanted for w in endpoint_ids])
+    for row in found.values():
+        out.setdefault(row["event_id"], []).append(row)
+    return out
+
+
+def _chunks(items: Any, size: int) -> Any:
+    chunk: list[dict[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# Server-side narrowing for the ``delivery_status`` filter; the status itself is decided from the delivery rows.
 _DELIVERY_FILTERS = {
-    "delivered": "deliveries_total > :zero AND deliveries_done >= deliveries_total AND deliveries_failed = :zero",
-    "failed": "deliveries_failed > :zero",
-    "pending": "attribute_not_exists(deliveries_total) OR attribute_not_exists(deliveries_done) OR deliveries_done < deliveries_total",
+    "delivered": "attribute_not_exists(dlv_failed) AND (attribute_not_exists(deliveries_total) OR deliveries_total <> :zero)",
+    "pending": "attribute_not_exists(dlv_failed) AND (attribute_not_exists(deliveries_total) OR deliveries_total <> :zero)",
+    "failed": "attribute_exists(dlv_failed) OR deliveries_failed > :zero",
     "no_endpoints": "deliveries_total = :zero",
 }
 
@@ -519,16 +693,28 @@ def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: 
         vals |= dal.values(object_id=object_id)
     if delivery_status:
         clauses.append(f"({_DELIVERY_FILTERS[delivery_status]})")
-        if ":zero" in _DELIVERY_FILTERS[delivery_status]:
-            vals |= dal.values(zero=0)
+        vals |= dal.values(zero=0)
     items = dal.query_owner(
         dal.payments_table(), f"{p.owner}#EVT", start=start,
         sk_from=clock.sortable(created_gte) if created_gte else None,
         sk_to=clock.sortable(created_lte + dt.timedelta(seconds=1)) if created_lte else None,
         filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
     )
-    rows, has_more = dal.take(items, limit)
-    page = [event_view(item) for item in rows]
+    page: list[dict[str, Any]] = []
+    has_more = False
+    endpoint_ids = [w["id"] for w in owner_endpoints(p.merchant_id, p.mode)]
+    for chunk in _chunks(items, limit + 1):
+        found = summaries_of(chunk, endpoint_ids)
+        for item in chunk:
+            view = event_view(item, found.get(item["id"], []))
+            if delivery_status and view["delivery"]["status"] != delivery_status:
+                continue
+            if len(page) == limit:
+                has_more = True
+                break
+            page.append(view)
+        if has_more:
+            break
     return {"object": "list", "events": page, "has_more": has_more, "limit": limit,
             "next_starting_after": page[-1]["id"] if has_more else None}
 
@@ -536,7 +722,7 @@ def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: 
 def deliveries(p: Principal, event_id: str) -> dict[str, Any]:
     load_event(p, event_id)
     rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "DLV#")
-    summaries = {r["endpoint_id"]: r for r in rows if r["sk"].count("#") == 1}
+    summaries = {r["endpoint_id"]: r for r in rows if is_summary(r)}
     out = []
     for endpoint_id, summary in summaries.items():
         tries = attempt_history(summary, rows)
@@ -553,23 +739,25 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
     """Start a delivery over (a new round, attempts from 1), for one endpoint or all."""
     item = load_event(p, event_id)
     table = dal.payments_table()
-    rows = [r for r in dal.query_partition(table, item["pk"], "DLV#") if r["sk"].count("#") == 1]
+    rows = [r for r in dal.query_partition(table, item["pk"], "DLV#") if is_summary(r)]
+    queued = []
     if endpoint_id:
         rows = [r for r in rows if r["endpoint_id"] == endpoint_id]
         if not rows:
             endpoint = load_endpoint(p, endpoint_id)  # a known endpoint that never got this event: add it
             now = clock.now()
-            rows = [{"pk": item["pk"], "sk": f"DLV#{endpoint_id}", **owner_keys(p, f"DLV#{endpoint_id}", now, event_id),
-                     "event_id": event_id, "event_type": item["type"], "endpoint_id": endpoint_id,
-                     "merchant_id": p.merchant_id, "mode": p.mode, "url": endpoint["url"], "status": "failed",
-                     "attempts": 0, "round": -1, "created_at": clock.iso(now)}]
-            dal.transact([dal.put_action(table, rows[0], condition="attribute_not_exists(sk)"),
-                          dal.update_action(table, item["pk"], "EVT",
-                                            "ADD deliveries_total :one, deliveries_done :one, deliveries_failed :one",
-                                            condition=None, vals=dal.values(one=1))])
-    queued = []
+            row = {"pk": item["pk"], "sk": f"DLV#{endpoint_id}", "event_id": event_id, "event_type": item["type"],
+                   "endpoint_id": endpoint_id, "merchant_id": p.merchant_id, "mode": p.mode, "url": endpoint["url"],
+                   "status": "pending", "attempts": 0, "round": 0, "created_at": clock.iso(now)}
+            actions = [dal.put_action(table, row, condition="attribute_not_exists(sk)")]
+            if item.get("deliveries_total") == 0:  # no longer an event without endpoints
+                actions.append(dal.update_action(table, item["pk"], "EVT", "REMOVE deliveries_total", condition=None))
+            try:
+                dal.transact(actions)
+                queued.append((event_id, endpoint_id, 0))
+            except dal.ConditionFailed:
+                pass  # someone added it at the same moment
     for row in rows:
-        finished = row["status"] in ("delivered", "failed")
         restart = f"SET #status = :pending, attempts = :zero, #round = :next REMOVE next_retry_at, {DELIVERED_ATTEMPT}"
         actions = [dal.update_action(table, row["pk"], row["sk"], restart,
                                      condition="#round = :round", names={"#status": "status", "#round": "round"},
@@ -579,9 +767,13 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
             actions.append(dal.put_action(table, {
                 "pk": row["pk"], "sk": attempt_sk(row["endpoint_id"], int(kept["round"]), int(kept["number"])),
                 "event_id": event_id, "endpoint_id": row["endpoint_id"], **kept}, condition="attribute_not_exists(sk)"))
-        if finished:
-            actions.append(dal.update_action(table, item["pk"], "EVT", "ADD deliveries_done :minus, deliveries_failed :failed",
-                                             condition=None, vals=dal.values(minus=-1, failed=-1 if row["status"] == "failed" else 0)))
+        if row["status"] == "failed":
+            expression = "DELETE dlv_failed :ep"
+            if int(item.get("deliveries_failed") or 0) > 0:  # an event recorded before the failed set: its count
+                expression += " ADD deliveries_failed :minus"
+            actions.append(dal.update_action(table, item["pk"], "EVT", expression, condition=None,
+                                             vals=dal.values(ep={row["endpoint_id"]}, **(
+                                                 {"minus": -1} if "ADD" in expression else {}))))
         try:
             dal.transact(actions)
         except dal.ConditionFailed:
@@ -592,13 +784,19 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
 
 
 def recover(p: Principal, endpoint_id: str, since: dt.datetime) -> dict[str, Any]:
-    """Send again every delivery to this endpoint that failed since ``since``."""
+    """Send again every delivery to this endpoint that failed, of the events since ``since``.
+
+    The events that had a delivery fail say so (``dlv_failed``, a set of endpoint ids), so one Query with a
+    filter finds them; their delivery rows to this endpoint are read by key.
+    """
     load_endpoint(p, endpoint_id)
-    rows = dal.query_owner(dal.payments_table(), f"{p.owner}#DLV#{endpoint_id}", sk_from=clock.sortable(since),
-                           filter_expression="#status = :failed", names={"#status": "status"},
-                           vals=dal.values(failed="failed"), newest_first=False)
-    events = [r["event_id"] for r in rows]
+    candidates = list(dal.query_owner(
+        dal.payments_table(), f"{p.owner}#EVT", sk_from=clock.sortable(since), newest_first=False,
+        filter_expression="contains(dlv_failed, :ep) OR deliveries_failed > :zero", vals=dal.values(ep=endpoint_id, zero=0)))
+    events: list[str] = []
+    for chunk in _chunks(candidates, 100):
+        found = dal.get_many(dal.payments_table(), [(e["pk"], f"DLV#{endpoint_id}") for e in chunk])
+        events += [e["id"] for e in chunk if (found.get((e["pk"], f"DLV#{endpoint_id}")) or {}).get("status") == "failed"]
     for event_id in events:
         redeliver(p, event_id, endpoint_id)
     return {"endpoint_id": endpoint_id, "since": clock.iso(since), "redelivered_events": events}
-
