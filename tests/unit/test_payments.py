@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
 from tahsil.kernel.events import payload_of, payload_text
-from tests.conftest import invoke, load_event
+from tests.conftest import handler_of, invoke, load_event
 
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
 
@@ -392,6 +393,19 @@ def test_idempotency_keys_are_scoped_to_merchant_and_mode(merchant: dict[str, An
     b = authorize(live_key, body(card=LIVE_CARD), idem="shared")
     assert a.status == b.status == 200 and a.data["id"] != b.data["id"]
     assert b.data["livemode"] is True
+
+
+def test_the_invocations_lambda_context_reaches_powertools_idempotency(sk: str) -> None:
+    """Powertools expires an in-progress record by the Lambda's remaining time: the context it gets is the
+    invocation's own, handed over when the request uses an Idempotency-Key (tahsil.api.idempotency.run)."""
+    from tahsil.api import idempotency
+    from tahsil_local.gateway import LambdaContext
+
+    event = load_event("payments-authorize", key=sk, body=body(), headers={"Idempotency-Key": "ctx-1"})
+    context = LambdaContext("AuthorizePaymentFunction", 512, "req-ctx-1", deadline=time.monotonic() + 15)
+    answer = handler_of("AuthorizePaymentFunction")(event, context)
+    assert answer["statusCode"] == 200
+    assert idempotency.config().lambda_context is context
 
 
 def test_an_idempotency_key_over_255_characters_is_400(sk: str) -> None:

@@ -14,6 +14,7 @@ Configured deliberately, as the design asks:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 from collections.abc import Callable
@@ -51,10 +52,14 @@ def _store() -> Any:
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=aws.client("dynamodb"))
 
 
+_CONTEXT: contextvars.ContextVar[Any] = contextvars.ContextVar("tahsil_lambda_context", default=None)
+
+
 def register_context(context: Any) -> None:
-    """Lets Powertools expire an in-progress record when the Lambda that held it timed out."""
-    if hasattr(context, "get_remaining_time_in_millis"):
-        config().register_lambda_context(context)
+    """Keeps the invocation's Lambda context for ``run``, which hands it to Powertools (to expire an
+    in-progress record when the Lambda that held it timed out). Powertools' idempotency package, and
+    boto3 with it, loads only when a request sends an Idempotency-Key, not on every request."""
+    _CONTEXT.set(context)
 
 
 def _canonical(body: str) -> str:
@@ -76,6 +81,9 @@ def run(*, scope: list[str], request: dict[str, str], call: Callable[[], dict[st
         IdempotencyValidationError,
     )
 
+    context = _CONTEXT.get()
+    if hasattr(context, "get_remaining_time_in_millis"):
+        config().register_lambda_context(context)
     guarded = idempotent_function(
         _call, data_keyword_argument="data", persistence_store=_store(), config=config(), key_prefix="tahsil"
     )

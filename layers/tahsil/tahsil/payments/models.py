@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     SecretStr,
     StringConstraints,
@@ -26,6 +27,11 @@ from pydantic import (
 from tahsil.kernel.models import Strict, described
 from tahsil.kernel.money import MINOR_UNITS, SUPPORTED_CURRENCIES
 from tahsil.payments import cards
+
+# _LAZY: models that card payments (authorize, sale, capture, void, refund, get) never use are built on
+# first use (pydantic ``defer_build``) rather than when this module is imported, which every payments function
+# does: the listings, the test-mode clock and payment intents build theirs when they first validate or answer.
+# (docs/decisions.md, "Cold start as built")
 
 
 class PaymentStatus(StrEnum):
@@ -150,6 +156,7 @@ class RefundRequest(Strict):
 class Advance(Strict):
     """Test-mode time travel: move a test payment's or intent's clock forward."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     seconds: Annotated[int, Field(strict=True, ge=1, le=366 * 86400, description="how far to move the object's clock")]
 
 
@@ -193,6 +200,7 @@ class Payment(BaseModel):
 
 
 class Transaction(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     id: str
     object: str = "transaction"
     payment_id: str
@@ -211,6 +219,7 @@ class Transaction(BaseModel):
 
 
 class PaymentList(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     object: str = "list"
     payments: list[Payment]
     has_more: bool
@@ -219,6 +228,7 @@ class PaymentList(BaseModel):
 
 
 class TransactionList(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     transactions: list[Transaction]
     total: int
     limit: int
@@ -293,6 +303,7 @@ IntentMetadata = Annotated[
 
 
 class IntentCreate(Strict):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     amount: Amount
     currency: Currency
     success_url: RedirectUrl
@@ -306,6 +317,7 @@ class IntentCreate(Strict):
 
 
 class IntentConfirm(Strict):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     card: Card
     customer_email: Email | None = Field(default=None, description="Optional if given when the intent was created")
 
@@ -314,12 +326,14 @@ class IntentConfirm(Strict):
 
 
 class PaymentError(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     code: str
     message: str
     payment_id: str | None = None
 
 
 class PaymentIntent(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     id: str
     object: str = "payment_intent"
     status: IntentStatus
@@ -352,6 +366,7 @@ class CreatedPaymentIntent(PaymentIntent):
 
 
 class PaymentIntentList(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     object: str = "list"
     payment_intents: list[PaymentIntent]
     has_more: bool
@@ -362,6 +377,7 @@ class PaymentIntentList(BaseModel):
 class PublicPaymentIntent(BaseModel):
     """What the checkout page needs, and nothing else: no client secret, no customer data, no metadata."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     id: str
     object: str = "payment_intent"
     status: IntentStatus
