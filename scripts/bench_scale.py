@@ -908,7 +908,6 @@ RECEIVER_MS = 150         # a merchant's webhook endpoint answers in 150 ms (the
 STREAM_POLLS_PER_S = 4    # Lambda polls each DynamoDB stream shard about 4 times a second
 STREAM_SHARDS = 4         # shards of the payments table's stream at this rate (one per partition)
 LOG_BYTES = 700           # CloudWatch Logs ingested per invocation: START/END/REPORT + one structured line
-REQUEST_LOG_WINDOW_S = 5  # the request-log consumer's MaximumBatchingWindowInSeconds (template)
 
 
 def _memory_gb(doc: dict[str, Any], function: str) -> float:
@@ -919,6 +918,11 @@ def _memory_gb(doc: dict[str, Any], function: str) -> float:
 def _batch_size(doc: dict[str, Any], function: str) -> int:
     events = doc["Resources"][function]["Properties"]["Events"]
     return int(next(iter(events.values()))["Properties"].get("BatchSize", 10))
+
+
+def _batching_window(doc: dict[str, Any], function: str) -> float:
+    events = doc["Resources"][function]["Properties"]["Events"]
+    return float(next(iter(events.values()))["Properties"].get("MaximumBatchingWindowInSeconds", 0))
 
 
 def cost_table(capacity: dict[str, Any], wheel_figures: dict[str, Any], rate_per_s: float,
@@ -941,15 +945,17 @@ def cost_table(capacity: dict[str, Any], wheel_figures: dict[str, Any], rate_per
     per_poll = max(1.0, events_per_s / STREAM_SHARDS / STREAM_POLLS_PER_S)
     fanout = 2 / min(per_poll, _batch_size(doc, "WebhookFanoutFunction"))
     timers = 1 / min(max(1.0, rate_per_s / STREAM_SHARDS / STREAM_POLLS_PER_S), _batch_size(doc, "ExpiryTimersFunction"))
-    logs = 2 / min(2 * rate_per_s * REQUEST_LOG_WINDOW_S, _batch_size(doc, "RequestLogConsumerFunction"))
-    deliver_batch = min(2.0, _batch_size(doc, "WebhookDeliverFunction"))
+    logs = 2 / min(2 * rate_per_s * _batching_window(doc, "RequestLogConsumerFunction"),
+                   _batch_size(doc, "RequestLogConsumerFunction"))
+    deliver_batch = min(float(_batch_size(doc, "WebhookDeliverFunction")),
+                        max(1.0, 2 * rate_per_s * _batching_window(doc, "WebhookDeliverFunction")))
     deliver = 2 / deliver_batch
     invocations = 2 + fanout + timers + logs + deliver + sweeps
     gb_s = (2 * _memory_gb(doc, "AuthorizePaymentFunction") * API_BILLED_MS
             + fanout * _memory_gb(doc, "WebhookFanoutFunction") * CONSUMER_BILLED_MS
             + timers * _memory_gb(doc, "ExpiryTimersFunction") * CONSUMER_BILLED_MS
             + logs * _memory_gb(doc, "RequestLogConsumerFunction") * CONSUMER_BILLED_MS * 5
-            + deliver * _memory_gb(doc, "WebhookDeliverFunction") * (CONSUMER_BILLED_MS + deliver_batch * RECEIVER_MS)
+            + deliver * _memory_gb(doc, "WebhookDeliverFunction") * (CONSUMER_BILLED_MS + RECEIVER_MS)  # side by side
             + sweeps * _memory_gb(doc, "ExpiryFunction") * CONSUMER_BILLED_MS * 10) / 1000
     # SQS: each API call sends its request log; each fan-out invocation one SendMessageBatch; Lambda's pollers
     # make one ReceiveMessage and one DeleteMessageBatch per batch they hand over (idle polls aside)

@@ -344,3 +344,43 @@ def test_the_events_list_pages_through_a_delivery_status_filter(local: Any, merc
     everything = invoke("ListEventsFunction", load_event("events-list", key=key, query={"limit": "10"})).data["events"]
     assert sorted(e["delivery"]["status"] for e in everything) == ["delivered"] * 3 + ["no_endpoints"] * 3
     assert [e["delivery"]["endpoints"] for e in everything if e["type"] == "payment.captured"] == [0, 0, 0]
+
+
+def test_a_batchs_attempts_run_side_by_side(local: Any, merchant: dict[str, Any]) -> None:
+    """Each attempt may wait up to 15 s on a slow endpoint; ten in a row would outlast the function's timeout.
+    The receiver answers 200 only when two requests are in flight at once (a barrier), 500 otherwise."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    barrier = threading.Barrier(2, timeout=5)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            try:
+                barrier.wait()
+                status = 200
+            except threading.BrokenBarrierError:
+                status = 500
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        key = merchant["keys"]["test"]["secret"]
+        create_endpoint(key, f"http://127.0.0.1:{server.server_address[1]}/hooks")
+        payment = authorize(key).data
+        act("capture", key, payment["id"])
+        records = fan_out()
+        assert len(records) == 2
+        assert deliver(records) == {"batchItemFailures": []}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert counted(merchant["merchant_id"]) == {"n": 2, "at": 2, "dd": 2, "df": 0}
