@@ -449,7 +449,10 @@ def floor_ratio(n: int) -> dict[str, float]:
         bench.clear_tables()
         start = time.perf_counter()
         for fn, params in calls:
-            fn(**params)
+            try:
+                fn(**params)
+            except raw.exceptions.ConditionalCheckFailedException:
+                pass  # a counter's conditional form replayed against another second: the same round trip
         floor.append((time.perf_counter() - start) * 1000)
     p50, p99 = bench.percentile(ours, 50), bench.percentile(ours, 99)
     f50, f99 = bench.percentile(floor, 50), bench.percentile(floor, 99)
