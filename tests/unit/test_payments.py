@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import pytest
@@ -81,8 +82,17 @@ def test_authorize_holds_funds_and_writes_payment_transaction_and_event_together
 
 def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
     authorize(sk, body(card={"cvv": "987"}))
-    # binary attributes are event payloads (compressed JSON): checked as the text they hold
-    dump = json.dumps(table_items(), default=lambda raw: payload_text({"payload": raw}))
+    # binary attributes are event payloads (compressed JSON), checked as the text they hold, or the sealed
+    # card and its fingerprint (raw bytes), checked as their bytes
+    def as_text(raw: Any) -> str:
+        data = bytes(getattr(raw, "value", raw))
+        assert b"4242424242424242" not in data
+        try:
+            return payload_text({"payload": raw})
+        except zlib.error:
+            return data.hex()
+
+    dump = json.dumps(table_items(), default=as_text)
     assert "4242424242424242" not in dump
 
     def leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
@@ -92,6 +102,8 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
             return [leaf for v in value for leaf in leaves(v, key)]
         if key == "payload":  # an event's JSON (stored compressed), as it will be sent
             return leaves(payload_of({"payload": value}))
+        if hasattr(value, "value"):  # another binary attribute (boto3's Binary): its bytes
+            return [(key, bytes(value.value))]
         return [(key, value)]
 
     found = leaves(table_items())
@@ -103,10 +115,16 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
     assert not [(k, v) for k, v in found if isinstance(v, str) and "987" in v and k not in noise
                 and not k.endswith("_id") and not k.endswith("_at")], "the CVV appears in a stored value"
     payment = next(r for r in table_items() if r["pk"].startswith("PAY"))
-    assert payment["card_sealed"]["alg"] == "AES-256-GCM"
     from tahsil.store import crypto
 
-    assert crypto.vault.decrypt(payment["card_sealed"], f"{payment['merchant_id']}/{payment['id']}") == CARD["number"]
+    sealed = bytes(payment["card_sealed"].value)  # one binary attribute: version, wrapped data key, IV, AES-GCM
+    assert sealed[0] == crypto.CardVault.COMPACT_VERSION and len(sealed) == 3 + int.from_bytes(sealed[1:3], "big") + 12 + 16 + 16
+    context = f"{payment['merchant_id']}/{payment['id']}"
+    assert crypto.vault.unseal(payment["card_sealed"], context, payment["merchant_id"]) == CARD["number"]
+    with pytest.raises(Exception):  # noqa: B017,PT011 - bound to its payment (AES-GCM's AAD): another context fails
+        crypto.vault.unseal(payment["card_sealed"], f"{payment['merchant_id']}/pay_other", payment["merchant_id"])
+    assert bytes(payment["card_fingerprint"].value).hex() == crypto.card_fingerprint(CARD["number"])
+    assert "card_bin" not in payment  # derivable from the sealed card, read by nothing
 
 
 def test_sale_captures_at_once(sk: str) -> None:
@@ -361,9 +379,26 @@ def test_same_key_same_body_replays_the_first_answer(sk: str) -> None:
     second = authorize(sk, body(), idem="order-1")
     assert second.status == first.status == 200
     assert second.body == first.body
+    assert second.raw["body"] == first.raw["body"]  # the very bytes of the first answer
     assert second.headers.get("idempotent-replayed") == "true"
     assert "idempotent-replayed" not in first.headers
     assert sum(1 for r in table_items() if r["pk"].startswith("PAY")) == 1
+
+
+def test_the_idempotency_record_holds_the_answer_compressed_in_one_write_unit(sk: str) -> None:
+    from tahsil.api import idempotency
+    from tahsil.kernel.config import settings
+    from tahsil.store import dal
+
+    first = authorize(sk, body(metadata={"order_id": "A-1", "note": "ünïcode ✓"}), idem="packed-1")
+    [record] = dal._ddb().scan(TableName=settings().idempotency_table)["Items"]
+    stored = json.loads(record["data"]["S"])
+    assert list(stored) == ["z1"]
+    assert len(json.dumps(dal.load(record))) < 1024  # one write unit, with room for a merchant's metadata
+    answer = idempotency.unpack(stored)
+    assert answer == {"status": 200, "body": first.body}
+    # A record written before compression (the answer as is) still replays as it was.
+    assert idempotency.unpack({"status": 402, "body": {"success": False}}) == {"status": 402, "body": {"success": False}}
 
 
 def test_a_replayed_decline_is_the_same_402_without_a_second_attempt(sk: str) -> None:

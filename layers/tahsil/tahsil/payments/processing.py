@@ -196,7 +196,7 @@ def _create_op(item: dict[str, Any], card: CardData) -> Operation:
 
 def _vaulted_card(item: dict[str, Any]) -> CardData:
     """The card for a replay: decrypted from the vault for this call only; the CVV was never kept."""
-    pan = crypto.vault.decrypt(item["card_sealed"], f"{item['merchant_id']}/{item['id']}")
+    pan = crypto.vault.unseal(item["card_sealed"], f"{item['merchant_id']}/{item['id']}", item["merchant_id"])
     return CardData(pan, item["card_exp_month"], item["card_exp_year"], None, item.get("cardholder_name"))
 
 
