@@ -169,6 +169,24 @@ def test_fraud_score_is_deterministic_and_velocity_moves_it_to_review_then_decli
     assert decisions[10].error["fraud_score"] > 70
 
 
+def test_an_attempt_is_counted_before_its_payment_is_written_so_a_failed_write_over_counts(
+        sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.store import dal
+
+    def velocity() -> int:
+        return sum(r["n"] for r in table_items() if r["pk"].startswith("VEL#"))
+
+    real = dal.transact
+    monkeypatch.setattr(dal, "transact", lambda actions: (_ for _ in ()).throw(RuntimeError("DynamoDB went away")))
+    failed = authorize(sk, body(amount=100, card=OTHER_CARD))
+    assert failed.status == 500 and not [r for r in table_items() if r["pk"].startswith("PAY")]
+    assert velocity() == 1  # counted though nothing landed: stricter, never laxer
+    monkeypatch.setattr(dal, "transact", real)
+    answers = [authorize(sk, body(amount=100, card=OTHER_CARD)) for _ in range(5)]
+    assert velocity() == 6
+    assert [a.data["fraud_decision"] for a in answers] == ["approve"] * 4 + ["review"]  # the 6th attempt: review
+
+
 @pytest.mark.parametrize("number", ["4242424242424242", "5555555555554444"])
 def test_seed_approval_cards_approve_every_time_in_test_mode_whatever_the_amount(sk: str, number: str) -> None:
     answers = [authorize(sk, body(amount=100, card={"number": number})) for _ in range(12)]
@@ -565,3 +583,64 @@ def test_transactions_page_with_offset_up_to_1000_then_with_starting_after(sk: s
     assert list_txns(sk, offset="1000").data["transactions"] == []
     unknown = list_txns(sk, starting_after="txn_doesnotexist")
     assert unknown.status == 400 and unknown.error["param"] == "starting_after"
+
+
+def get_txn(key: str, txn_id: str):
+    return invoke("GetTransactionFunction", load_event("transactions-get", key=key, path_id=txn_id))
+
+
+def test_transactions_live_in_their_merchants_partition_under_time_ordered_ids(merchant: dict[str, Any]) -> None:
+    from tahsil.console import ops
+    from tahsil.kernel.ids import looks_like
+
+    sk = merchant["keys"]["test"]["secret"]
+    pid = authorize(sk).data["id"]
+    act("capture", sk, pid, {})
+    assert act("refund", sk, pid, {"amount": 100, "reason": "customer request"}).status == 200
+    rows = [r for r in table_items() if r["pk"].startswith("TXN")]
+    assert {r["pk"] for r in rows} == {f"TXN#{merchant['merchant_id']}#test"}
+    assert all(r["sk"] == r["id"] and looks_like("txn", r["id"]) and len(r["id"]) == 24 for r in rows)
+    assert not [r for r in rows if "gsi1pk" in r or "gsi1sk" in r]  # no index copy to write
+    listing = list_txns(sk).data["transactions"]
+    assert [t["type"] for t in listing] == ["refund", "capture", "authorization"]  # newest first: the ids' order
+    assert [t["id"] for t in listing] == sorted((r["id"] for r in rows), reverse=True)
+    assert get_txn(sk, listing[0]["id"]).data == listing[0]
+    other = ops.create_merchant("Other Shop")
+    for key in (other["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]):  # isolation by the key itself
+        missing = get_txn(key, listing[0]["id"])
+        assert missing.status == 404 and missing.error["message"] == "transaction not found"
+        assert list_txns(key).data["transactions"] == []
+        assert list_txns(key, starting_after=listing[0]["id"]).status == 400
+
+
+def test_transactions_written_before_the_partition_layout_are_still_found_and_listed_last(
+        sk: str, merchant: dict[str, Any]) -> None:
+    from tahsil.kernel import clock
+    from tahsil.kernel.events import owner_keys
+    from tahsil.kernel.principal import Principal
+    from tahsil.payments import payments
+    from tahsil.store import dal
+
+    p = Principal(merchant_id=merchant["merchant_id"], mode="test", key_id="", key_type="secret")
+    earlier = clock.now().replace(year=2025)
+    legacy = []
+    for n in range(3):  # as the older layout wrote them: TXN#<id> / TXN, listed through the by_owner index
+        moment = earlier.replace(minute=n)
+        row = {"pk": f"TXN#txn_legacy{n:012d}", "sk": "TXN", **owner_keys(p, "TXN", moment, f"txn_legacy{n:012d}"),
+               "id": f"txn_legacy{n:012d}", "merchant_id": p.merchant_id, "mode": "test", "payment_id": "pay_legacy000001",
+               "type": "authorization", "status": "authorized", "amount": 100, "currency": "USD", "card_brand": "visa",
+               "card_last4": "4242", "response_code": "00", "response_message": "Approved", "created_at": clock.iso(moment)}
+        dal.transact(payments.transaction_actions(dal.payments_table(), p, row))
+        legacy.append(row["id"])
+    new = [authorize(sk).data["transaction_id"] for _ in range(2)]
+    assert get_txn(sk, legacy[0]).data["id"] == legacy[0]
+    everything = [t["id"] for t in list_txns(sk, limit="10").data["transactions"]]
+    assert everything == list(reversed(new)) + list(reversed(legacy))
+    first = list_txns(sk, limit="3").data
+    assert [t["id"] for t in first["transactions"]] == everything[:3] and first["total"] == 5
+    rest = list_txns(sk, limit="3", starting_after=first["next_starting_after"]).data
+    assert [t["id"] for t in rest["transactions"]] == everything[3:] and rest["has_more"] is False
+    assert [t["id"] for t in list_txns(sk, offset="4").data["transactions"]] == everything[4:]
+    other = Principal(merchant_id="mer_someoneelse00000000", mode="test", key_id="", key_type="secret")
+    assert payments.load_transaction(other.owner, legacy[0]) is None
+    assert payments.load_transaction(f"{merchant['merchant_id']}#live", legacy[0]) is None
