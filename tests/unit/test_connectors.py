@@ -123,6 +123,8 @@ def test_a_timeout_answers_202_processing_and_the_same_key_gets_the_outcome_with
     assert len(fake_adyen.payments) == 1
     assert pay(live, idem="order-1").headers.get("idempotent-replayed") == "true"
     assert events_of(first.data["id"]) == ["payment.authorized"]
+    # One attempt on the card for the fraud rules, however often the request came.
+    assert [i["n"] for i in all_items() if i["pk"].startswith("VEL#")] == [1]
 
 
 def test_a_crash_after_the_processor_approved_is_completed_by_the_recovery_worker(

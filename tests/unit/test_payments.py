@@ -187,6 +187,20 @@ def test_an_attempt_is_counted_before_its_payment_is_written_so_a_failed_write_o
     assert [a.data["fraud_decision"] for a in answers] == ["approve"] * 4 + ["review"]  # the 6th attempt: review
 
 
+def test_requests_that_make_no_payment_give_their_early_count_back(sk: str) -> None:
+    def velocity() -> int:
+        return sum(r["n"] for r in table_items() if r["pk"].startswith("VEL#"))
+
+    assert authorize(sk, body(amount=100, card=OTHER_CARD), idem="v-1").status == 200
+    assert velocity() == 1
+    assert authorize(sk, body(amount=100, card=OTHER_CARD), idem="v-1").headers["idempotent-replayed"] == "true"
+    assert authorize(sk, body(amount=200, card=OTHER_CARD), idem="v-1").status == 409  # another body, same key
+    assert authorize(sk, body(amount=10**12, card=OTHER_CARD)).status == 400  # refused before any payment
+    assert velocity() == 1  # counted while the lock was taken, given back when no payment took the count
+    declined = authorize(sk, body(amount=100, card={"number": "4000000000000002"}))
+    assert declined.status == 402 and velocity() == 2  # a declined payment is an attempt: it keeps its count
+
+
 @pytest.mark.parametrize("number", ["4242424242424242", "5555555555554444"])
 def test_seed_approval_cards_approve_every_time_in_test_mode_whatever_the_amount(sk: str, number: str) -> None:
     answers = [authorize(sk, body(amount=100, card={"number": number})) for _ in range(12)]

@@ -163,24 +163,42 @@ def _call(connector: Connector, op: Operation, *, replay: bool) -> Outcome | Non
 # ---------------------------------------------------------------- authorize and sale
 
 
+def count_early(principal: Principal | None, req: PaymentCreate) -> payments.EarlyCount | None:
+    """Start counting the attempt (an authenticated request) while the request takes its idempotency lock."""
+    return payments.EarlyCount(principal, req.card.pan) if principal is not None else None
+
+
+def create_counted(p: Principal | None, req: PaymentCreate, *, capture: bool,
+                   respond: Callable[[Callable[[Principal, RequestContext], Any]], Any]) -> Any:
+    """A handler's authorize or sale: ``respond`` (tahsil.api.http's) runs ``create`` under the idempotency
+    lock, with the attempt counted meanwhile (``count_early``); a count no payment took is given back."""
+    early = count_early(p, req)
+    try:
+        return respond(lambda who, ctx: create(who, req, capture=capture, ctx=ctx, early=early))
+    finally:
+        if early is not None:
+            early.settle()
+
+
 def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
-           extra_actions: payments.ExtraActions | None = None) -> dict[str, Any]:
-    """POST /v1/payments/authorize and /sale: the simulator in test mode, the merchant's processor in live mode."""
+           extra_actions: payments.ExtraActions | None = None, early: payments.EarlyCount | None = None) -> dict[str, Any]:
+    """POST /v1/payments/authorize and /sale: the simulator in test mode, the merchant's processor in live mode.
+
+    ``early``: the attempt's velocity count, started by the handler (see ``payments.EarlyCount``).
+    """
     connector = route(p, req.card.pan)
     if not connector.remote:
-        return payments.create(p, req, capture=capture, ctx=ctx, extra_actions=extra_actions, connector=connector)
+        return payments.create(p, req, capture=capture, ctx=ctx, extra_actions=extra_actions, connector=connector,
+                               early=early)
     if extra_actions:
         raise Conflict("payment intents cannot be confirmed through a processor connector yet; use the payments API")
     fingerprint = crypto.card_fingerprint(req.card.pan)
     payment_id = derived_id("pay", p, ctx, "create", str(capture), str(req.amount), req.currency, fingerprint)
-    if ctx.idempotency_key:  # a retry of a request whose answer was lost: resume it (no second velocity count)
-        earlier = dal.get(dal.payments_table(), f"PAY#{payment_id}", "PAY")
-        if earlier is not None:
-            return resume(p, earlier)
     try:
         # The recovery message first: a crash after the recovery point always leaves a worker to finish it.
         schedule_recovery(payment_id, payment_id)
-        payment = payments.create(p, req, capture=capture, ctx=ctx, connector=connector, payment_id=payment_id)
+        payment = payments.create(p, req, capture=capture, ctx=ctx, connector=connector, payment_id=payment_id,
+                                  early=early)
     except payments.PaymentExists:  # the same Idempotency-Key and request again: the payment it made
         return resume(p, payments.load_payment(p, payment_id))
     if payment["status"] != PaymentStatus.PROCESSING:
