@@ -123,6 +123,8 @@ def test_a_timeout_answers_202_processing_and_the_same_key_gets_the_outcome_with
     assert len(fake_adyen.payments) == 1
     assert pay(live, idem="order-1").headers.get("idempotent-replayed") == "true"
     assert events_of(first.data["id"]) == ["payment.authorized"]
+    # One attempt on the card for the fraud rules, however often the request came.
+    assert [i["n"] for i in all_items() if i["pk"].startswith("VEL#")] == [1]
 
 
 def test_a_crash_after_the_processor_approved_is_completed_by_the_recovery_worker(
@@ -232,3 +234,49 @@ def test_a_notification_without_or_with_a_wrong_signature_is_rejected() -> None:
             parse_notifications(FakeAdyen.envelope([bad]), HMAC_KEY)
     with pytest.raises(InvalidNotification):
         parse_notifications(FakeAdyen.envelope([item]), "00" * 32)
+
+
+def test_a_keyed_capture_retried_finds_its_transaction_by_its_marker_or_by_the_older_layouts_row(
+        merchant: dict[str, Any], live: str, fake_adyen: FakeAdyen) -> None:
+    from tahsil.kernel.config import settings
+    from tahsil.kernel.events import RequestContext
+    from tahsil.kernel.principal import Principal
+    from tahsil.payments import processing
+    from tahsil.store import dal
+
+    def forget_answers() -> None:  # as when the first answer was lost (a 202 keeps no idempotency record)
+        client = dal._ddb()
+        for record in client.scan(TableName=settings().idempotency_table)["Items"]:
+            client.delete_item(TableName=settings().idempotency_table, Key={"id": record["id"]})
+
+    mid = merchant["merchant_id"]
+    connect(mid, fake_adyen)
+    first = pay(live, amount=5000).data
+    captured = act("capture", live, first["id"], {"amount": 4000}, idem="cap-1")
+    assert captured.status == 200 and captured.data["status"] == "capture_pending"
+    txn_id = captured.data["pending_action"]["transaction_id"]
+    [marker] = [i for i in all_items() if i["pk"].startswith("TXR#")]
+    assert (marker["transaction_id"], marker["payment_id"], marker["merchant_id"]) == (txn_id, first["id"], mid)
+    forget_answers()
+    pending = act("capture", live, first["id"], {"amount": 4000}, idem="cap-1")  # still pending: the same one
+    assert pending.status == 200 and pending.data["pending_action"]["transaction_id"] == txn_id
+    deliver(mid, fake_adyen)
+    forget_answers()
+    settled = act("capture", live, first["id"], {"amount": 4000}, idem="cap-1")  # settled since: the payment
+    assert settled.status == 200 and settled.data["status"] == "captured" and settled.data["transaction_id"] == txn_id
+    ledger = fake_adyen.payments[first["processor_reference"]]
+    assert ledger.captured == 4000 and [op[0] for op in ledger.operations].count("capture") == 1  # captured once
+
+    # A request first made before markers wrote its transaction under the id derived from its key.
+    second = pay(live, amount=3000).data
+    who = Principal(merchant_id=mid, mode="live", key_id="", key_type="secret")
+    derived = processing.derived_id("txn", who, RequestContext("req", "cap-2"), "modify", second["id"], "capture", "3000")
+    dal.put(dal.payments_table(), {
+        "pk": f"TXN#{derived}", "sk": "TXN", "id": derived, "merchant_id": mid, "mode": "live",
+        "payment_id": second["id"], "type": "capture", "status": "failed", "amount": 3000, "currency": "EUR",
+        "card_brand": "visa", "card_last4": "1111", "response_code": "05", "response_message": "Do not honor",
+        "processor_reason": "Refused", "created_at": second["created_at"]})
+    again = act("capture", live, second["id"], {"amount": 3000}, idem="cap-2")
+    assert again.status == 409 and again.error["code"] == "PROCESSOR_REFUSED", again.body  # that request's outcome
+    ledger = fake_adyen.payments[second["processor_reference"]]
+    assert not [op for op in ledger.operations if op[0] == "capture"]  # and no second call to Adyen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -82,8 +83,17 @@ def test_authorize_holds_funds_and_writes_payment_transaction_and_event_together
 
 def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
     authorize(sk, body(card={"cvv": "987"}))
-    # binary attributes are event payloads (compressed JSON): checked as the text they hold
-    dump = json.dumps(table_items(), default=lambda raw: payload_text({"payload": raw}))
+    # binary attributes are event payloads (compressed JSON), checked as the text they hold, or the sealed
+    # card and its fingerprint (raw bytes), checked as their bytes
+    def as_text(raw: Any) -> str:
+        data = bytes(getattr(raw, "value", raw))
+        assert b"4242424242424242" not in data
+        try:
+            return payload_text({"payload": raw})
+        except zlib.error:
+            return data.hex()
+
+    dump = json.dumps(table_items(), default=as_text)
     assert "4242424242424242" not in dump
 
     def leaves(value: Any, key: str = "") -> list[tuple[str, Any]]:
@@ -93,6 +103,8 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
             return [leaf for v in value for leaf in leaves(v, key)]
         if key == "payload":  # an event's JSON (stored compressed), as it will be sent
             return leaves(payload_of({"payload": value}))
+        if hasattr(value, "value"):  # another binary attribute (boto3's Binary): its bytes
+            return [(key, bytes(value.value))]
         return [(key, value)]
 
     found = leaves(table_items())
@@ -104,10 +116,18 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
     assert not [(k, v) for k, v in found if isinstance(v, str) and "987" in v and k not in noise
                 and not k.endswith("_id") and not k.endswith("_at")], "the CVV appears in a stored value"
     payment = next(r for r in table_items() if r["pk"].startswith("PAY"))
-    assert payment["card_sealed"]["alg"] == "AES-256-GCM"
     from tahsil.store import crypto
 
-    assert crypto.vault.decrypt(payment["card_sealed"], f"{payment['merchant_id']}/{payment['id']}") == CARD["number"]
+    sealed = bytes(payment["card_sealed"].value)  # one binary attribute: version, wrapped data key, IV, AES-GCM
+    assert sealed[0] == crypto.CardVault.COMPACT_VERSION and len(sealed) == 3 + int.from_bytes(sealed[1:3], "big") + 12 + 16 + 16
+    context = f"{payment['merchant_id']}/{payment['id']}"
+    assert crypto.vault.unseal(payment["card_sealed"], context, payment["merchant_id"]) == CARD["number"]
+    with pytest.raises(Exception):  # noqa: B017,PT011 - bound to its payment (AES-GCM's AAD): another context fails
+        crypto.vault.unseal(payment["card_sealed"], f"{payment['merchant_id']}/pay_other", payment["merchant_id"])
+    assert bytes(payment["card_fingerprint"].value).hex() == crypto.card_fingerprint(CARD["number"])
+    assert "card_bin" not in payment  # derivable from the sealed card, read by nothing
+    older = crypto.vault.encrypt(CARD["number"], context=context, merchant=payment["merchant_id"])  # the map form
+    assert crypto.vault.unseal(older, context, payment["merchant_id"]) == CARD["number"]  # still opens
 
 
 def test_sale_captures_at_once(sk: str) -> None:
@@ -150,6 +170,38 @@ def test_fraud_score_is_deterministic_and_velocity_moves_it_to_review_then_decli
     assert decisions[5].data["fraud_decision"] == "review"  # 6th attempt this hour
     assert decisions[10].status == 402  # 11th: velocity >= 10 adds 75 points
     assert decisions[10].error["fraud_score"] > 70
+
+
+def test_an_attempt_is_counted_before_its_payment_is_written_so_a_failed_write_over_counts(
+        sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.store import dal
+
+    def velocity() -> int:
+        return sum(r["n"] for r in table_items() if r["pk"].startswith("VEL#"))
+
+    real = dal.transact
+    monkeypatch.setattr(dal, "transact", lambda actions: (_ for _ in ()).throw(RuntimeError("DynamoDB went away")))
+    failed = authorize(sk, body(amount=100, card=OTHER_CARD))
+    assert failed.status == 500 and not [r for r in table_items() if r["pk"].startswith("PAY")]
+    assert velocity() == 1  # counted though nothing landed: stricter, never laxer
+    monkeypatch.setattr(dal, "transact", real)
+    answers = [authorize(sk, body(amount=100, card=OTHER_CARD)) for _ in range(5)]
+    assert velocity() == 6
+    assert [a.data["fraud_decision"] for a in answers] == ["approve"] * 4 + ["review"]  # the 6th attempt: review
+
+
+def test_requests_that_make_no_payment_give_their_early_count_back(sk: str) -> None:
+    def velocity() -> int:
+        return sum(r["n"] for r in table_items() if r["pk"].startswith("VEL#"))
+
+    assert authorize(sk, body(amount=100, card=OTHER_CARD), idem="v-1").status == 200
+    assert velocity() == 1
+    assert authorize(sk, body(amount=100, card=OTHER_CARD), idem="v-1").headers["idempotent-replayed"] == "true"
+    assert authorize(sk, body(amount=200, card=OTHER_CARD), idem="v-1").status == 409  # another body, same key
+    assert authorize(sk, body(amount=10**12, card=OTHER_CARD)).status == 400  # refused before any payment
+    assert velocity() == 1  # counted while the lock was taken, given back when no payment took the count
+    declined = authorize(sk, body(amount=100, card={"number": "4000000000000002"}))
+    assert declined.status == 402 and velocity() == 2  # a declined payment is an attempt: it keeps its count
 
 
 @pytest.mark.parametrize("number", ["4242424242424242", "5555555555554444"])
@@ -362,9 +414,26 @@ def test_same_key_same_body_replays_the_first_answer(sk: str) -> None:
     second = authorize(sk, body(), idem="order-1")
     assert second.status == first.status == 200
     assert second.body == first.body
+    assert second.raw["body"] == first.raw["body"]  # the very bytes of the first answer
     assert second.headers.get("idempotent-replayed") == "true"
     assert "idempotent-replayed" not in first.headers
     assert sum(1 for r in table_items() if r["pk"].startswith("PAY")) == 1
+
+
+def test_the_idempotency_record_holds_the_answer_compressed_in_one_write_unit(sk: str) -> None:
+    from tahsil.api import idempotency
+    from tahsil.kernel.config import settings
+    from tahsil.store import dal
+
+    first = authorize(sk, body(metadata={"order_id": "A-1", "note": "ünïcode ✓"}), idem="packed-1")
+    [record] = dal._ddb().scan(TableName=settings().idempotency_table)["Items"]
+    stored = json.loads(record["data"]["S"])
+    assert list(stored) == ["z1"]
+    assert len(json.dumps(dal.load(record))) < 1024  # one write unit, with room for a merchant's metadata
+    answer = idempotency.unpack(stored)
+    assert answer == {"status": 200, "body": first.body}
+    # A record written before compression (the answer as is) still replays as it was.
+    assert idempotency.unpack({"status": 402, "body": {"success": False}}) == {"status": 402, "body": {"success": False}}
 
 
 def test_a_replayed_decline_is_the_same_402_without_a_second_attempt(sk: str) -> None:
@@ -544,3 +613,64 @@ def test_transactions_page_with_offset_up_to_1000_then_with_starting_after(sk: s
     assert list_txns(sk, offset="1000").data["transactions"] == []
     unknown = list_txns(sk, starting_after="txn_doesnotexist")
     assert unknown.status == 400 and unknown.error["param"] == "starting_after"
+
+
+def get_txn(key: str, txn_id: str):
+    return invoke("GetTransactionFunction", load_event("transactions-get", key=key, path_id=txn_id))
+
+
+def test_transactions_live_in_their_merchants_partition_under_time_ordered_ids(merchant: dict[str, Any]) -> None:
+    from tahsil.console import ops
+    from tahsil.kernel.ids import looks_like
+
+    sk = merchant["keys"]["test"]["secret"]
+    pid = authorize(sk).data["id"]
+    act("capture", sk, pid, {})
+    assert act("refund", sk, pid, {"amount": 100, "reason": "customer request"}).status == 200
+    rows = [r for r in table_items() if r["pk"].startswith("TXN")]
+    assert {r["pk"] for r in rows} == {f"TXN#{merchant['merchant_id']}#test"}
+    assert all(r["sk"] == r["id"] and looks_like("txn", r["id"]) and len(r["id"]) == 24 for r in rows)
+    assert not [r for r in rows if "gsi1pk" in r or "gsi1sk" in r]  # no index copy to write
+    listing = list_txns(sk).data["transactions"]
+    assert [t["type"] for t in listing] == ["refund", "capture", "authorization"]  # newest first: the ids' order
+    assert [t["id"] for t in listing] == sorted((r["id"] for r in rows), reverse=True)
+    assert get_txn(sk, listing[0]["id"]).data == listing[0]
+    other = ops.create_merchant("Other Shop")
+    for key in (other["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]):  # isolation by the key itself
+        missing = get_txn(key, listing[0]["id"])
+        assert missing.status == 404 and missing.error["message"] == "transaction not found"
+        assert list_txns(key).data["transactions"] == []
+        assert list_txns(key, starting_after=listing[0]["id"]).status == 400
+
+
+def test_transactions_written_before_the_partition_layout_are_still_found_and_listed_last(
+        sk: str, merchant: dict[str, Any]) -> None:
+    from tahsil.kernel import clock
+    from tahsil.kernel.events import owner_keys
+    from tahsil.kernel.principal import Principal
+    from tahsil.payments import payments
+    from tahsil.store import dal
+
+    p = Principal(merchant_id=merchant["merchant_id"], mode="test", key_id="", key_type="secret")
+    earlier = clock.now().replace(year=2025)
+    legacy = []
+    for n in range(3):  # as the older layout wrote them: TXN#<id> / TXN, listed through the by_owner index
+        moment = earlier.replace(minute=n)
+        row = {"pk": f"TXN#txn_legacy{n:012d}", "sk": "TXN", **owner_keys(p, "TXN", moment, f"txn_legacy{n:012d}"),
+               "id": f"txn_legacy{n:012d}", "merchant_id": p.merchant_id, "mode": "test", "payment_id": "pay_legacy000001",
+               "type": "authorization", "status": "authorized", "amount": 100, "currency": "USD", "card_brand": "visa",
+               "card_last4": "4242", "response_code": "00", "response_message": "Approved", "created_at": clock.iso(moment)}
+        dal.transact(payments.transaction_actions(dal.payments_table(), p, row))
+        legacy.append(row["id"])
+    new = [authorize(sk).data["transaction_id"] for _ in range(2)]
+    assert get_txn(sk, legacy[0]).data["id"] == legacy[0]
+    everything = [t["id"] for t in list_txns(sk, limit="10").data["transactions"]]
+    assert everything == list(reversed(new)) + list(reversed(legacy))
+    first = list_txns(sk, limit="3").data
+    assert [t["id"] for t in first["transactions"]] == everything[:3] and first["total"] == 5
+    rest = list_txns(sk, limit="3", starting_after=first["next_starting_after"]).data
+    assert [t["id"] for t in rest["transactions"]] == everything[3:] and rest["has_more"] is False
+    assert [t["id"] for t in list_txns(sk, offset="4").data["transactions"]] == everything[4:]
+    other = Principal(merchant_id="mer_someoneelse00000000", mode="test", key_id="", key_type="secret")
+    assert payments.load_transaction(other.owner, legacy[0]) is None
+    assert payments.load_transaction(f"{merchant['merchant_id']}#live", legacy[0]) is None

@@ -14,7 +14,9 @@ app = http.resolver()
 @app.post("/v1/payments/authorize", summary="Authorize a payment", tags=["Payments"],
           responses=schemas.processor_responses(Payment, 402, 409))
 def authorize(body: Annotated[PaymentCreate, Body()]):
-    return http.respond(app, lambda who, ctx: processing.create(who, body, capture=False, ctx=ctx))
+    state = http.current()
+    return processing.create_counted(state.principal if state else None, body, capture=False,
+                                     respond=lambda action: http.respond(app, action))
 
 
 handler = http.entrypoint(app)

@@ -14,7 +14,9 @@ app = http.resolver()
 @app.post("/v1/payments/sale", summary="Sale: authorize and capture", tags=["Payments"],
           responses=schemas.processor_responses(Payment, 402, 409))
 def sale(body: Annotated[PaymentCreate, Body()]):
-    return http.respond(app, lambda who, ctx: processing.create(who, body, capture=True, ctx=ctx))
+    state = http.current()
+    return processing.create_counted(state.principal if state else None, body, capture=True,
+                                     respond=lambda action: http.respond(app, action))
 
 
 handler = http.entrypoint(app)

@@ -29,9 +29,8 @@ from typing import Any
 from tahsil.kernel import clock
 from tahsil.kernel.errors import NotFound
 from tahsil.kernel.events import RequestContext, event_row, payload_of
-from tahsil.kernel.ids import new_id
 from tahsil.kernel.principal import Principal
-from tahsil.payments.payments import _transaction_row, load_payment, transaction_actions, view
+from tahsil.payments.payments import _transaction_row, load_payment, new_txn_id, transaction_actions, view
 from tahsil.store import aws, dal
 
 EXPIRY_WARNING = dt.timedelta(hours=24)
@@ -89,7 +88,7 @@ def expire(payment_id: str, ctx: RequestContext | None = None) -> bool:
             return False
         version = item["version"]
         owner = _owner(item)
-        txn_id = new_id("txn")
+        txn_id = new_txn_id(now)
         updated = {**item, "status": "expired", "expired_at": clock.iso(now), "version": version + 1, "transaction_id": txn_id}
         txn = _transaction_row(owner, updated, txn_id=txn_id, type_="expiry", status="expired", amount=item["amount"],
                                now=now, response_code="00", response_message="Authorization expired; hold released")

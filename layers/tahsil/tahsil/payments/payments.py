@@ -7,9 +7,11 @@ the transaction row, and the event row (the outbox): all of them land, or none d
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tahsil.connectors.base import CardData, Connector, Operation
@@ -26,7 +28,7 @@ from tahsil.kernel.errors import (
 )
 from tahsil.kernel.errors import LiveConnectorNotConfigured as ConnectorMissing
 from tahsil.kernel.events import RequestContext, event_row, owner_keys
-from tahsil.kernel.ids import looks_like, new_id
+from tahsil.kernel.ids import looks_like, new_id, new_sortable_id
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import metrics
@@ -127,11 +129,39 @@ def transaction_view(item: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- rows
 
 
+# Transactions live in one partition per merchant and mode, TXN#<merchant>#<mode>, under their own id
+# as sort key. Their ids sort by time (``new_txn_id``), so the partition read backwards is the list,
+# newest first, with no index copy to write; and a transaction is a GetItem whose key comes from the
+# caller's principal and the id: another merchant's or mode's id is simply not there.
+# Rows written before this layout (TXN#<id> / TXN, listed through by_owner) are still found and listed.
+
+
+def new_txn_id(now: dt.datetime) -> str:
+    """``txn_`` and 20 characters, the first 9 of them the time: transaction ids sort by creation."""
+    return new_sortable_id("txn", now)
+
+
+def txn_partition(owner: str) -> str:
+    """The partition of one merchant's transactions in one mode (``owner`` is ``<merchant>#<mode>``)."""
+    return f"TXN#{owner}"
+
+
+def load_transaction(owner: str, txn_id: str) -> dict[str, Any] | None:
+    """A transaction of this merchant and mode, or None; rows of the older layout are found by their own key."""
+    table = dal.payments_table()
+    item = dal.get(table, txn_partition(owner), txn_id)
+    if item is None:  # written before transactions moved into their merchant's partition
+        legacy = dal.get(table, f"TXN#{txn_id}", "TXN")
+        if legacy is not None and legacy.get("id") == txn_id and f"{legacy['merchant_id']}#{legacy['mode']}" == owner:
+            item = legacy
+    return item
+
+
 def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type_: str, status: str, amount: int,
                      now: dt.datetime, response_code: str = "00", response_message: str = "Approved",
                      auth_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
     return {
-        "pk": f"TXN#{txn_id}", "sk": "TXN", **owner_keys(p, "TXN", now, txn_id),
+        "pk": txn_partition(p.owner), "sk": txn_id,
         "id": txn_id, "merchant_id": p.merchant_id, "mode": p.mode, "payment_id": payment["id"],
         "type": type_, "status": status, "amount": amount, "currency": payment["currency"],
         "card_brand": payment["card_brand"], "card_last4": payment["card_last4"],
@@ -165,6 +195,80 @@ def transaction_total(p: Principal, status: str | None = None) -> int:
     return sum(int(row.get(status or "all", 0)) for row in shards)
 
 
+# ---------------------------------------------------------------- velocity
+
+
+def count_attempt(p: Principal, fingerprint: str, now: dt.datetime) -> int:
+    """Count one more attempt on this card this hour and return the count, this attempt included.
+
+    Per merchant, mode and card (VEL#<merchant>#<mode>#<fingerprint> / <hour>): test traffic never moves
+    a live score, nor one shop another's. One atomic ADD, before the payment is written and outside its
+    transaction (1 WRU, not 2): concurrent attempts each get their own number, as before. A payment
+    that then fails to land (a crash, a conflict, a payment intent that changed) leaves its attempt
+    counted: an over-count, which only makes the velocity rule stricter; a payment can never land uncounted.
+    """
+    counted = dal.update(dal.payments_table(), f"VEL#{p.owner}#{fingerprint}", now.strftime("%Y%m%d%H"),
+                         "ADD n :one SET #ttl = :ttl", names={"#ttl": "ttl"},
+                         vals=dal.values(one=1, ttl=int((now + VELOCITY_TTL).timestamp())), returning="UPDATED_NEW")
+    return int(counted["n"])
+
+
+def _uncount_attempt(owner: str, fingerprint: str, hour: str) -> None:
+    try:
+        dal.update(dal.payments_table(), f"VEL#{owner}#{fingerprint}", hour, "ADD n :less",
+                   condition="attribute_exists(n)", vals=dal.values(less=-1))
+    except dal.ConditionFailed:
+        pass  # expired meanwhile: nothing left to give back
+
+
+_early_pool: ThreadPoolExecutor | None = None
+
+
+class EarlyCount:
+    """An authorize's or sale's attempt, counted in a worker thread from the moment the request is
+    authenticated, while it takes its idempotency lock: the count adds no DynamoDB round trip in sequence.
+
+    ``take`` hands the count to the payment (``create(counted=...)``). A request that never gets that
+    far (a replay, an idempotency 409, a 429, a refusal before the payment) gives its count back in
+    ``settle``: only payments keep their attempt counted, as when the count rode in their transaction.
+    Between the two, a concurrent attempt may see one too many: an over-count, never an under-count.
+    """
+
+    def __init__(self, p: Principal, pan: str) -> None:
+        global _early_pool
+        if _early_pool is None:
+            _early_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="velocity")
+        self.owner = p.owner
+        self.now = clock.now()
+        self._taken = False
+        self._fingerprint: Future[str] = _early_pool.submit(crypto.card_fingerprint, pan)
+        self._count: Future[int] = _early_pool.submit(self._add, p)
+
+    def _add(self, p: Principal) -> int:
+        return count_attempt(p, self._fingerprint.result(), self.now)
+
+    def take(self, p: Principal) -> int | None:
+        """The count, for a payment of the same merchant and mode (None otherwise: the caller counts itself)."""
+        if p.owner != self.owner:
+            return None
+        self._taken = True
+        return self._count.result()
+
+    def release(self) -> None:
+        """The count was taken by a payment that turned out to exist already: ``settle`` gives it back."""
+        self._taken = False
+
+    def settle(self) -> None:
+        """After the request: give the count back if no payment took it."""
+        if self._taken:
+            return
+        try:
+            self._count.result()
+        except Exception:  # noqa: BLE001 - never counted: nothing to give back
+            return
+        _uncount_attempt(self.owner, self._fingerprint.result(), self.now.strftime("%Y%m%d%H"))
+
+
 # ---------------------------------------------------------------- create
 
 # extra_actions(payment item, status) -> more TransactWriteItems actions for the same transaction.
@@ -189,23 +293,26 @@ class PaymentExists(Exception):
 
 def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
            extra_actions: ExtraActions | None = None, connector: Connector = SIMULATOR,
-           payment_id: str | None = None) -> dict[str, Any]:
+           payment_id: str | None = None, early: EarlyCount | None = None) -> dict[str, Any]:
     """Authorize (capture=False) or sale (capture=True). A decline is stored, then raised as 402.
+
+    ``early``: this attempt's velocity count, already started by the handler (``EarlyCount``).
 
     ``extra_actions`` lets the caller change its own object in the payment's transaction (a payment
     intent: succeeded, or one more failed attempt), so that both land or neither does. When one of
     their conditions fails, nothing is written and ``ExtraActionFailed`` says which.
 
     With a remote ``connector`` (live mode, chosen by tahsil.payments.processing) this is the first
-    phase only: the payment is written ``processing`` (the recovery point, with its velocity count)
-    unless the fraud rules decline it, and returned; processing calls the processor and commits.
+    phase only: the payment is written ``processing`` (the recovery point; its attempt was counted
+    just before, by ``count_attempt``) unless the fraud rules decline it, and returned; processing
+    calls the processor and commits.
     """
     if req.amount > max_amount(req.currency):
         raise InvalidRequest(f"amount must be at most {max_amount(req.currency)} for {req.currency}", param="amount")
     if p.livemode and not connector.remote:
         raise ConnectorMissing("live payments need a processor connector; the simulator never takes them")
     now = clock.now()
-    payment_id, txn_id = payment_id or new_id("pay"), new_id("txn")
+    payment_id, txn_id = payment_id or new_id("pay"), new_txn_id(now)
     pan = req.card.pan
     kind = "sale" if capture else "authorize"
     answer = None if connector.remote else connector.execute(Operation(
@@ -213,100 +320,84 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         card=CardData(pan, req.card.exp_month, req.card.exp_year, req.card.cvv.get_secret_value(), req.card.cardholder_name)),
         timeout=0)
     fingerprint = crypto.card_fingerprint(pan)
-    sealed = crypto.vault.encrypt(pan, context=f"{p.merchant_id}/{payment_id}", merchant=p.merchant_id)
-    # Per merchant, mode and card: test traffic never moves a live score, nor one shop another's.
-    velocity_pk, velocity_sk = f"VEL#{p.owner}#{fingerprint}", now.strftime("%Y%m%d%H")
+    # Binary, not base64 text: the payment item stays under 1 KB (one write unit, and one for its index copy).
+    sealed = crypto.vault.seal(pan, context=f"{p.merchant_id}/{payment_id}", merchant=p.merchant_id)
     table = dal.payments_table()
+    taken = early.take(p) if early is not None else None
+    count = taken if taken is not None else count_attempt(p, fingerprint, now)
 
-    seen: int | None = None  # attempts on this card this hour, when the fast path guessed wrong
+    def exists() -> PaymentExists:
+        """The same request again (a remote payment's id derives from its Idempotency-Key): it was counted then."""
+        if early is not None and taken is not None:
+            early.release()
+        else:
+            _uncount_attempt(p.owner, fingerprint, now.strftime("%Y%m%d%H"))
+        return PaymentExists(payment_id)
+
+    risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count,
+                       risky_card=answer.risk_flag if answer else False, test_card=cards.test_card_rule(pan, p.mode))
+
+    if answer is not None and answer.status != "approved":
+        status, code, message, auth_code = PaymentStatus.FAILED, answer.code, answer.message, None
+    elif risk.decision == "decline":
+        status, code, message, auth_code = PaymentStatus.FAILED, "59", "Suspected fraud", None
+    elif answer is None:  # a remote processor decides, after this phase
+        status, code, message, auth_code = PaymentStatus.PROCESSING, "", "Processing", None
+    else:
+        status = PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
+        code, message, auth_code = answer.code, answer.message, answer.auth_code
+
+    payment = {
+        "pk": f"PAY#{payment_id}", "sk": "PAY", **owner_keys(p, "PAY", now, payment_id),
+        "id": payment_id, "merchant_id": p.merchant_id, "mode": p.mode, "version": 1,
+        "status": status, "amount": req.amount, "currency": req.currency,
+        "captured_amount": req.amount if status == PaymentStatus.CAPTURED else 0, "refunded_amount": 0,
+        "card_brand": cards.detect_brand(pan), "card_last4": pan[-4:],
+        "card_exp_month": req.card.exp_month, "card_exp_year": req.card.exp_year,
+        "card_fingerprint": bytes.fromhex(fingerprint), "card_sealed": sealed,
+        "cardholder_name": req.card.cardholder_name,
+        "auth_code": auth_code, "response_code": code, "response_message": message,
+        "fraud_score": risk.score, "fraud_decision": risk.decision, "fraud_reasons": list(risk.reasons) or None,
+        "transaction_id": txn_id,
+        "description": req.description,
+        "customer": req.customer.model_dump(exclude_none=True) if req.customer else None,
+        "metadata": req.metadata or None,
+        "created_at": clock.iso(now),
+        "expires_at": clock.iso(now + authorization_ttl()) if status == PaymentStatus.AUTHORIZED else None,
+        "captured_at": clock.iso(now) if status == PaymentStatus.CAPTURED else None,
+    }
+    if connector.remote:
+        payment |= {"connector": connector.name, "api_version": p.api_version,
+                    "attempt": {"kind": kind, "reference": payment_id, "started_at": clock.iso(now)}}
+    if status == PaymentStatus.PROCESSING:
+        # The recovery point: no transaction row and no event yet; both come with the processor's answer.
+        try:
+            dal.put(table, payment, condition="attribute_not_exists(pk)")
+        except dal.ConditionFailed as exc:
+            raise exists() from exc
+        return payment
+    txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")
+    txn = _transaction_row(p, payment, txn_id=txn_id, type_=txn_type, status=status, amount=req.amount, now=now,
+                           response_code=code, response_message=message, auth_code=auth_code)
+    event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
+    actions = [dal.put_action(table, payment), dal.put_action(table, event), *transaction_actions(table, p, txn)]
+    base = len(actions)
+    if extra_actions:
+        actions += extra_actions(payment, status)
     for _ in range(OPTIMISTIC_RETRIES):
-        if seen is None:
-            # Fast path: assume few earlier attempts (they add no points) and let DynamoDB confirm it.
-            count = 1
-            velocity_condition = "attribute_not_exists(n) OR n < :cap"
-            velocity_vals = dal.values(cap=fraud.VELOCITY_FREE_BELOW - 1, one=1, ttl=int((now + VELOCITY_TTL).timestamp()))
-        else:
-            count = seen + 1
-            velocity_condition = "attribute_not_exists(n)" if seen == 0 else "n = :seen"
-            velocity_vals = dal.values(one=1, ttl=int((now + VELOCITY_TTL).timestamp()), **({"seen": seen} if seen else {}))
-        risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count,
-                           risky_card=answer.risk_flag if answer else False, test_card=cards.test_card_rule(pan, p.mode))
-
-        if answer is not None and answer.status != "approved":
-            status, code, message, auth_code = PaymentStatus.FAILED, answer.code, answer.message, None
-        elif risk.decision == "decline":
-            status, code, message, auth_code = PaymentStatus.FAILED, "59", "Suspected fraud", None
-        elif answer is None:  # a remote processor decides, after this phase
-            status, code, message, auth_code = PaymentStatus.PROCESSING, "", "Processing", None
-        else:
-            status = PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
-            code, message, auth_code = answer.code, answer.message, answer.auth_code
-
-        payment = {
-            "pk": f"PAY#{payment_id}", "sk": "PAY", **owner_keys(p, "PAY", now, payment_id),
-            "id": payment_id, "merchant_id": p.merchant_id, "mode": p.mode, "version": 1,
-            "status": status, "amount": req.amount, "currency": req.currency,
-            "captured_amount": req.amount if status == PaymentStatus.CAPTURED else 0, "refunded_amount": 0,
-            "card_brand": cards.detect_brand(pan), "card_last4": pan[-4:], "card_bin": pan[:6],
-            "card_exp_month": req.card.exp_month, "card_exp_year": req.card.exp_year,
-            "card_fingerprint": fingerprint, "card_sealed": sealed,
-            "cardholder_name": req.card.cardholder_name,
-            "auth_code": auth_code, "response_code": code, "response_message": message,
-            "fraud_score": risk.score, "fraud_decision": risk.decision, "fraud_reasons": list(risk.reasons),
-            "transaction_id": txn_id,
-            "description": req.description,
-            "customer": req.customer.model_dump(exclude_none=True) if req.customer else None,
-            "metadata": req.metadata or None,
-            "created_at": clock.iso(now),
-            "expires_at": clock.iso(now + authorization_ttl()) if status == PaymentStatus.AUTHORIZED else None,
-            "captured_at": clock.iso(now) if status == PaymentStatus.CAPTURED else None,
-        }
-        if connector.remote:
-            payment |= {"connector": connector.name, "api_version": p.api_version,
-                        "attempt": {"kind": kind, "reference": payment_id, "started_at": clock.iso(now)}}
-        if status == PaymentStatus.PROCESSING:
-            # The recovery point: no transaction row and no event yet; both come with the processor's answer.
-            processing_actions = [dal.put_action(table, payment), dal.update_action(
-                table, velocity_pk, velocity_sk, "ADD n :one SET #ttl = :ttl", condition=velocity_condition,
-                names={"#ttl": "ttl"}, vals=velocity_vals)]
-            try:
-                dal.transact(processing_actions)
-            except dal.ConditionFailed as exc:
-                if exc.index == 0:
-                    raise PaymentExists(payment_id) from exc
-                current = dal.get(table, velocity_pk, velocity_sk)
-                seen = current["n"] if current else 0
-                continue
-            return payment
-        txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")
-        txn = _transaction_row(p, payment, txn_id=txn_id, type_=txn_type, status=status, amount=req.amount, now=now,
-                               response_code=code, response_message=message, auth_code=auth_code)
-        event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
-        actions = [
-            dal.put_action(table, payment),
-            dal.put_action(table, event),
-            dal.update_action(table, velocity_pk, velocity_sk, "ADD n :one SET #ttl = :ttl",
-                              condition=velocity_condition, names={"#ttl": "ttl"}, vals=velocity_vals),
-            *transaction_actions(table, p, txn),
-        ]
-        base = len(actions)
-        if extra_actions:
-            actions += extra_actions(payment, status)
         try:
             dal.transact(actions)
         except dal.ConditionFailed as exc:
             if exc.index is not None and exc.index >= base:
                 raise ExtraActionFailed(exc.index - base) from exc
             if exc.index == 0 and connector.remote:
-                raise PaymentExists(payment_id) from exc
-            if exc.index in (2, None):
-                current = dal.get(table, velocity_pk, velocity_sk)
-                seen = current["n"] if current else 0
+                raise exists() from exc
+            if exc.index is None:  # a conflicting transaction (a counter shard, the caller's object): again
                 continue
             raise
         break
     else:
-        raise ConcurrentUpdate("too many concurrent payments on this card; retry")
+        raise ConcurrentUpdate("too many concurrent payments for this account; retry")
 
     result = view(payment, now)
     metrics.add_metric(name=f"Payment_{status}", unit="Count", value=1)  # the dashboard's payments by outcome
@@ -391,11 +482,22 @@ def list_payments(p: Principal, *, limit: int, starting_after: str | None, statu
 def get_transaction(p: Principal, txn_id: str) -> dict[str, Any]:
     if not looks_like("txn", txn_id):
         raise InvalidRequest("id must be a transaction id (txn_...)", param="id")
-    item = dal.get(dal.payments_table(), f"TXN#{txn_id}", "TXN")
-    if not _owned(p, item):
+    item = load_transaction(p.owner, txn_id)
+    if item is None:
         raise NotFound("transaction not found", param="id")
-    assert item is not None
     return transaction_view(item)
+
+
+def _partition_rows(p: Principal, *, after: str | None, flt: str | None, names: dict[str, str] | None,
+                    vals: dict[str, Any] | None, page_size: int) -> Iterator[dict[str, Any]]:
+    """This merchant's and mode's transactions, newest first, after the id ``after``, page by page."""
+    start = after
+    while True:
+        rows, start = dal.query_page(dal.payments_table(), txn_partition(p.owner), start_sk=start,
+                                     filter_expression=flt, names=names, vals=vals, page_size=page_size)
+        yield from rows
+        if start is None:
+            return
 
 
 MAX_OFFSET = 1000
@@ -411,23 +513,40 @@ def list_transactions(p: Principal, *, status: str | None, limit: int, offset: i
         raise InvalidRequest(f"offset must be at most {MAX_OFFSET}; to page further, pass starting_after "
                              "(next_starting_after of the previous page)", param="offset")
     table = dal.payments_table()
-    start = None
+    anchor = None
     if starting_after:
-        anchor = dal.get(table, f"TXN#{starting_after}", "TXN") if looks_like("txn", starting_after) else None
-        if not _owned(p, anchor):
+        anchor = load_transaction(p.owner, starting_after) if looks_like("txn", starting_after) else None
+        if anchor is None:
             raise InvalidRequest("starting_after must be the id of one of your transactions", param="starting_after")
-        assert anchor is not None
-        start = dal.resume_after(anchor)
+    legacy_anchor = anchor is not None and anchor["sk"] == "TXN"
     total = transaction_total(p, status)
     flt, names, vals = (None, None, None)
     if status:
         flt, names, vals = "#s = :status", {"#s": "status"}, dal.values(status=status)
     items: list[dict[str, Any]] = []
-    if start or offset < total:
+    if anchor is not None or offset < total:
         wanted = offset + limit + 1
-        found = dal.query_owner(table, f"{p.owner}#TXN", start=start, filter_expression=flt, names=names, vals=vals,
-                                page_size=min(wanted, 1000) if not flt else min(max(wanted, 100), 1000))
-        items, _ = dal.take(found, wanted)
+        page_size = min(wanted, 1000) if not flt else min(max(wanted, 100), 1000)
+        # The partition first; then rows of the older layout (all older than any in the partition), through the
+        # index: read only when the partition ran out before the page was full and did not hold all ``total``.
+        seen = 0
+
+        def newer() -> Iterator[dict[str, Any]]:
+            nonlocal seen
+            if legacy_anchor:
+                return
+            for row in _partition_rows(p, after=anchor["id"] if anchor else None, flt=flt, names=names, vals=vals,
+                                       page_size=page_size):
+                seen += 1
+                yield row
+
+        def older() -> Iterator[dict[str, Any]]:
+            if anchor is None and seen >= total:
+                return  # every counted transaction is in the partition (always so on a deployment that began with it)
+            yield from dal.query_owner(table, f"{p.owner}#TXN", start=dal.resume_after(anchor) if legacy_anchor else None,
+                                       filter_expression=flt, names=names, vals=vals, page_size=page_size)
+
+        items, _ = dal.take(itertools.chain(newer(), older()), wanted)
     rows = [transaction_view(item) for item in items[offset:offset + limit]]
     has_more = len(items) > offset + limit
     return {"transactions": rows, "total": total, "limit": limit, "offset": offset, "has_more": has_more,
@@ -476,7 +595,7 @@ def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, chan
         _require(item, action, now)
         fields, txn_kwargs, event_type = change(item, now)
         version = item["version"]
-        updated = {**item, **fields, "version": version + 1, "transaction_id": new_id("txn")}
+        updated = {**item, **fields, "version": version + 1, "transaction_id": new_txn_id(now)}
         before = view(item, now)
         previous = {k: before[k] for k in fields if k in before}
         names = {f"#{k}": k for k in fields} | {"#version": "version", "#txn": "transaction_id", "#status": "status"}

@@ -6,7 +6,7 @@ written (402 ``TEST_CARD_IN_LIVE_MODE``), a merchant without a live connector is
 ``LIVE_CONNECTOR_NOT_CONFIGURED``), and a payment goes to its processor in three phases:
 
 1. **Recovery point.** A delayed message for the recovery worker is queued, then the payment is
-   written ``processing`` (with its velocity count; fraud declines stop here, unsent). A capture,
+   written ``processing`` (its attempt counted just before; fraud declines stop here, unsent). A capture,
    void or refund writes ``<action>_pending`` with ``pending_action`` and a ``pending`` transaction.
 2. **Call.** The processor gets Tahsil's id (``pay_...`` / ``txn_...``) as idempotency key and
    reference, within ``PROCESSOR_TIMEOUT_SECONDS`` (below the function's timeout).
@@ -163,12 +163,33 @@ def _call(connector: Connector, op: Operation, *, replay: bool) -> Outcome | Non
 # ---------------------------------------------------------------- authorize and sale
 
 
+def count_early(principal: Principal | None, req: PaymentCreate) -> payments.EarlyCount | None:
+    """Start counting the attempt (an authenticated request) while the request takes its idempotency lock."""
+    return payments.EarlyCount(principal, req.card.pan) if principal is not None else None
+
+
+def create_counted(p: Principal | None, req: PaymentCreate, *, capture: bool,
+                   respond: Callable[[Callable[[Principal, RequestContext], Any]], Any]) -> Any:
+    """A handler's authorize or sale: ``respond`` (tahsil.api.http's) runs ``create`` under the idempotency
+    lock, with the attempt counted meanwhile (``count_early``); a count no payment took is given back."""
+    early = count_early(p, req)
+    try:
+        return respond(lambda who, ctx: create(who, req, capture=capture, ctx=ctx, early=early))
+    finally:
+        if early is not None:
+            early.settle()
+
+
 def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
-           extra_actions: payments.ExtraActions | None = None) -> dict[str, Any]:
-    """POST /v1/payments/authorize and /sale: the simulator in test mode, the merchant's processor in live mode."""
+           extra_actions: payments.ExtraActions | None = None, early: payments.EarlyCount | None = None) -> dict[str, Any]:
+    """POST /v1/payments/authorize and /sale: the simulator in test mode, the merchant's processor in live mode.
+
+    ``early``: the attempt's velocity count, started by the handler (see ``payments.EarlyCount``).
+    """
     connector = route(p, req.card.pan)
     if not connector.remote:
-        return payments.create(p, req, capture=capture, ctx=ctx, extra_actions=extra_actions, connector=connector)
+        return payments.create(p, req, capture=capture, ctx=ctx, extra_actions=extra_actions, connector=connector,
+                               early=early)
     if extra_actions:
         raise Conflict("payment intents cannot be confirmed through a processor connector yet; use the payments API")
     fingerprint = crypto.card_fingerprint(req.card.pan)
@@ -176,7 +197,8 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     try:
         # The recovery message first: a crash after the recovery point always leaves a worker to finish it.
         schedule_recovery(payment_id, payment_id)
-        payment = payments.create(p, req, capture=capture, ctx=ctx, connector=connector, payment_id=payment_id)
+        payment = payments.create(p, req, capture=capture, ctx=ctx, connector=connector, payment_id=payment_id,
+                                  early=early)
     except payments.PaymentExists:  # the same Idempotency-Key and request again: the payment it made
         return resume(p, payments.load_payment(p, payment_id))
     if payment["status"] != PaymentStatus.PROCESSING:
@@ -196,7 +218,7 @@ def _create_op(item: dict[str, Any], card: CardData) -> Operation:
 
 def _vaulted_card(item: dict[str, Any]) -> CardData:
     """The card for a replay: decrypted from the vault for this call only; the CVV was never kept."""
-    pan = crypto.vault.decrypt(item["card_sealed"], f"{item['merchant_id']}/{item['id']}")
+    pan = crypto.vault.unseal(item["card_sealed"], f"{item['merchant_id']}/{item['id']}", item["merchant_id"])
     return CardData(pan, item["card_exp_month"], item["card_exp_year"], None, item.get("cardholder_name"))
 
 
@@ -368,19 +390,21 @@ def modify(p: Principal, payment_id: str, kind: str, amount_of: Callable[[dict[s
            ctx: RequestContext, *, requested: str = "") -> dict[str, Any]:
     """Phase 1 (``<kind>_pending``), the call, then the acknowledgement (or the refusal) committed.
 
-    With an Idempotency-Key the transaction id is derived from it, so a retry of this very request
-    finds its transaction: still pending, it asks the processor again; settled, it answers with the payment.
+    With an Idempotency-Key, a marker derived from it (``TXR#<derived id>``, written with the
+    transaction) names this request's transaction, so a retry of this very request finds it: still
+    pending, it asks the processor again; settled, it answers with the payment.
     """
     table = dal.payments_table()
-    txn_id = derived_id("txn", p, ctx, "modify", payment_id, kind, requested)
+    request = derived_id("txn", p, ctx, "modify", payment_id, kind, requested) if ctx.idempotency_key else None
     for _ in range(OPTIMISTIC_RETRIES):
         item = payments.load_payment(p, payment_id)
         pending = item.get("pending_action")
-        if pending and pending["transaction_id"] == txn_id:
-            return resume_modification(item)  # this very request, retried: ask the processor again
-        if ctx.idempotency_key:
-            earlier = dal.get(table, f"TXN#{txn_id}", "TXN")
-            if earlier is not None and earlier["payment_id"] == payment_id:
+        earlier_id = _requested_before(p, request, payment_id) if request else None
+        if earlier_id is not None:
+            if pending and pending["transaction_id"] == earlier_id:
+                return resume_modification(item)  # this very request, retried: ask the processor again
+            earlier = payments.load_transaction(p.owner, earlier_id)
+            if earlier is not None:
                 if earlier["status"] == "failed":
                     raise ProcessorRefused(f"the processor refused the {kind}: {earlier.get('processor_reason') or ''}",
                                            status=item["status"])
@@ -391,6 +415,7 @@ def modify(p: Principal, payment_id: str, kind: str, amount_of: Callable[[dict[s
         now = clock.now()
         payments._require(item, kind, now)
         amount = amount_of(item)
+        txn_id = payments.new_txn_id(now)
         pending = {"type": kind, "transaction_id": txn_id, "amount": amount, "reason": reason, "from": item["status"],
                    "requested_at": clock.iso(now), "acknowledged": False}
         fields = {"status": PENDING_STATUS[kind], "pending_action": pending}
@@ -402,17 +427,46 @@ def modify(p: Principal, payment_id: str, kind: str, amount_of: Callable[[dict[s
             condition += " AND #status = :from AND expires_at > :now"
             vals |= dal.values(**{"from": "authorized", "now": clock.iso(now)})
         schedule_recovery(payment_id, txn_id)
+        actions = [
+            dal.update_action(table, item["pk"], item["sk"], _set(fields) + ", #version = :next", condition=condition,
+                              names=_names(fields) | {"#version": "version", "#status": "status"}, vals=vals),
+            dal.put_action(table, txn),
+        ]
+        if request:
+            actions.append(dal.put_action(table, {
+                "pk": f"TXR#{request}", "sk": "TXR", "merchant_id": p.merchant_id, "mode": p.mode,
+                "payment_id": payment_id, "transaction_id": txn_id,
+                "ttl": int((now + dt.timedelta(days=30)).timestamp())}))
         try:
-            dal.transact([
-                dal.update_action(table, item["pk"], item["sk"], _set(fields) + ", #version = :next", condition=condition,
-                                  names=_names(fields) | {"#version": "version", "#status": "status"}, vals=vals),
-                dal.put_action(table, txn),
-            ])
+            dal.transact(actions)
         except dal.ConditionFailed:
             continue
         item = {**item, **fields, "version": item["version"] + 1}
         return _send_modification(item)
     raise ConcurrentUpdate("the payment is being changed by other requests; retry with the same Idempotency-Key")
+
+
+def _requested_before(p: Principal, request: str, payment_id: str) -> str | None:
+    """The transaction an earlier attempt of this keyed request made, if any (one BatchGetItem).
+
+    Its marker; or, for a request first made before markers, the transaction row it wrote under the
+    derived id itself (the older layout).
+    """
+    table = dal.payments_table()
+    found = dal.get_many(table, [(f"TXR#{request}", "TXR"), (f"TXN#{request}", "TXN")])
+    marker, legacy = found.get((f"TXR#{request}", "TXR")), found.get((f"TXN#{request}", "TXN"))
+    if marker is not None and marker["merchant_id"] == p.merchant_id and marker["payment_id"] == payment_id:
+        return str(marker["transaction_id"])
+    if legacy is not None and legacy["merchant_id"] == p.merchant_id and legacy["payment_id"] == payment_id:
+        return request
+    return None
+
+
+def _transaction_key(item: dict[str, Any], txn_id: str) -> tuple[str, str]:
+    """Where a payment's transaction row is: its merchant's partition, or its own key in the older layout."""
+    owner = f"{item['merchant_id']}#{item['mode']}"
+    row = payments.load_transaction(owner, txn_id)
+    return (row["pk"], row["sk"]) if row is not None else (payments.txn_partition(owner), txn_id)
 
 
 def _modification_op(item: dict[str, Any]) -> Operation:
@@ -451,7 +505,8 @@ def acknowledge(item: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
                           "SET pending_action.acknowledged = :yes, pending_action.processor_reference = :psp",
                           condition="pending_action.transaction_id = :txn",
                           vals=dal.values(yes=True, psp=outcome.processor_reference, txn=txn_id)),
-        dal.update_action(table, f"TXN#{txn_id}", "TXN", "SET processor_reference = :psp", condition="attribute_exists(pk)",
+        dal.update_action(table, *_transaction_key(item, txn_id), "SET processor_reference = :psp",
+                          condition="attribute_exists(pk)",
                           vals=dal.values(psp=outcome.processor_reference)),
     ]
     if outcome.processor_reference:
@@ -503,7 +558,7 @@ def settle_modification(payment_id: str, txn_id: str, outcome: Outcome, *,
                               condition="#version = :seen AND pending_action.transaction_id = :txn",
                               names=_names(fields) | {"#version": "version"},
                               vals=dal.values(**fields, next=item["version"] + 1, seen=item["version"], txn=txn_id)),
-            dal.update_action(table, f"TXN#{txn_id}", "TXN",
+            dal.update_action(table, *_transaction_key(item, txn_id),
                               "SET #s = :s, response_code = :code, response_message = :msg, processor_reason = :why",
                               condition="#s = :pending", names={"#s": "status"},
                               vals=dal.values(s=txn_status, code=outcome.code, msg=outcome.message,
@@ -601,8 +656,8 @@ def _apply_one(merchant_id: str, note: Notification) -> int:
     if txn_id is None:  # fall back on the modification's pspReference
         link = dal.get(table, f"PSP#adyen#{note.psp_reference}", "PSP")
         txn_id = link["transaction_id"] if link else None
-    txn = dal.get(table, f"TXN#{txn_id}", "TXN") if txn_id else None
-    if txn is None or txn["merchant_id"] != merchant_id:
+    txn = payments.load_transaction(f"{merchant_id}#live", txn_id) if txn_id else None
+    if txn is None:
         logger.warning("modification notification for an unknown reference", extra={"reference": ref[:64]})
         _record_only(also)
         return 0

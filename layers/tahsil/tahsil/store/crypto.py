@@ -73,6 +73,11 @@ def card_fingerprint(pan: str) -> str:
     return hmac.new(_subkey("tahsil/card-fingerprint/v1"), pan.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def card_fingerprint_bytes(pan: str) -> bytes:
+    """The same fingerprint as 16 raw bytes: how a payment item stores it (a binary attribute, half the hex)."""
+    return bytes.fromhex(card_fingerprint(pan))
+
+
 @dataclass
 class _DataKey:
     plaintext: bytes
@@ -136,6 +141,32 @@ class CardVault:
         if merchant:
             sealed["merchant"] = merchant  # the data key's KMS encryption context
         return sealed
+
+    # The compact sealed form (a card on a payment item, one binary attribute instead of a map of base64
+    # strings): version byte 1, the wrapped data key's length (2 bytes, big-endian), the wrapped key
+    # (KMS's CiphertextBlob as is), the 12-byte IV, then the AES-256-GCM ciphertext with its tag. The
+    # KMS encryption context's merchant is not repeated inside: the item's merchant_id is passed to open it.
+    COMPACT_VERSION = 1
+
+    def seal(self, pan: str, context: str, merchant: str) -> bytes:
+        """``encrypt`` in the compact binary form (same key, AAD and KMS context)."""
+        key = self._data_key(merchant)
+        iv = os.urandom(12)
+        wrapped = base64.b64decode(key.wrapped)
+        ciphertext = AESGCM(key.plaintext).encrypt(iv, pan.encode(), context.encode())
+        return bytes([self.COMPACT_VERSION]) + len(wrapped).to_bytes(2, "big") + wrapped + iv + ciphertext
+
+    def unseal(self, sealed: object, context: str, merchant: str) -> str:
+        """Open a value from ``seal`` (bytes, or boto3's ``Binary``) or, for items written before it, from ``encrypt``."""
+        if isinstance(sealed, dict):
+            return self.decrypt(sealed, context)
+        raw = bytes(getattr(sealed, "value", sealed))  # type: ignore[arg-type]
+        if not raw or raw[0] != self.COMPACT_VERSION:
+            raise ValueError("unknown sealed value format")
+        size = int.from_bytes(raw[1:3], "big")
+        wrapped, rest = raw[3:3 + size], raw[3 + size:]
+        return self.decrypt({"wrapped_key": base64.b64encode(wrapped).decode(), "iv": base64.b64encode(rest[:12]).decode(),
+                             "ciphertext": base64.b64encode(rest[12:]).decode(), "merchant": merchant}, context)
 
     def decrypt(self, sealed: dict[str, str], context: str) -> str:
         """Open a sealed value. Card numbers: operators' tooling only, no API returns one.

@@ -4,7 +4,9 @@ Table layout (keys are strings):
 
 PaymentsTable (pk, sk; GSI ``by_owner`` on gsi1pk/gsi1sk; TTL on ``ttl``)
   PAY#<id>   / PAY          a payment; gsi1pk = <merchant>#<mode>#PAY
-  TXN#<id>   / TXN          a transaction; gsi1pk = <merchant>#<mode>#TXN
+  TXN#<merchant>#<mode> / <txn id>   a transaction (ids sort by time; no index copy). Rows written
+                            before this layout: TXN#<id> / TXN with gsi1pk = <merchant>#<mode>#TXN
+  TXR#<derived id> / TXR    which transaction a keyed live capture/void/refund made (30 days, TTL)
   EVT#<id>   / EVT          an event (the outbox row); gsi1pk = <merchant>#<mode>#EVT
   VEL#<fp>   / <hour>       authorizations per card fingerprint per hour (TTL)
   WHEEL#<bucket end>#<shard> / <id>#<action>   a deadline on the expiry time wheel (TTL)
@@ -81,7 +83,9 @@ def put(table: str, item: dict[str, Any], *, condition: str | None = None, names
 
 
 def update(table: str, pk: str, sk: str, expression: str, *, names: dict[str, str] | None = None,
-           vals: dict[str, Any] | None = None, condition: str | None = None) -> None:
+           vals: dict[str, Any] | None = None, condition: str | None = None,
+           returning: str | None = None) -> dict[str, Any]:
+    """One UpdateItem; with ``returning`` (``UPDATED_NEW``...) the attributes DynamoDB returns, else {}."""
     _guard_update(table, pk, expression, names, vals)
     args: dict[str, Any] = {"TableName": table, "Key": dump({"pk": pk, "sk": sk}), "UpdateExpression": expression}
     if names:
@@ -90,10 +94,13 @@ def update(table: str, pk: str, sk: str, expression: str, *, names: dict[str, st
         args["ExpressionAttributeValues"] = vals
     if condition:
         args["ConditionExpression"] = condition
+    if returning:
+        args["ReturnValues"] = returning
     try:
-        _ddb().update_item(**args)
+        answer = _ddb().update_item(**args)
     except _ddb().exceptions.ConditionalCheckFailedException as exc:
         raise ConditionFailed(0) from exc
+    return load(answer.get("Attributes") or {})
 
 
 def put_action(table: str, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
