@@ -273,7 +273,10 @@ def _projected(table: Any, keys: list[str], projection: dict[str, Any], item: di
 # ---------------------------------------------------------------- 1. one payment's capacity
 
 
-STEADY_PAYMENTS = 10  # payments per measured batch: the consumers see them together, as they do under load
+# Payments measured together: at the cost table's 10 payments/s, the request-log consumer's 5 s batching
+# window collects 100 logs (its BatchSize), i.e. 50 payments' worth; the delivery queue's 1 s window fills its
+# batches of 10.
+STEADY_PAYMENTS = 50
 
 
 def payment_capacity(meter: CapacityMeter, payments: int = STEADY_PAYMENTS) -> dict[str, Any]:
