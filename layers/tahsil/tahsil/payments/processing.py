@@ -29,10 +29,8 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tahsil.connectors import settings as connector_settings
-from tahsil.connectors.adyen import InvalidNotification, Notification, parse_notifications
 from tahsil.connectors.base import (
     SEED_CODES,
     CardData,
@@ -63,6 +61,19 @@ from tahsil.kernel.telemetry import logger
 from tahsil.payments import cards, payments
 from tahsil.payments.models import CaptureRequest, PaymentCreate, PaymentStatus, RefundRequest, VoidRequest
 from tahsil.store import aws, crypto, dal
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from tahsil.connectors.adyen import Notification
+
+
+def _connectors() -> ModuleType:
+    """The live connectors' settings (and the Adyen library under them), loaded on the first live request:
+    a test-mode payment, and the authorize handler's cold start, never pay for their import."""
+    from tahsil.connectors import settings
+
+    return settings
 
 OPTIMISTIC_RETRIES = 12
 # Seed 002's test cards and Tahsil's documented velocity test cards: never sent to a processor, never
@@ -98,13 +109,13 @@ def route(p: Principal, pan: str) -> Connector:
         shown = " ".join(pan[i:i + 4] for i in range(0, len(pan), 4))
         raise TestCardInLiveMode(f"card declined: {shown} is a test card; live mode takes real cards only",
                                  param="card.number", decline_code="test_card")
-    row = connector_settings.load(p.merchant_id, "live")
+    row = _connectors().load(p.merchant_id, "live")
     if row is None:
         raise LiveConnectorNotConfigured(
             "no payment processor is configured for live payments on this account; your Tahsil operator sets one "
             "(tahsil merchants connector)")
     try:
-        return connector_settings.build(row)
+        return _connectors().build(row)
     except (ConnectorError, KeyError, ValueError):
         logger.exception("live connector misconfigured", extra={"merchant_id": p.merchant_id})
         raise LiveConnectorNotConfigured("the live payment processor of this account is misconfigured; "
@@ -112,11 +123,11 @@ def route(p: Principal, pan: str) -> Connector:
 
 
 def connector_of(item: dict[str, Any]) -> Connector:
-    row = connector_settings.load(item["merchant_id"], item["mode"])
+    row = _connectors().load(item["merchant_id"], item["mode"])
     if row is None or row.get("connector") != item["connector"]:
         raise LiveConnectorNotConfigured(f"the {item['connector']} connector this payment went through is no longer "
                                          "configured for this account")
-    return connector_settings.build(row)
+    return _connectors().build(row)
 
 
 def derived_id(prefix: str, p: Principal, ctx: RequestContext | None, *parts: str) -> str:
@@ -611,11 +622,13 @@ def apply_notification(merchant_id: str, body: str) -> int:
 
     Returns how many items changed something. Raises Unauthenticated when the signature does not verify.
     """
-    row = connector_settings.load(merchant_id, "live")
+    row = _connectors().load(merchant_id, "live")
     if row is None or row.get("connector") != "adyen":
         raise Unauthenticated("no Adyen connector is configured for this merchant", param="merchant_id")
+    from tahsil.connectors.adyen import InvalidNotification, parse_notifications
+
     try:
-        items = parse_notifications(body, connector_settings.credentials(row)["hmac_key"])
+        items = parse_notifications(body, _connectors().credentials(row)["hmac_key"])
     except InvalidNotification as exc:
         raise Unauthenticated(f"notification rejected: {exc}") from None
     changed = 0
