@@ -434,7 +434,10 @@ def _prepare(message: Message) -> _Plan | None:
         return _Plan(message, counters.Unit(actions=[]), "retry", max(0, int(left.total_seconds())), False)
     elif delivery["round"] != round_ or delivery["status"] in FINAL or delivery["attempts"] >= number:
         return None
-    event = find_event(message.merchant_id, message.mode, event_id)
+    # Where the event row is: the message says (a later attempt's delivery row says it too); a first attempt
+    # queued before events moved into their merchant's partition says nothing, and its event has the old key.
+    merchant_id, mode = message.merchant_id or (delivery or {}).get("merchant_id"), message.mode or (delivery or {}).get("mode")
+    event = find_event(merchant_id, mode, event_id)
     if event is None:
         return None
     endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
