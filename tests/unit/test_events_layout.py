@@ -118,6 +118,11 @@ def test_older_rows_are_found_and_listed_after_the_partition(local: Any, merchan
     assert _ids(key, {"created_lte": seven}) == [oldest]
     assert _ids(key, {"created_gte": (now + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}) == []
     assert _ids(key, {"delivery_status": "pending"}) == everything
+    # Bounds outside the ids' time span (1970 to 2398) hold everything or nothing, never a wrapped-around range.
+    assert _ids(key, {"created_gte": "1900-01-01T00:00:00Z"}) == everything
+    assert _ids(key, {"created_lte": "9999-12-31T23:59:59Z"}) == everything
+    assert _ids(key, {"created_gte": "2500-01-01T00:00:00Z"}) == []
+    assert _ids(key, {"created_lte": "1960-01-01T00:00:00Z"}) == []
 
 
 def test_an_event_of_the_older_layout_is_delivered_redelivered_and_logged(local: Any, merchant: dict[str, Any],

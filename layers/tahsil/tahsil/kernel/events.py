@@ -60,8 +60,16 @@ def new_event_id(now: dt.datetime) -> str:
     return new_sortable_id("evt", now)
 
 
+_ID_TIMES = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=62 ** 9))
+
+
 def event_id_bound(moment: dt.datetime) -> str:
-    """A sort key below every event id created at or after ``moment`` and above every one created before it."""
+    """A sort key below every event id created at or after ``moment`` and above every one created before it
+    (a moment outside the ids' time span, 1970 to 2398, is below or above them all)."""
+    if moment < _ID_TIMES[0]:
+        return "evt_"
+    if moment >= _ID_TIMES[1]:
+        return "evt_~"
     return new_sortable_id("evt", moment)[:13]
 
 

@@ -772,9 +772,14 @@ def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: 
     if delivery_status:
         clauses.append(f"({_DELIVERY_FILTERS[delivery_status]})")
         vals |= dal.values(zero=0)
+    before = None
+    if created_lte:
+        try:
+            before = created_lte + dt.timedelta(seconds=1)  # the whole second: ``created`` is shown in seconds
+        except OverflowError:
+            before = None  # the last second there is: no upper bound
     items = owner_events(
-        p.owner, after=anchor, since=created_gte,
-        before=created_lte + dt.timedelta(seconds=1) if created_lte else None,
+        p.owner, after=anchor, since=created_gte, before=before,
         filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
     )
     page: list[dict[str, Any]] = []
