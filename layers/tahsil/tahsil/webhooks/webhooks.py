@@ -23,6 +23,7 @@ Endpoints (CredentialsTable): WHE#<id> / WHE, the signing secret sealed (AES-GCM
 from __future__ import annotations
 
 import base64
+import collections.abc
 import datetime as dt
 import functools
 import hashlib
@@ -31,7 +32,6 @@ import itertools
 import json
 import os
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -669,7 +669,7 @@ def get_event(p: Principal, event_id: str) -> dict[str, Any]:
 def owner_events(owner: str, *, newest_first: bool = True, after: dict[str, Any] | None = None,
                  since: dt.datetime | None = None, before: dt.datetime | None = None,
                  filter_expression: str | None = None, names: dict[str, str] | None = None,
-                 vals: dict[str, Any] | None = None, page_size: int = 100) -> Iterator[dict[str, Any]]:
+                 vals: dict[str, Any] | None = None, page_size: int = 100) -> collections.abc.Iterator[dict[str, Any]]:
     """A merchant's events in one mode (``owner``: ``<merchant>#<mode>``), newest first (or oldest), lazily.
 
     Created at or after ``since`` and before ``before``; after the event row ``after`` (a cursor). The
@@ -680,7 +680,7 @@ def owner_events(owner: str, *, newest_first: bool = True, after: dict[str, Any]
     table = dal.payments_table()
     legacy_after = after is not None and after["sk"] == "EVT"
 
-    def current() -> Iterator[dict[str, Any]]:
+    def current() -> collections.abc.Iterator[dict[str, Any]]:
         if newest_first and legacy_after:
             return  # the cursor is older than every row of the partition
         start = None if legacy_after or after is None else after["sk"]
@@ -694,7 +694,7 @@ def owner_events(owner: str, *, newest_first: bool = True, after: dict[str, Any]
             if start is None:
                 return
 
-    def older() -> Iterator[dict[str, Any]]:
+    def older() -> collections.abc.Iterator[dict[str, Any]]:
         if not newest_first and after is not None and not legacy_after:
             return  # the cursor is newer than every row of the older layout
         yield from dal.query_owner(table, f"{owner}#EVT", newest_first=newest_first,
