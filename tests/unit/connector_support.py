@@ -110,7 +110,7 @@ def events_of(payment_id: str) -> list[str]:
     for page in client.get_paginator("scan").paginate(TableName=dal.payments_table()):
         for raw in page["Items"]:
             item = dal.load(raw)
-            if item["pk"].startswith("EVT#") and item.get("object_id") == payment_id:
+            if item["pk"].startswith(("EVTS#", "EVT#")) and item.get("object_id") == payment_id:
                 types.append(item["type"])
     return sorted(types)
 

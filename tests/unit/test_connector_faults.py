@@ -170,7 +170,7 @@ def test_300_payments_under_faults_keep_tahsil_and_adyen_in_agreement(
     items = all_items()
     pays = {i["id"]: i for i in items if i["pk"].startswith("PAY#")}
     txns = {i["id"]: i for i in items if i["pk"].startswith("TXN#")}
-    events = [i for i in items if i["pk"].startswith("EVT#")]
+    events = [i for i in items if i["pk"].startswith("EVTS#")]
 
     # Nothing is left between phases.
     assert not [p for p in pays.values() if p["status"] in ("processing", "capture_pending", "void_pending", "refund_pending")]

@@ -47,7 +47,7 @@ def test_every_seed_test_card_is_declined_in_live_mode_without_calling_a_process
 def test_a_live_payment_without_a_connector_is_refused_and_nothing_is_stored(live: str) -> None:
     answer = pay(live)
     assert answer.status == 403 and answer.error["code"] == "LIVE_CONNECTOR_NOT_CONFIGURED"
-    assert not [i for i in all_items() if i["pk"].startswith(("PAY#", "EVT#"))]
+    assert not [i for i in all_items() if i["pk"].startswith(("PAY#", "EVTS#", "EVT#"))]
 
 
 def test_test_mode_never_uses_the_live_connector(merchant: dict[str, Any], fake_adyen: FakeAdyen) -> None:

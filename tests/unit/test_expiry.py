@@ -102,7 +102,7 @@ def test_new_authorizations_put_their_deadlines_on_the_wheel_with_one_execution_
 
     first, second = authorize(sk).data["id"], authorize(sk).data["id"]
     authorize(sk, sale=True)  # a sale needs no timer
-    records = [r for r in stream_records() if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT"]
+    records = [r for r in stream_records() if r["dynamodb"]["Keys"]["pk"]["S"].startswith("EVTS#")]
     assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}
     assert invoke_raw("ExpiryTimersFunction", {"Records": records}) == {"batchItemFailures": []}  # replayed: no-op
     items = wheel_items()

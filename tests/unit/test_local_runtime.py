@@ -62,6 +62,26 @@ def test_stream_filter_patterns_match_like_lambda() -> None:
     assert not passes(pattern, {"eventName": "INSERT", "dynamodb": {"Keys": {"sk": {"S": "PAY"}}}})
     prefix = [{"Pattern": json.dumps({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "EVT#"}]}}}})}]
     assert passes(prefix, insert_event) and passes(None, {})
+    assert not passes(prefix, {"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "EVTS#m#test"}}}})
+
+
+@pytest.mark.parametrize("function", ["WebhookFanoutFunction", "ExpiryTimersFunction"])
+def test_the_outbox_triggers_pass_event_rows_of_both_layouts_and_nothing_else(function: str) -> None:
+    from tahsil_local.pollers import passes
+    from tahsil_local.template import load
+
+    filters = load()["Resources"][function]["Properties"]["Events"]["Outbox"]["Properties"]["FilterCriteria"]["Filters"]
+
+    def record(pk: str, sk: str, name: str = "INSERT") -> dict[str, Any]:
+        return {"eventName": name, "dynamodb": {"Keys": {"pk": {"S": pk}, "sk": {"S": sk}},
+                                                 "NewImage": {"pk": {"S": pk}, "sk": {"S": sk},
+                                                              "type": {"S": "payment.authorized"}}}}
+
+    assert passes(filters, record("EVTS#mer_1#test", "evt_0ABCDEFGHabcdefghijk"))  # in its merchant's partition
+    assert passes(filters, record("EVT#evt_1", "EVT"))  # a row of the older layout (a stream replayed by redrive)
+    assert not passes(filters, record("EVTS#mer_1#test", "evt_0ABCDEFGHabcdefghijk", "MODIFY"))
+    assert not passes(filters, record("EVT#evt_1", "DLV#whe_1"))  # a delivery row
+    assert not passes(filters, record("PAY#pay_1", "PAY"))
 
 
 # ------------------------------------------------------------------ the gateway's first hour

@@ -365,8 +365,8 @@ def test_a_failed_stream_batch_is_replayed_once_its_deliveries_queued_once_and_r
     queued = sqs.receive_message(QueueUrl=local_webhooks["WebhookDeliveryQueue"], MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"])["endpoint_id"] for m in queued] == [endpoint["id"]]
     assert [json.loads(m["Body"])["of"] for m in queued] == [1]  # the first attempt creates the delivery row
-    event_pk = next(r["dynamodb"]["Keys"]["pk"]["S"] for r in records if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT")
-    assert dal.query_partition(dal.payments_table(), event_pk, "DLV#") == []  # fan-out writes nothing
+    event_id = next(r["dynamodb"]["Keys"]["sk"]["S"] for r in records if r["dynamodb"]["Keys"]["pk"]["S"].startswith("EVTS#"))
+    assert dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "DLV#") == []  # fan-out writes nothing
     assert redrive.replay_stream_failures(failure_queue, invoke_fanout).replayed == 0  # nothing left
     assert calls == [1]
 

@@ -73,10 +73,10 @@ def test_authorize_holds_funds_and_writes_payment_transaction_and_event_together
 
     rows = table_items()
     kinds = sorted(r["pk"].split("#")[0] for r in rows)
-    assert kinds == ["CNT", "EVT", "PAY", "TXN", "VEL"]  # CNT: the merchant's transaction totals, counted in the same write
+    assert kinds == ["CNT", "EVTS", "PAY", "TXN", "VEL"]  # CNT: the merchant's transaction totals, counted in the same write
     [counter] = [r for r in rows if r["pk"].startswith("CNT")]
     assert counter["all"] == 1 and counter["authorized"] == 1
-    event = next(r for r in rows if r["pk"].startswith("EVT"))
+    event = next(r for r in rows if r["pk"].startswith("EVTS#"))
     assert event["type"] == "payment.authorized"
     assert payload_of(event)["data"]["object"]["id"] == payment["id"]
 

@@ -82,16 +82,27 @@ def counted(merchant_id: str) -> dict[str, int]:
 
 
 def partition(event_id: str) -> list[dict[str, Any]]:
+    """The event's delivery partition: its delivery and attempt rows."""
     from tahsil.store import dal
 
     return dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "")
+
+
+def event_item(merchant_id: str, event_id: str) -> dict[str, Any]:
+    """The event row, in its merchant's test-mode partition."""
+    from tahsil.store import dal
+
+    item = dal.get(dal.payments_table(), f"EVTS#{merchant_id}#test", event_id)
+    assert item is not None
+    return item
 
 
 def only_event_id() -> str:
     from tahsil.store import dal
 
     rows = [dal.load(i) for i in dal._ddb().scan(TableName=dal.payments_table())["Items"]]
-    [event] = [r for r in rows if r["sk"] == "EVT"]
+    [event] = [r for r in rows if r["pk"].startswith("EVTS#")]
+    assert event["sk"] == event["id"] and "gsi1pk" not in event  # in no index
     return event["id"]
 
 
@@ -101,12 +112,12 @@ def test_a_delivered_event_writes_one_row_in_no_index_and_nothing_on_the_event(l
     endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
     authorize(key)
     event_id = only_event_id()
-    before = next(r for r in partition(event_id) if r["sk"] == "EVT")
+    before = event_item(merchant["merchant_id"], event_id)
     assert deliver(fan_out()) == {"batchItemFailures": []}
     rows = partition(event_id)
-    assert [r["sk"] for r in rows] == [f"DLV#{endpoint['id']}", "EVT"]  # no attempt row: it delivered
-    row, event = rows
-    assert event == before  # the event row is not written by its delivery
+    assert [r["sk"] for r in rows] == [f"DLV#{endpoint['id']}"]  # no attempt row: it delivered
+    [row] = rows
+    assert event_item(merchant["merchant_id"], event_id) == before  # the event row is not written by its delivery
     assert "gsi1pk" not in row and row["status"] == "delivered" and row["attempts"] == 1 and row["of"] == 1
     shown = invoke("GetEventFunction", load_event("events-get", key=key, path_id=event_id)).data
     assert shown["delivery"] == {"status": "delivered", "endpoints": 1, "finished": 1, "failed": 0}
@@ -155,7 +166,7 @@ def test_a_crash_after_the_record_counts_once_and_still_starts_the_retries(local
     assert json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["attempt"] == 2
     assert deliver(records) == {"batchItemFailures": []}
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
-    assert sorted(r["sk"] for r in partition(event_id) if r["sk"] != "EVT")[-1].endswith("#000#001")
+    assert sorted(r["sk"] for r in partition(event_id))[-1].endswith("#000#001")
     assert counted(merchant["merchant_id"]) == {"n": 1, "at": 1, "dd": 0, "df": 0}
 
 
@@ -267,14 +278,15 @@ def test_the_delivery_status_filter_and_recover_follow_each_outcome(local: Any, 
     act("capture", key, payment["id"])  # nobody subscribes to payment.captured
     records += fan_out()
     assert deliver(records) == {"batchItemFailures": []}
-    captured = next(e for e in (r["id"] for r in dal.query_owner(dal.payments_table(), f"{merchant['merchant_id']}#test#EVT"))
+    captured = next(e for e in (r["id"] for r in dal.query_partition(dal.payments_table(),
+                                                                     f"EVTS#{merchant['merchant_id']}#test", ""))
                     if e != authorized)
     assert listed("no_endpoints") == [captured] and listed("pending") == [authorized]
     state = {"event_id": authorized, "endpoint_id": endpoint["id"], "round": 0, "attempt": 2, "schedule": [1],
              "wait_seconds": 1}
     assert invoke_raw("WebhookRetryFunction", state)["outcome"] == "failed"  # the last attempt of its schedule
     assert listed("failed") == [authorized] and listed("pending") == [] and listed("delivered") == []
-    assert dal.get(dal.payments_table(), f"EVT#{authorized}", "EVT")["dlv_failed"] == {endpoint["id"]}
+    assert event_item(merchant["merchant_id"], authorized)["dlv_failed"] == {endpoint["id"]}
     assert counted(merchant["merchant_id"]) == {"n": 1, "at": 2, "dd": 0, "df": 1}
 
     receiver.default = 200
@@ -284,7 +296,7 @@ def test_the_delivery_status_filter_and_recover_follow_each_outcome(local: Any, 
     assert listed("pending") == [authorized] and listed("failed") == []
     assert deliver(fan_out()) == {"batchItemFailures": []}
     assert listed("delivered") == [authorized]
-    assert "dlv_failed" not in dal.get(dal.payments_table(), f"EVT#{authorized}", "EVT")
+    assert "dlv_failed" not in event_item(merchant["merchant_id"], authorized)
     log = invoke("ListEventDeliveriesFunction", load_event("events-deliveries", key=key, path_id=authorized)).data
     [delivery] = log["deliveries"]
     assert [(t["round"], t["number"], t["status_code"]) for t in delivery["history"]] == [(0, 1, 500), (0, 2, 500), (1, 1, 200)]

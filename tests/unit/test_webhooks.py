@@ -197,12 +197,14 @@ def test_fan_out_and_attempts_are_idempotent(local: Any, merchant: dict[str, Any
     endpoint = create_endpoint(key, receiver.url).data
     authorize(key)
     run_pipeline()
-    event_pk = next(r["dynamodb"]["Keys"]["pk"]["S"] for r in stream_records() if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT")
-    assert webhooks.fan_out({"pk": event_pk}) == 1  # a replayed stream batch...
+    keys = next(r["dynamodb"]["Keys"] for r in stream_records() if r["dynamodb"]["Keys"]["pk"]["S"].startswith("EVTS#"))
+    event_pk, event_id = keys["pk"]["S"], keys["sk"]["S"]
+    assert webhooks.fan_out({"pk": event_pk, "sk": event_id}) == 1  # a replayed stream batch...
     run_pipeline()
     assert len(receiver.received) == 1  # ...sends nothing twice
-    assert webhooks.attempt(event_pk[4:], endpoint["id"], 1, 0) == {"outcome": "skipped"}
-    deliveries = [r for r in dal.query_partition(dal.payments_table(), event_pk, "DLV#") if r["sk"].count("#") == 1]
+    assert webhooks.attempt(event_id, endpoint["id"], 1, 0, merchant_id=merchant["merchant_id"],
+                            mode="test") == {"outcome": "skipped"}
+    deliveries = [r for r in dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "DLV#") if r["sk"].count("#") == 1]
     assert len(deliveries) == 1 and deliveries[0]["attempts"] == 1
 
 
@@ -220,6 +222,7 @@ def test_a_failed_first_attempt_starts_the_retry_state_machine(local: Any, merch
     [execution] = sfn.list_executions(stateMachineArn=machine)["executions"]
     state = json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
     assert state["attempt"] == 2 and state["wait_seconds"] == 5 and state["schedule"][:2] == [5, 300]
+    assert (state["merchant_id"], state["mode"]) == (merchant["merchant_id"], "test")  # where the event row is
 
 
 def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, merchant: dict[str, Any],
@@ -231,15 +234,16 @@ def test_a_retry_step_reports_the_next_wait_and_the_last_one_fails(local: Any, m
     receiver.default = 500
     authorize(key)
     run_pipeline()
-    event_pk = next(r["dynamodb"]["Keys"]["pk"]["S"] for r in stream_records() if r["dynamodb"]["Keys"]["sk"]["S"] == "EVT")
-    row = next(r for r in dal.query_partition(dal.payments_table(), event_pk, "DLV#") if r["sk"].count("#") == 1)
-    state = {"event_id": event_pk[4:], "endpoint_id": row["endpoint_id"], "round": 0, "attempt": 2,
-             "schedule": [1, 1], "wait_seconds": 1}
+    event_id = next(r["dynamodb"]["Keys"]["sk"]["S"] for r in stream_records()
+                    if r["dynamodb"]["Keys"]["pk"]["S"].startswith("EVTS#"))
+    row = next(r for r in dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "DLV#") if r["sk"].count("#") == 1)
+    state = {"event_id": event_id, "endpoint_id": row["endpoint_id"], "round": 0, "attempt": 2,
+             "schedule": [1, 1], "wait_seconds": 1, "merchant_id": merchant["merchant_id"], "mode": "test"}
     state = invoke_raw("WebhookRetryFunction", state)
     assert state["outcome"] == "retry" and state["attempt"] == 3 and state["wait_seconds"] == 1
     state = invoke_raw("WebhookRetryFunction", state)
     assert state["outcome"] == "failed"
-    event = invoke("GetEventFunction", load_event("events-get", key=key, path_id=event_pk[4:])).data
+    event = invoke("GetEventFunction", load_event("events-get", key=key, path_id=event_id)).data
     assert event["delivery"]["status"] == "failed"
 
 

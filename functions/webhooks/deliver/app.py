@@ -17,7 +17,9 @@ from tahsil.webhooks import webhooks
 def _parse(body: str) -> webhooks.Message:
     message = json.loads(body)
     return webhooks.Message(str(message["event_id"]), str(message["endpoint_id"]), 1, int(message["round"]),
-                            of=int(message["of"]) if message.get("of") else None)
+                            of=int(message["of"]) if message.get("of") else None,
+                            merchant_id=str(message["merchant_id"]) if message.get("merchant_id") else None,
+                            mode=str(message["mode"]) if message.get("mode") else None)
 
 
 def deliver(event: dict[str, Any], _context: Any) -> dict[str, Any]:
@@ -37,7 +39,8 @@ def deliver(event: dict[str, Any], _context: Any) -> dict[str, Any]:
         workers.metrics.add_metric(name=f"WebhookAttempt_{result['outcome']}", unit=MetricUnit.Count, value=1)
         if result["outcome"] == "retry":
             try:
-                webhooks.start_retries(message.event_id, message.endpoint_id, message.round, result["wait_seconds"])
+                webhooks.start_retries(message.event_id, message.endpoint_id, message.round, result["wait_seconds"],
+                                       merchant_id=message.merchant_id, mode=message.mode)
             except Exception:  # noqa: BLE001 - the message comes back; its attempt is skipped, the retries start again
                 workers.logger.exception("retries not started", extra={"event_id": message.event_id})
                 failures.append({"itemIdentifier": message_id})

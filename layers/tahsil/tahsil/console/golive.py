@@ -174,7 +174,7 @@ def _test_payment(merchant_id: str, now: dt.datetime) -> dict[str, Any]:
         return _check("test_payment", True, "test", last["object_id"],
                       f"Test payment {last['object_id']} was captured and its webhook {last['event_id']} was received.")
     captured: list[dict[str, Any]] = []
-    for scanned, event in enumerate(dal.query_owner(dal.payments_table(), f"{merchant_id}#test#EVT"), start=1):
+    for scanned, event in enumerate(webhooks.owner_events(f"{merchant_id}#test"), start=1):
         if scanned > MAX_EVENT_ROWS:  # no filter expression: the bound is on rows read, not on rows that match
             break
         if event["type"] == "payment.captured":

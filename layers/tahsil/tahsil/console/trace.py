@@ -31,13 +31,13 @@ from typing import Any
 from tahsil.console.models import FulfillmentCreate
 from tahsil.kernel import clock
 from tahsil.kernel.errors import Conflict, NotFound
-from tahsil.kernel.events import RequestContext, payload_of
+from tahsil.kernel.events import RequestContext, delivery_partition, payload_of
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.principal import Principal
 from tahsil.payments import checkout, intents, payments
 from tahsil.payments.models import PaymentStatus
 from tahsil.store import dal
-from tahsil.webhooks import deliveries
+from tahsil.webhooks import deliveries, webhooks
 
 MAX_EVENT_ROWS = 2_000
 MAX_LOG_PAGES = 5
@@ -99,8 +99,8 @@ def fulfill(p: Principal, payment_id: str, req: FulfillmentCreate, ctx: RequestC
 def _events(p: Principal, since: dt.datetime, wanted: dict[str, int]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     counts = dict.fromkeys(wanted, 0)
-    for read, event in enumerate(dal.query_owner(dal.payments_table(), f"{p.owner}#EVT", newest_first=False,
-                                                 sk_from=clock.sortable(since), page_size=200), start=1):
+    for read, event in enumerate(webhooks.owner_events(p.owner, newest_first=False, since=since, page_size=200),
+                                 start=1):
         if event["object_id"] in counts:
             found.append(event)
             counts[event["object_id"]] += 1
@@ -205,7 +205,7 @@ def trace(p: Principal, payment_id: str) -> dict[str, Any]:
     timeline: list[dict[str, Any]] = [_event_entry(e) for e in events]
     delivery_of: dict[str, list[dict[str, Any]]] = {}
     for event in events:
-        rows = dal.query_partition(dal.payments_table(), f"EVT#{event['id']}", "DLV#")
+        rows = dal.query_partition(dal.payments_table(), delivery_partition(event["id"]), "DLV#")
         summaries = [r for r in rows if r["sk"].count("#") == 1]
         delivery_of[event["id"]] = summaries
         for summary in summaries:

@@ -4,10 +4,17 @@ An event row holds ``payload``, the exact JSON bytes every delivery signs and se
 latest API version; older versions are rendered from them at delivery, deterministically), so
 a retry a day later sends what the first attempt sent. The bytes are stored zlib-compressed
 (a binary attribute): a payment's event is ~1.2 KB of JSON and ~0.6 KB compressed, which
-keeps the row, its ``by_owner`` copy and every counter update on it inside one write unit.
+keeps the row and every update on it inside one write unit.
 Read it with ``payload_text``/``payload_of``, never the attribute. ``sequence`` is the
 object's version after the change: a receiver keeps the highest it has seen and drops
 stale updates.
+
+Where the rows are (PaymentsTable): ``EVTS#<merchant>#<mode>`` / ``<event id>``, one partition per merchant
+and mode, in no index. Event ids sort by time (``new_event_id``), so that partition read backwards is the
+merchant's events, newest first, and an event is a GetItem whose key comes from the caller's principal and
+the id. Rows written before this layout are ``EVT#<event id>`` / ``EVT`` with a ``by_owner`` copy
+(gsi1pk ``<merchant>#<mode>#EVT``); readers still find and list them (``tahsil.webhooks.webhooks``).
+An event's deliveries stay in their own partition, ``EVT#<event id>`` (``delivery_partition``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tahsil.kernel import clock
-from tahsil.kernel.ids import new_id
+from tahsil.kernel.ids import new_sortable_id
 from tahsil.kernel.principal import Principal
 
 
@@ -35,10 +42,48 @@ def owner_keys(p: Principal, kind: str, now: dt.datetime, object_id: str) -> dic
     return {"gsi1pk": f"{p.owner}#{kind}", "gsi1sk": f"{clock.sortable(now)}#{object_id}"}
 
 
+EVENT_PARTITION = "EVTS#"  # the prefix of the event partitions (the stream filters in template.yaml match it)
+
+
+def event_partition(owner: str) -> str:
+    """The partition of one merchant's events in one mode (``owner`` is ``<merchant>#<mode>``)."""
+    return f"{EVENT_PARTITION}{owner}"
+
+
+def delivery_partition(event_id: str) -> str:
+    """The partition of an event's delivery and attempt rows (the old event rows' partition too)."""
+    return f"EVT#{event_id}"
+
+
+def new_event_id(now: dt.datetime) -> str:
+    """``evt_`` and 20 characters, the first 9 of them the time: event ids sort by creation."""
+    return new_sortable_id("evt", now)
+
+
+_ID_TIMES = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=62 ** 9))
+
+
+def event_id_bound(moment: dt.datetime) -> str:
+    """A sort key below every event id created at or after ``moment`` and above every one created before it
+    (a moment outside the ids' time span, 1970 to 2398, is below or above them all)."""
+    if moment < _ID_TIMES[0]:
+        return "evt_"
+    if moment >= _ID_TIMES[1]:
+        return "evt_~"
+    return new_sortable_id("evt", moment)[:13]
+
+
+def is_event_image(image: dict[str, Any] | None) -> bool:
+    """Whether a stream image (or item) is an event row, of either layout."""
+    if not image:
+        return False
+    return image.get("sk") == "EVT" or str(image.get("pk", "")).startswith(EVENT_PARTITION)
+
+
 def event_row(p: Principal, ctx: RequestContext | None, *, type_: str, obj: dict[str, Any], sequence: int,
               previous: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """An event about ``obj`` (as the API renders it) for the outbox."""
-    event_id = new_id("evt")
+    event_id = new_event_id(now)
     payload = {
         "id": event_id,
         "object": "event",
@@ -51,7 +96,7 @@ def event_row(p: Principal, ctx: RequestContext | None, *, type_: str, obj: dict
         "request": {"id": ctx.request_id if ctx else None, "idempotency_key": ctx.idempotency_key if ctx else None},
     }
     return {
-        "pk": f"EVT#{event_id}", "sk": "EVT", **owner_keys(p, "EVT", now, event_id),
+        "pk": event_partition(p.owner), "sk": event_id,
         "id": event_id, "type": type_, "merchant_id": p.merchant_id, "mode": p.mode,
         "object_id": obj["id"], "sequence": sequence, "created_at": clock.iso(now),
         "payload": pack(json.dumps(payload, separators=(",", ":"), sort_keys=True)),

@@ -7,7 +7,9 @@ PaymentsTable (pk, sk; GSI ``by_owner`` on gsi1pk/gsi1sk; TTL on ``ttl``)
   TXN#<merchant>#<mode> / <txn id>   a transaction (ids sort by time; no index copy). Rows written
                             before this layout: TXN#<id> / TXN with gsi1pk = <merchant>#<mode>#TXN
   TXR#<derived id> / TXR    which transaction a keyed live capture/void/refund made (30 days, TTL)
-  EVT#<id>   / EVT          an event (the outbox row); gsi1pk = <merchant>#<mode>#EVT
+  EVTS#<merchant>#<mode> / <evt id>   an event (the outbox row), ids ordered by time; no index copy;
+                            before this layout: EVT#<id> / EVT with gsi1pk = <merchant>#<mode>#EVT
+  EVT#<evt id> / DLV#<endpoint>[#<round>#<n>]   a delivery and its failed attempts
   VEL#<fp>   / <hour>       authorizations per card fingerprint per hour (TTL)
   WHEEL#<bucket end>#<shard> / <id>#<action>   a deadline on the expiry time wheel (TTL)
 CredentialsTable (pk, sk; GSI ``by_merchant``)

@@ -7,7 +7,7 @@ The rows are the ones ``tahsil.webhooks`` writes, in the PaymentsTable:
                                                 ``delivered_attempt``
 Delivery rows are in no index (an index copy would cost a write unit per delivery, and one endpoint's
 partition of it would be a hot partition): one endpoint's deliveries, newest first, are read by walking
-the merchant's events (the ``by_owner`` index) and reading their rows for that endpoint by key
+the merchant's events (``webhooks.owner_events``) and reading their rows for that endpoint by key
 (BatchGetItem), at most ``MAX_EVENTS`` events per call. The overview's numbers come from counters
 (``tahsil.store.counters``, scope ``DLV#<merchant>#<mode>``), not from these rows.
 """
@@ -18,8 +18,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from tahsil.kernel import clock
 from tahsil.kernel.errors import InvalidRequest
+from tahsil.kernel.events import delivery_partition
 from tahsil.kernel.principal import Principal
 from tahsil.store import dal
 from tahsil.webhooks import webhooks
@@ -37,22 +37,22 @@ MAX_EVENTS = 2_000  # events walked per call looking for one endpoint's deliveri
 
 
 def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-         start: dict[str, Any] | None = None, newest_first: bool = True,
+         after: dict[str, Any] | None = None, newest_first: bool = True,
          max_events: int | None = None) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
     """(event, its delivery row to this endpoint or None), newest event first, at most ``max_events`` events
     (default ``MAX_EVENTS``)."""
     max_events = max_events or MAX_EVENTS
-    events = dal.query_owner(dal.payments_table(), f"{owner}#EVT", newest_first=newest_first, start=start,
-                             sk_from=clock.sortable(since) if since else None,
-                             sk_to=clock.sortable(until) + "~" if until else None, page_size=100)
+    events = webhooks.owner_events(owner, newest_first=newest_first, after=after, since=since,
+                                   before=until + dt.timedelta(microseconds=1) if until else None, page_size=100)
     chunk: list[dict[str, Any]] = []
 
     def flush() -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
         wanted = [e for e in chunk if e.get("deliveries_total") != 0
                   and (not e.get("target_endpoint_id") or e["target_endpoint_id"] == endpoint_id)]
-        found = dal.get_many(dal.payments_table(), [(e["pk"], f"DLV#{endpoint_id}") for e in wanted]) if wanted else {}
+        keys = [(delivery_partition(e["id"]), f"DLV#{endpoint_id}") for e in wanted]
+        found = dal.get_many(dal.payments_table(), keys) if keys else {}
         for event in chunk:
-            yield event, found.get((event["pk"], f"DLV#{endpoint_id}"))
+            yield event, found.get((delivery_partition(event["id"]), f"DLV#{endpoint_id}"))
 
     for walked, event in enumerate(events, start=1):
         chunk.append(event)
@@ -66,10 +66,10 @@ def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, unti
 
 
 def delivery_rows(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                  limit: int | None = None, start: dict[str, Any] | None = None,
+                  limit: int | None = None, after: dict[str, Any] | None = None,
                   newest_first: bool = True, max_events: int | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for _, row in walk(owner, endpoint_id, since=since, until=until, start=start, newest_first=newest_first,
+    for _, row in walk(owner, endpoint_id, since=since, until=until, after=after, newest_first=newest_first,
                        max_events=max_events):
         if row is None:
             continue
@@ -81,7 +81,7 @@ def delivery_rows(owner: str, endpoint_id: str, *, since: dt.datetime | None = N
 
 def attempts(event_id: str, endpoint_id: str) -> list[dict[str, Any]]:
     """One delivery's attempts, oldest first."""
-    rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", f"DLV#{endpoint_id}")
+    rows = dal.query_partition(dal.payments_table(), delivery_partition(event_id), f"DLV#{endpoint_id}")
     summary = next((r for r in rows if r["sk"] == f"DLV#{endpoint_id}"), None)
     return [{"event_id": event_id, "endpoint_id": endpoint_id, **t} for t in webhooks.attempt_history(summary, rows)]
 
@@ -107,19 +107,17 @@ def endpoint_deliveries(p: Principal, endpoint_id: str, *, limit: int, starting_
     the last event walked (an endpoint subscribed to few event types can have short pages).
     """
     webhooks.load_endpoint(p, endpoint_id)  # 404 unless it is this merchant's, in this mode
-    start = None
+    anchor = None
     if starting_after:
-        anchor = None
         if starting_after.startswith("evt_"):
-            anchor = dal.get(dal.payments_table(), f"EVT#{starting_after}", "EVT")
-        if anchor is None or anchor.get("merchant_id") != p.merchant_id or anchor.get("mode") != p.mode:
+            anchor = webhooks.find_event(p.merchant_id, p.mode, starting_after)
+        if anchor is None:
             raise InvalidRequest("starting_after must be the event_id of a delivery in this list", param="starting_after")
-        start = dal.resume_after(anchor)
     page: list[dict[str, Any]] = []
     has_more = False
     last_event: str | None = None
     walked = 0
-    for event, row in walk(p.owner, endpoint_id, start=start):
+    for event, row in walk(p.owner, endpoint_id, after=anchor):
         walked += 1
         if row is not None:
             if len(page) == limit:

@@ -7,9 +7,12 @@ Pipeline (see docs/webhooks.md):
        the delivery counters in the same transaction (``tahsil.store.counters``, scope DLV#<merchant>#<mode>)
     -> on failure, a Step Functions execution: wait per schedule -> attempt -> decide -> ...
 
-Rows (PaymentsTable, in the event's partition so one query reads an event's whole log):
-  EVT#<evt> / EVT                     the event (outbox row); ``deliveries_total = 0`` when nobody subscribes,
-                                      ``dlv_failed`` (a string set) the endpoints whose delivery failed for good
+Rows (PaymentsTable):
+  EVTS#<merchant>#<mode> / <evt>      the event (outbox row; ``tahsil.kernel.events``): ``deliveries_total = 0``
+                                      when nobody subscribes, ``dlv_failed`` (a string set) the endpoints whose
+                                      delivery failed for good. Rows written before this layout: EVT#<evt> / EVT
+                                      (listed through by_owner, after the partition's rows: all older)
+  in the event's delivery partition (one query reads an event's whole log):
   EVT#<evt> / DLV#<endpoint>          one delivery (in no index): status, attempts, round, next retry, ``of``
                                       (the event's endpoints at fan-out); the attempt that delivered
                                       (``delivered_attempt``: time, URL, status code...)
@@ -20,10 +23,12 @@ Endpoints (CredentialsTable): WHE#<id> / WHE, the signing secret sealed (AES-GCM
 from __future__ import annotations
 
 import base64
+import collections.abc
 import datetime as dt
 import functools
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import secrets
@@ -33,7 +38,15 @@ from typing import Any
 
 from tahsil.kernel import clock, versions
 from tahsil.kernel.errors import InvalidRequest, NotFound
-from tahsil.kernel.events import RequestContext, event_row, payload_of, payload_text
+from tahsil.kernel.events import (
+    RequestContext,
+    delivery_partition,
+    event_id_bound,
+    event_partition,
+    event_row,
+    payload_of,
+    payload_text,
+)
 from tahsil.kernel.ids import looks_like, new_id
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import metrics
@@ -289,7 +302,7 @@ def fan_out(event: dict[str, Any]) -> int:
     ``deliveries_total = 0`` (a SET: idempotent), so the events API can tell it from one not fanned out yet.
     """
     table = dal.payments_table()
-    stored = dal.get(table, event["pk"], "EVT")  # the stream is the source, the table the truth
+    stored = dal.get(table, event["pk"], event.get("sk") or "EVT")  # the stream is the source, the table the truth
     if stored is None:
         return 0
     target = stored.get("target_endpoint_id")
@@ -299,17 +312,21 @@ def fan_out(event: dict[str, Any]) -> int:
     else:
         endpoints = [e for e in candidates if _subscribed(e, stored["type"])]
     if not endpoints:
-        dal.update(table, stored["pk"], "EVT", "SET deliveries_total = :n", vals=dal.values(n=0))
-    _enqueue([(stored["id"], e["id"], 0) for e in endpoints], of=len(endpoints))
+        dal.update(table, stored["pk"], stored["sk"], "SET deliveries_total = :n", vals=dal.values(n=0))
+    _enqueue([(stored["id"], e["id"], 0) for e in endpoints], of=len(endpoints),
+             owner=(stored["merchant_id"], stored["mode"]))
     return len(endpoints)
 
 
-def _enqueue(items: list[tuple[str, str, int]], *, of: int | None = None) -> None:
+def _enqueue(items: list[tuple[str, str, int]], *, of: int | None = None, owner: tuple[str, str] | None = None) -> None:
+    """Queue first attempts. ``owner`` (merchant, mode) says where the event row is; messages queued before
+    events moved into their merchant's partition have none, and their events are found under the old key."""
     sqs = aws.client("sqs")
+    where = {"merchant_id": owner[0], "mode": owner[1]} if owner else {}
     for start in range(0, len(items), 10):
         chunk = items[start:start + 10]
         answer = sqs.send_message_batch(QueueUrl=_env("DELIVERY_QUEUE_URL"), Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"event_id": e, "endpoint_id": w, "round": r,
+            {"Id": str(i), "MessageBody": json.dumps({"event_id": e, "endpoint_id": w, "round": r, **where,
                                                       **({"of": of} if of is not None else {})})}
             for i, (e, w, r) in enumerate(chunk)
         ])
@@ -370,6 +387,8 @@ class Message:
     round: int
     waits: tuple[int, ...] | None = None
     of: int | None = None  # how many endpoints the event was fanned out to (first attempts only)
+    merchant_id: str | None = None  # where the event row is; None: a message from before the events'
+    mode: str | None = None  # partitions, whose event is under its old key
 
 
 def counter_fields(event_type: str, endpoint_id: str, *, started: bool, ok: bool, failed: bool) -> dict[str, int]:
@@ -416,7 +435,10 @@ def _prepare(message: Message) -> _Plan | None:
         return _Plan(message, counters.Unit(actions=[]), "retry", max(0, int(left.total_seconds())), False)
     elif delivery["round"] != round_ or delivery["status"] in FINAL or delivery["attempts"] >= number:
         return None
-    event = dal.get(table, pk, "EVT")
+    # Where the event row is: the message says (a later attempt's delivery row says it too); a first attempt
+    # queued before events moved into their merchant's partition says nothing, and its event has the old key.
+    merchant_id, mode = message.merchant_id or (delivery or {}).get("merchant_id"), message.mode or (delivery or {}).get("mode")
+    event = find_event(merchant_id, mode, event_id)
     if event is None:
         return None
     endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
@@ -476,7 +498,7 @@ def _prepare(message: Message) -> _Plan | None:
                        "endpoint_id": endpoint_id, **facts}
         actions.append(dal.put_action(table, attempt_row, condition="attribute_not_exists(sk)"))
     if final_failure:  # rare: the event row says which endpoints failed (a set: idempotent), for the list filter
-        actions.append(dal.update_action(table, pk, "EVT", "ADD dlv_failed :ep", condition=None,
+        actions.append(dal.update_action(table, event["pk"], event["sk"], "ADD dlv_failed :ep", condition=None,
                                          vals=dal.values(ep={endpoint_id})))
     if gone and endpoint is not None:
         actions.append(dal.update_action(dal.credentials_table(), endpoint["pk"], "WHE",
@@ -538,23 +560,27 @@ def attempts(messages: list[Message]) -> list[dict[str, Any] | None]:
 
 
 def attempt(event_id: str, endpoint_id: str, number: int, round_: int,
-            waits: tuple[int, ...] | list[int] | None = None, of: int | None = None) -> dict[str, Any]:
+            waits: tuple[int, ...] | list[int] | None = None, of: int | None = None, *,
+            merchant_id: str | None = None, mode: str | None = None) -> dict[str, Any]:
     """Make attempt ``number`` of a delivery, record it, and say what comes next (see ``attempts``).
 
     ``waits`` is the retry schedule (seconds before attempts 2, 3, ...); it travels in the
     state machine's input, so a test can shorten it.
     """
-    [result] = attempts([Message(event_id, endpoint_id, number, round_, tuple(waits) if waits else None, of)])
+    [result] = attempts([Message(event_id, endpoint_id, number, round_, tuple(waits) if waits else None, of,
+                                 merchant_id, mode)])
     if result is None:
         raise RuntimeError(f"could not record attempt {number} of {event_id} to {endpoint_id} (write conflicts)")
     return result
 
 
-def start_retries(event_id: str, endpoint_id: str, round_: int, wait_seconds: int) -> None:
+def start_retries(event_id: str, endpoint_id: str, round_: int, wait_seconds: int, *,
+                  merchant_id: str | None = None, mode: str | None = None) -> None:
     """Hand the delivery to Step Functions; the execution name makes a second start a no-op."""
     client = aws.client("stepfunctions")
     state = {"event_id": event_id, "endpoint_id": endpoint_id, "round": round_, "attempt": 2,
-             "schedule": list(schedule()), "wait_seconds": wait_seconds}
+             "schedule": list(schedule()), "wait_seconds": wait_seconds,
+             **({"merchant_id": merchant_id, "mode": mode} if merchant_id and mode else {})}
     name = f"{event_id}-{endpoint_id}-{round_}"[:80]
     try:
         client.start_execution(stateMachineArn=_env("RETRY_STATE_MACHINE_ARN"), name=name, input=json.dumps(state))
@@ -566,7 +592,8 @@ def retry_step(state: dict[str, Any]) -> dict[str, Any]:
     """One Step Functions task: attempt, then tell the state machine whether to wait again."""
     number = int(state["attempt"])
     waits = [int(w) for w in state.get("schedule") or schedule()]
-    result = attempt(state["event_id"], state["endpoint_id"], number, int(state["round"]), waits)
+    result = attempt(state["event_id"], state["endpoint_id"], number, int(state["round"]), waits,
+                     merchant_id=state.get("merchant_id"), mode=state.get("mode"))
     out = {**state, "attempt": number + 1, "outcome": result["outcome"]}
     if result["outcome"] == "retry":
         out["wait_seconds"] = result["wait_seconds"]
@@ -610,30 +637,81 @@ def delivery_summary(item: dict[str, Any], summaries: list[dict[str, Any]]) -> d
 def event_view(item: dict[str, Any], summaries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The event as the API shows it; ``summaries``: its delivery rows (read here when not given)."""
     if summaries is None:
-        summaries = [r for r in dal.query_partition(dal.payments_table(), item["pk"], "DLV#") if is_summary(r)]
+        summaries = [r for r in dal.query_partition(dal.payments_table(), delivery_partition(item["id"]), "DLV#")
+                     if is_summary(r)]
     payload = payload_of(item)
     payload["delivery"] = delivery_summary(item, summaries)
     return payload
 
 
+def find_event(merchant_id: str | None, mode: str | None, event_id: str) -> dict[str, Any] | None:
+    """An event row: a GetItem in the merchant's and mode's partition (another's id is simply not there); a
+    row of the older layout (``EVT#<id>`` / ``EVT``) only when that misses, and only if it is theirs. Without
+    a merchant and mode (a message queued before this layout), the older key alone."""
+    table = dal.payments_table()
+    if merchant_id and mode:
+        item = dal.get(table, event_partition(f"{merchant_id}#{mode}"), event_id)
+        if item is not None:
+            return item
+    legacy = dal.get(table, delivery_partition(event_id), "EVT")
+    if legacy is None or (merchant_id and mode and (legacy["merchant_id"] != merchant_id or legacy["mode"] != mode)):
+        return None
+    return legacy
+
+
 def load_event(p: Principal, event_id: str) -> dict[str, Any]:
     if not looks_like("evt", event_id):
         raise InvalidRequest("id must be an event id (evt_...)", param="id")
-    item = dal.get(dal.payments_table(), f"EVT#{event_id}", "EVT")
-    if item is None or item["merchant_id"] != p.merchant_id or item["mode"] != p.mode:
+    item = find_event(p.merchant_id, p.mode, event_id)
+    if item is None:
         raise NotFound("event not found", param="id")
     return item
 
 
 def get_event(p: Principal, event_id: str) -> dict[str, Any]:
-    """``GET /v1/events/{id}``: one Query reads the event's partition (the event and its deliveries)."""
-    if not looks_like("evt", event_id):
-        raise InvalidRequest("id must be an event id (evt_...)", param="id")
-    rows = dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "")
-    item = next((r for r in rows if r["sk"] == "EVT"), None)
-    if item is None or item["merchant_id"] != p.merchant_id or item["mode"] != p.mode:
-        raise NotFound("event not found", param="id")
-    return event_view(item, [r for r in rows if is_summary(r)])
+    """``GET /v1/events/{id}``: a GetItem for the event, a Query for its delivery rows."""
+    item = load_event(p, event_id)
+    return event_view(item)
+
+
+def owner_events(owner: str, *, newest_first: bool = True, after: dict[str, Any] | None = None,
+                 since: dt.datetime | None = None, before: dt.datetime | None = None,
+                 filter_expression: str | None = None, names: dict[str, str] | None = None,
+                 vals: dict[str, Any] | None = None, page_size: int = 100) -> collections.abc.Iterator[dict[str, Any]]:
+    """A merchant's events in one mode (``owner``: ``<merchant>#<mode>``), newest first (or oldest), lazily.
+
+    Created at or after ``since`` and before ``before``; after the event row ``after`` (a cursor). The
+    partition ``EVTS#<owner>`` is read by sort key (event ids sort by time). Rows of the older layout are all
+    older than any in the partition: newest first, they follow it (through the ``by_owner`` index, read
+    only once the partition is exhausted); oldest first, they come before it.
+    """
+    table = dal.payments_table()
+    legacy_after = after is not None and after["sk"] == "EVT"
+
+    def current() -> collections.abc.Iterator[dict[str, Any]]:
+        if newest_first and legacy_after:
+            return  # the cursor is older than every row of the partition
+        start = None if legacy_after or after is None else after["sk"]
+        while True:
+            rows, start = dal.query_page(table, event_partition(owner), newest_first=newest_first,
+                                         sk_from=event_id_bound(since) if since else None,
+                                         sk_to=event_id_bound(before) if before else None, start_sk=start,
+                                         filter_expression=filter_expression, names=names, vals=vals,
+                                         page_size=page_size)
+            yield from rows
+            if start is None:
+                return
+
+    def older() -> collections.abc.Iterator[dict[str, Any]]:
+        if not newest_first and after is not None and not legacy_after:
+            return  # the cursor is newer than every row of the older layout
+        yield from dal.query_owner(table, f"{owner}#EVT", newest_first=newest_first,
+                                   start=dal.resume_after(after) if legacy_after and after else None,
+                                   sk_from=clock.sortable(since) if since else None,
+                                   sk_to=clock.sortable(before) if before else None,
+                                   filter_expression=filter_expression, names=names, vals=vals, page_size=page_size)
+
+    return itertools.chain(current(), older()) if newest_first else itertools.chain(older(), current())
 
 
 def owner_endpoints(merchant_id: str, mode: str) -> list[dict[str, Any]]:
@@ -654,9 +732,10 @@ def summaries_of(events: list[dict[str, Any]], endpoint_ids: list[str] | None = 
     table = dal.payments_table()
     if -(-len(wanted) * len(endpoint_ids) // 100) > len(wanted):  # BatchGetItem takes 100 keys a call
         for event in wanted:
-            out[event["id"]] = [r for r in dal.query_partition(table, event["pk"], "DLV#") if is_summary(r)]
+            out[event["id"]] = [r for r in dal.query_partition(table, delivery_partition(event["id"]), "DLV#")
+                                if is_summary(r)]
         return out
-    found = dal.get_many(table, [(e["pk"], f"DLV#{w}") for e in wanted for w in endpoint_ids])
+    found = dal.get_many(table, [(delivery_partition(e["id"]), f"DLV#{w}") for e in wanted for w in endpoint_ids])
     for row in found.values():
         out.setdefault(row["event_id"], []).append(row)
     return out
@@ -684,13 +763,12 @@ _DELIVERY_FILTERS = {
 
 def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: str | None, delivery_status: str | None,
                 object_id: str | None, created_gte: dt.datetime | None, created_lte: dt.datetime | None) -> dict[str, Any]:
-    start = None
+    anchor = None
     if starting_after:
         try:
             anchor = load_event(p, starting_after)
         except (InvalidRequest, NotFound):
             raise InvalidRequest("starting_after must be the id of one of your events", param="starting_after") from None
-        start = dal.resume_after(anchor)
     clauses, names, vals = [], {}, {}
     if type_:
         clauses.append("#type = :type")
@@ -702,10 +780,14 @@ def list_events(p: Principal, *, limit: int, starting_after: str | None, type_: 
     if delivery_status:
         clauses.append(f"({_DELIVERY_FILTERS[delivery_status]})")
         vals |= dal.values(zero=0)
-    items = dal.query_owner(
-        dal.payments_table(), f"{p.owner}#EVT", start=start,
-        sk_from=clock.sortable(created_gte) if created_gte else None,
-        sk_to=clock.sortable(created_lte + dt.timedelta(seconds=1)) if created_lte else None,
+    before = None
+    if created_lte:
+        try:
+            before = created_lte + dt.timedelta(seconds=1)  # the whole second: ``created`` is shown in seconds
+        except OverflowError:
+            before = None  # the last second there is: no upper bound
+    items = owner_events(
+        p.owner, after=anchor, since=created_gte, before=before,
         filter_expression=" AND ".join(clauses) or None, names=names or None, vals=vals or None,
     )
     page: list[dict[str, Any]] = []
@@ -747,19 +829,19 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
     """Start a delivery over (a new round, attempts from 1), for one endpoint or all."""
     item = load_event(p, event_id)
     table = dal.payments_table()
-    rows = [r for r in dal.query_partition(table, item["pk"], "DLV#") if is_summary(r)]
+    rows = [r for r in dal.query_partition(table, delivery_partition(event_id), "DLV#") if is_summary(r)]
     queued = []
     if endpoint_id:
         rows = [r for r in rows if r["endpoint_id"] == endpoint_id]
         if not rows:
             endpoint = load_endpoint(p, endpoint_id)  # a known endpoint that never got this event: add it
             now = clock.now()
-            row = {"pk": item["pk"], "sk": f"DLV#{endpoint_id}", "event_id": event_id, "event_type": item["type"],
+            row = {"pk": delivery_partition(event_id), "sk": f"DLV#{endpoint_id}", "event_id": event_id, "event_type": item["type"],
                    "endpoint_id": endpoint_id, "merchant_id": p.merchant_id, "mode": p.mode, "url": endpoint["url"],
                    "status": "pending", "attempts": 0, "round": 0, "created_at": clock.iso(now)}
             actions = [dal.put_action(table, row, condition="attribute_not_exists(sk)")]
             if item.get("deliveries_total") == 0:  # no longer an event without endpoints
-                actions.append(dal.update_action(table, item["pk"], "EVT", "REMOVE deliveries_total", condition=None))
+                actions.append(dal.update_action(table, item["pk"], item["sk"], "REMOVE deliveries_total", condition=None))
             try:
                 dal.transact(actions)
                 queued.append((event_id, endpoint_id, 0))
@@ -779,7 +861,7 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
             expression = "DELETE dlv_failed :ep"
             if int(item.get("deliveries_failed") or 0) > 0:  # an event recorded before the failed set: its count
                 expression += " ADD deliveries_failed :minus"
-            actions.append(dal.update_action(table, item["pk"], "EVT", expression, condition=None,
+            actions.append(dal.update_action(table, item["pk"], item["sk"], expression, condition=None,
                                              vals=dal.values(ep={row["endpoint_id"]}, **(
                                                  {"minus": -1} if "ADD" in expression else {}))))
         try:
@@ -787,7 +869,7 @@ def redeliver(p: Principal, event_id: str, endpoint_id: str | None) -> dict[str,
         except dal.ConditionFailed:
             continue  # someone redelivered it at the same moment
         queued.append((event_id, row["endpoint_id"], row["round"] + 1))
-    _enqueue(queued)
+    _enqueue(queued, owner=(p.merchant_id, p.mode))
     return {"event_id": event_id, "redelivering_to": [e for _, e, _ in queued]}
 
 
@@ -798,13 +880,14 @@ def recover(p: Principal, endpoint_id: str, since: dt.datetime) -> dict[str, Any
     filter finds them; their delivery rows to this endpoint are read by key.
     """
     load_endpoint(p, endpoint_id)
-    candidates = list(dal.query_owner(
-        dal.payments_table(), f"{p.owner}#EVT", sk_from=clock.sortable(since), newest_first=False,
+    candidates = list(owner_events(
+        p.owner, since=since, newest_first=False,
         filter_expression="contains(dlv_failed, :ep) OR deliveries_failed > :zero", vals=dal.values(ep=endpoint_id, zero=0)))
     events: list[str] = []
     for chunk in _chunks(candidates, 100):
-        found = dal.get_many(dal.payments_table(), [(e["pk"], f"DLV#{endpoint_id}") for e in chunk])
-        events += [e["id"] for e in chunk if (found.get((e["pk"], f"DLV#{endpoint_id}")) or {}).get("status") == "failed"]
+        keys = {e["id"]: (delivery_partition(e["id"]), f"DLV#{endpoint_id}") for e in chunk}
+        found = dal.get_many(dal.payments_table(), list(keys.values()))
+        events += [e["id"] for e in chunk if (found.get(keys[e["id"]]) or {}).get("status") == "failed"]
     for event_id in events:
         redeliver(p, event_id, endpoint_id)
     return {"endpoint_id": endpoint_id, "since": clock.iso(since), "redelivered_events": events}
