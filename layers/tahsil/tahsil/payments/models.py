@@ -28,7 +28,7 @@ from tahsil.kernel.models import Strict, described
 from tahsil.kernel.money import MINOR_UNITS, SUPPORTED_CURRENCIES
 from tahsil.payments import cards
 
-# _LAZY: models that card payments (authorize, sale, capture, void, refund, get) never use are built on
+# _LAZY: models that a card payment's first request does not use are built on
 # first use (pydantic ``defer_build``) rather than when this module is imported, which every payments function
 # does: the listings, the test-mode clock and payment intents build theirs when they first validate or answer.
 # (docs/decisions.md, "Cold start as built")
@@ -141,14 +141,17 @@ class PaymentCreate(Strict):
 
 
 class CaptureRequest(Strict):
+    model_config = ConfigDict(defer_build=True)  # built on first use (not by authorize): see _LAZY
     amount: Amount | None = Field(default=None, description="Defaults to the full authorized amount")
 
 
 class VoidRequest(Strict):
+    model_config = ConfigDict(defer_build=True)  # built on first use (not by authorize): see _LAZY
     reason: ShortText
 
 
 class RefundRequest(Strict):
+    model_config = ConfigDict(defer_build=True)  # built on first use (not by authorize): see _LAZY
     amount: Amount | None = Field(default=None, description="Defaults to everything not yet refunded")
     reason: ShortText
 
