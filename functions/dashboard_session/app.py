@@ -23,10 +23,10 @@ import json
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import SecretStr, StringConstraints
 
 from tahsil.api import http
+from tahsil.api.params import Body
 from tahsil.console import cognito
 from tahsil.kernel.errors import InvalidRequest, Unauthenticated
 from tahsil.kernel.models import Strict

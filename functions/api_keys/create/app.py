@@ -2,9 +2,8 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
-
 from tahsil.api import http, schemas
+from tahsil.api.params import Body
 from tahsil.console import keys
 from tahsil.console.models import ApiKey, ApiKeyCreate
 

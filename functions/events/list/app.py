@@ -2,9 +2,8 @@
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from tahsil.api import http, schemas
+from tahsil.api.params import Query
 from tahsil.kernel.models import IsoDateTime
 from tahsil.webhooks import webhooks
 from tahsil.webhooks.models import EventList

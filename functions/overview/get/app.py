@@ -3,9 +3,8 @@ over a window, computed from the request logs and delivery records."""
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from tahsil.api import http, schemas
+from tahsil.api.params import Query
 from tahsil.console import overview
 from tahsil.console.models import Overview
 from tahsil.kernel.models import IsoDateTime

@@ -2,9 +2,8 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
-
 from tahsil.api import http
+from tahsil.api.params import Body
 from tahsil.kernel.config import settings
 from tahsil.payments import intents
 from tahsil.payments.models import CreatedPaymentIntent, IntentCreate, intent_responses

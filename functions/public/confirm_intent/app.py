@@ -6,9 +6,8 @@ the intent's own. An Idempotency-Key sent here is scoped to the intent.
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-
 from tahsil.api import http
+from tahsil.api.params import Body, Query
 from tahsil.payments import intents
 from tahsil.payments.models import ConfirmedPaymentIntent, IntentConfirm, intent_responses
 

@@ -2,10 +2,9 @@
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from tahsil.api import http, requestlog, schemas
 from tahsil.api.models import RequestLogList
+from tahsil.api.params import Query
 from tahsil.kernel.models import IsoDateTime
 
 app = http.resolver()

@@ -2,9 +2,8 @@
 
 from typing import Annotated, Literal
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from tahsil.api import http, schemas
+from tahsil.api.params import Query
 from tahsil.payments import payments
 from tahsil.payments.models import TransactionList
 

@@ -2,9 +2,8 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from tahsil.api import http, schemas
+from tahsil.api.params import Query
 from tahsil.webhooks import deliveries
 from tahsil.webhooks.models import EndpointDeliveryList
 
