@@ -167,6 +167,7 @@ class Advance(Strict):
 
 
 class Payment(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # the response's schema: built for the OpenAPI document, not per request
     id: str
     object: str = "payment"
     status: str
