@@ -1,0 +1,49 @@
+"""Modules an API function defers in Lambda (``tahsil.api``) load on first use, and work when they do."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+LAYER = Path(__file__).resolve().parents[2] / "layers" / "tahsil"
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
+    environ.update(env)
+    environ["PYTHONPATH"] = os.pathsep.join([str(LAYER), *sys.path])
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environ, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_asyncio_is_not_loaded_by_the_event_handler_in_lambda_and_works_on_first_use() -> None:
+    out = _run("""
+        import sys
+        import tahsil.api
+        import aws_lambda_powertools.event_handler  # imports its AppSync resolvers, which import asyncio
+        import tahsil.api.http
+        print("loaded at import:", "asyncio.base_events" in sys.modules)
+        import asyncio
+        async def answer():
+            await asyncio.sleep(0)
+            return 42
+        print("run:", asyncio.run(answer()))
+        from asyncio import gather
+        print("gather:", gather.__module__)
+    """, AWS_LAMBDA_FUNCTION_NAME="AuthorizePaymentFunction")
+    assert out.returncode == 0, out.stderr
+    assert "loaded at import: False" in out.stdout
+    assert "run: 42" in out.stdout
+    assert "gather: asyncio.tasks" in out.stdout
+
+
+def test_outside_lambda_asyncio_loads_as_usual() -> None:
+    out = _run("""
+        import sys
+        import tahsil.api
+        import aws_lambda_powertools.event_handler
+        print(type(sys.modules["asyncio"]).__name__, "asyncio.base_events" in sys.modules)
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["module", "True"]
