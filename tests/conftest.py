@@ -23,7 +23,6 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
 def _reset_caches() -> None:
-    from tahsil.api import idempotency
     from tahsil.kernel import config
     from tahsil.store import aws, crypto
 
@@ -33,7 +32,6 @@ def _reset_caches() -> None:
     crypto._subkey.cache_clear()
     crypto.vault = crypto.CardVault("card")
     crypto.secrets_vault = crypto.CardVault("secrets")
-    idempotency._store.cache_clear()
 
 
 @pytest.fixture

@@ -103,8 +103,8 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
             return [leaf for v in value for leaf in leaves(v, key)]
         if key == "payload":  # an event's JSON (stored compressed), as it will be sent
             return leaves(payload_of({"payload": value}))
-        if hasattr(value, "value"):  # another binary attribute (boto3's Binary): its bytes
-            return [(key, bytes(value.value))]
+        if isinstance(value, bytes):  # another binary attribute: its bytes
+            return [(key, value)]
         return [(key, value)]
 
     found = leaves(table_items())
@@ -118,13 +118,13 @@ def test_card_number_is_encrypted_and_cvv_is_never_stored(sk: str) -> None:
     payment = next(r for r in table_items() if r["pk"].startswith("PAY"))
     from tahsil.store import crypto
 
-    sealed = bytes(payment["card_sealed"].value)  # one binary attribute: version, wrapped data key, IV, AES-GCM
+    sealed = payment["card_sealed"]  # one binary attribute: version, wrapped data key, IV, AES-GCM
     assert sealed[0] == crypto.CardVault.COMPACT_VERSION and len(sealed) == 3 + int.from_bytes(sealed[1:3], "big") + 12 + 16 + 16
     context = f"{payment['merchant_id']}/{payment['id']}"
     assert crypto.vault.unseal(payment["card_sealed"], context, payment["merchant_id"]) == CARD["number"]
     with pytest.raises(Exception):  # noqa: B017,PT011 - bound to its payment (AES-GCM's AAD): another context fails
         crypto.vault.unseal(payment["card_sealed"], f"{payment['merchant_id']}/pay_other", payment["merchant_id"])
-    assert bytes(payment["card_fingerprint"].value).hex() == crypto.card_fingerprint(CARD["number"])
+    assert payment["card_fingerprint"].hex() == crypto.card_fingerprint(CARD["number"])
     assert "card_bin" not in payment  # derivable from the sealed card, read by nothing
     older = crypto.vault.encrypt(CARD["number"], context=context, merchant=payment["merchant_id"])  # the map form
     assert crypto.vault.unseal(older, context, payment["merchant_id"]) == CARD["number"]  # still opens
@@ -464,17 +464,20 @@ def test_idempotency_keys_are_scoped_to_merchant_and_mode(merchant: dict[str, An
     assert b.data["livemode"] is True
 
 
-def test_the_invocations_lambda_context_reaches_powertools_idempotency(sk: str) -> None:
-    """Powertools expires an in-progress record by the Lambda's remaining time: the context it gets is the
-    invocation's own, handed over when the request uses an Idempotency-Key (tahsil.api.idempotency.run)."""
-    from tahsil.api import idempotency
+def test_the_invocations_lambda_context_bounds_its_idempotency_claim(sk: str) -> None:
+    """An in-progress record is free again once the invocation that wrote it has run out of time: the
+    record's in_progress_expiration is the invocation's own deadline (tahsil.api.idempotency.run)."""
+    from tahsil.kernel.config import settings
+    from tahsil.store import dal
     from tahsil_local.gateway import LambdaContext
 
     event = load_event("payments-authorize", key=sk, body=body(), headers={"Idempotency-Key": "ctx-1"})
     context = LambdaContext("AuthorizePaymentFunction", 512, "req-ctx-1", deadline=time.monotonic() + 15)
+    before = int(time.time() * 1000)
     answer = handler_of("AuthorizePaymentFunction")(event, context)
     assert answer["statusCode"] == 200
-    assert idempotency.config().lambda_context is context
+    [record] = [dal.load(item) for item in dal._ddb().scan(TableName=settings().idempotency_table)["Items"]]
+    assert before + 13_000 <= record["in_progress_expiration"] <= int(time.time() * 1000) + 15_000
 
 
 def test_an_idempotency_key_over_255_characters_is_400(sk: str) -> None:

@@ -1,26 +1,34 @@
-"""Idempotency-Key semantics on top of Powertools Idempotency (DynamoDB persistence).
+"""Idempotency-Key semantics: a record per key in the idempotency table, claimed before the work runs.
 
-Configured deliberately, as the design asks:
-- the key is merchant + mode + Idempotency-Key (``scope``), with one prefix for every
-  function, so a key is scoped to the account, not to one endpoint;
-- the payload check covers method, route, path and the canonical JSON body, so the same
-  key with different parameters or on another endpoint is a 409;
-- a concurrent duplicate raises IdempotencyAlreadyInProgressError: a 409, and nothing is stored;
-- the stored answer is the first response's status and body; a replay carries a marker
-  that becomes ``Idempotent-Replayed: true``;
-- the answer is stored compressed (``pack``): its JSON text in the original key order, deflated
-  with a preset dictionary of the payment object's field names and base85-encoded, so a payment's
-  record stays well under 1 KB (one write unit) and a replay sends the first response's bytes;
-- records live 24 hours (TTL); an unexpected exception deletes the record (Powertools'
-  behaviour), so a retry after a crash runs again instead of replaying an error.
+The record format and its rules are Powertools Idempotency's DynamoDB persistence layer's, kept
+byte for byte (records written by earlier versions, which used that layer, replay the same):
+- the record's id is ``tahsil#`` + MD5 of the JSON of ``scope`` (merchant, mode, and the key), one prefix
+  for every function, so a key is scoped to the account, not to one endpoint;
+- ``validation`` is MD5 of the request (method, route, path, canonical JSON body): the same key with
+  different parameters or on another endpoint is a 409 ``IDEMPOTENCY_KEY_REUSED``;
+- the claim is one conditional PutItem of an ``INPROGRESS`` record: it succeeds when no record exists,
+  when the record has expired, or when an in-progress record outlived the Lambda that held it
+  (``in_progress_expiration``, the invocation's deadline in ms). A failed claim returns the record
+  (``ReturnValuesOnConditionCheckFailure``); an in-progress one is a 409 ``IDEMPOTENCY_IN_PROGRESS``
+  and nothing is stored; a completed one replays its answer, marked ``replayed``;
+- the work's answer is stored with ``COMPLETED`` (``pack``: its JSON text in the original key order,
+  deflated with a preset dictionary of the payment object's field names and base85-encoded, so a
+  payment's record stays well under 1 KB, one write unit, and a replay sends the first response's bytes);
+- records live 24 hours (TTL on ``expiration``); an exception from the work deletes the record, so a
+  retry after a crash or a refusal runs again instead of replaying an error.
+
+Why not Powertools' own: its package imports boto3 (and s3transfer, multiprocessing with it), ~15 ms of
+every cold start's CPU for two DynamoDB calls this module makes with the function's own botocore
+client (docs/decisions.md, "Cold start: no boto3 on the request path").
 """
 
 from __future__ import annotations
 
 import base64
 import contextvars
-import functools
+import hashlib
 import json
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -30,40 +38,25 @@ from tahsil.kernel.errors import IdempotencyConflict, IdempotencyInProgress
 from tahsil.store import aws
 
 TTL_SECONDS = 24 * 60 * 60
+KEY_PREFIX = "tahsil"  # Powertools' key_prefix in earlier versions: the ids of their records
+INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
+CLAIM_TRIES = 3  # a record that changes between the claim and its read is claimed again (Powertools: 1 + 2 retries)
+
+_CLAIM = ("attribute_not_exists(#id) OR #expiry < :now OR "
+          "(#status = :inprogress AND attribute_exists(#in_progress_expiry) AND #in_progress_expiry < :now_in_millis)")
 
 
-def _mark_replayed(response: Any, _record: Any) -> Any:
-    return {**response, "replayed": True}
-
-
-# Powertools' idempotency package imports boto3 (~150 ms): it is loaded on first use, not at import.
-@functools.cache
-def config() -> Any:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
-    return IdempotencyConfig(
-        event_key_jmespath="scope",
-        payload_validation_jmespath="request",
-        expires_after_seconds=TTL_SECONDS,
-        raise_on_no_idempotency_key=True,
-        response_hook=_mark_replayed,
-    )
-
-
-@functools.cache
-def _store() -> Any:
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=aws.client("dynamodb"))
+def _digest(value: Any) -> str:
+    """MD5 of the value's JSON with sorted keys, as Powertools hashes keys and payloads (not a secret: an id)."""
+    return hashlib.md5(json.dumps(value, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
 
 
 _CONTEXT: contextvars.ContextVar[Any] = contextvars.ContextVar("tahsil_lambda_context", default=None)
 
 
 def register_context(context: Any) -> None:
-    """Keeps the invocation's Lambda context for ``run``, which hands it to Powertools (to expire an
-    in-progress record when the Lambda that held it timed out). Powertools' idempotency package, and
-    boto3 with it, loads only when a request sends an Idempotency-Key, not on every request."""
+    """Keeps the invocation's Lambda context for ``run``: an in-progress record is free again once the
+    invocation that wrote it has run out of time (its ``in_progress_expiration``)."""
     _CONTEXT.set(context)
 
 
@@ -109,35 +102,78 @@ def unpack(stored: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _call(data: dict[str, Any], call: Callable[[], dict[str, Any]]) -> dict[str, str]:
-    return pack(call())
-
-
 def run(*, scope: list[str], request: dict[str, str], call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    data = {"scope": scope, "request": {**request, "body": _canonical(request.get("body", ""))}}
-    from aws_lambda_powertools.utilities.idempotency import idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
+    """``call()`` once per key: its answer, or the stored answer of an earlier call (with ``replayed``)."""
+    key = f"{KEY_PREFIX}#{_digest(scope)}"
+    validation = _digest({**request, "body": _canonical(request.get("body", ""))})
+    for _ in range(CLAIM_TRIES):
+        record = _claim(key, validation)
+        if record is None:
+            return _perform(key, validation, call)
+        if record.get("validation", {}).get("S") != validation:
+            raise IdempotencyConflict("idempotency key already used with different request data", param="Idempotency-Key")
+        now = time.time()
+        if int(record["expiration"]["N"]) < int(now):
+            continue  # expired since the claim was refused: claim it again
+        status = record["status"]["S"]
+        if status == INPROGRESS:
+            deadline = record.get("in_progress_expiration")
+            if deadline is not None and int(deadline["N"]) < int(now * 1000):
+                continue  # its Lambda ran out of time since: claim it again
+            break
+        if status == COMPLETED:
+            answer = unpack(json.loads(record["data"]["S"]))
+            answer["replayed"] = True
+            return answer
+        raise RuntimeError(f"idempotency record {key} has an unknown status {status!r}")
+    raise IdempotencyInProgress(
+        "a request with this idempotency key is still in progress; retry shortly", param="Idempotency-Key"
     )
 
+
+def _claim(key: str, validation: str) -> dict[str, Any] | None:
+    """Write the ``INPROGRESS`` record: None when this request holds the key now, else the record that does."""
+    client = aws.client("dynamodb")
+    now = time.time()
+    item = {"id": {"S": key}, "expiration": {"N": str(int(now) + TTL_SECONDS)}, "status": {"S": INPROGRESS},
+            "validation": {"S": validation}}
     context = _CONTEXT.get()
-    if hasattr(context, "get_remaining_time_in_millis"):
-        config().register_lambda_context(context)
-    guarded = idempotent_function(
-        _call, data_keyword_argument="data", persistence_store=_store(), config=config(), key_prefix="tahsil"
-    )
+    if hasattr(context, "get_remaining_time_in_millis"):  # the record is free again once this invocation timed out
+        item["in_progress_expiration"] = {"N": str(int(now * 1000) + context.get_remaining_time_in_millis())}
     try:
-        stored = guarded(data=data, call=call)
-    except IdempotencyValidationError:
-        raise IdempotencyConflict(
-            "idempotency key already used with different request data", param="Idempotency-Key"
-        ) from None
-    except IdempotencyAlreadyInProgressError:
-        raise IdempotencyInProgress(
-            "a request with this idempotency key is still in progress; retry shortly", param="Idempotency-Key"
-        ) from None
-    answer = unpack(stored)
-    if stored.get("replayed"):
-        answer["replayed"] = True
+        client.put_item(
+            TableName=settings().idempotency_table, Item=item, ConditionExpression=_CLAIM,
+            ExpressionAttributeNames={"#id": "id", "#expiry": "expiration", "#status": "status",
+                                      "#in_progress_expiry": "in_progress_expiration"},
+            ExpressionAttributeValues={":now": {"N": str(int(now))}, ":now_in_millis": {"N": str(int(now * 1000))},
+                                       ":inprogress": {"S": INPROGRESS}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except client.exceptions.ConditionalCheckFailedException as exc:
+        record: dict[str, Any] | None = exc.response.get("Item")
+        if record is None:
+            record = client.get_item(TableName=settings().idempotency_table, Key={"id": {"S": key}},
+                                     ConsistentRead=True).get("Item")
+        # gone since (a failed call deleted it): an expired stand-in, so the caller claims again
+        return record or {"expiration": {"N": "0"}, "status": {"S": INPROGRESS}, "validation": {"S": validation}}
+    return None
+
+
+def _perform(key: str, validation: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    client, table = aws.client("dynamodb"), settings().idempotency_table
+    try:
+        answer = call()
+    except Exception:
+        # the key is free again: a retry runs the work (the exception is the answer to this request)
+        client.delete_item(TableName=table, Key={"id": {"S": key}})
+        raise
+    client.update_item(
+        TableName=table, Key={"id": {"S": key}},
+        UpdateExpression="SET #data = :data, #expiry = :expiry, #status = :status, #validation = :validation",
+        ExpressionAttributeNames={"#data": "data", "#expiry": "expiration", "#status": "status",
+                                  "#validation": "validation"},
+        ExpressionAttributeValues={":data": {"S": json.dumps(pack(answer), sort_keys=True)},
+                                   ":expiry": {"N": str(int(time.time()) + TTL_SECONDS)},
+                                   ":status": {"S": COMPLETED}, ":validation": {"S": validation}},
+    )
     return answer
