@@ -47,3 +47,23 @@ def test_outside_lambda_asyncio_loads_as_usual() -> None:
     """)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["module", "True"]
+
+
+def test_in_lambda_the_rest_resolver_loads_without_the_other_resolvers_and_event_classes() -> None:
+    out = _run("""
+        import sys
+        import tahsil.api.http
+        loaded = set(sys.modules)
+        print("appsync:", "aws_lambda_powertools.event_handler.appsync" in loaded)
+        print("firehose:", "aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event" in loaded)
+        # every name stays importable: a name outside the map runs the package's own code, same objects
+        from aws_lambda_powertools.event_handler import APIGatewayRestResolver, AppSyncResolver
+        from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver as direct
+        from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, SQSEvent
+        from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEvent as event
+        print("same:", APIGatewayRestResolver is direct and APIGatewayProxyEvent is event, AppSyncResolver.__name__,
+              SQSEvent.__name__)
+    """, AWS_LAMBDA_FUNCTION_NAME="AuthorizePaymentFunction")
+    assert out.returncode == 0, out.stderr
+    assert "appsync: False" in out.stdout and "firehose: False" in out.stdout
+    assert "same: True AppSyncResolver SQSEvent" in out.stdout

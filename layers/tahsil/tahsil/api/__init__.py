@@ -22,9 +22,31 @@ class _DeferredModule(types.ModuleType):
     from the start, so ``import asyncio`` elsewhere finds it in ``sys.modules`` without loading it
     (importlib's own ``LazyLoader`` loads on any attribute, ``__spec__`` included, which every later
     ``import`` of the module reads: it would load at the first ``import asyncio`` anywhere).
+
+    A package's submodules are imported on their own without running the package's code, and so are the
+    names in ``_tahsil_names`` (name -> the submodule that defines it): ``from package import Name``
+    imports that one submodule. Any other name runs the package's own code, as a plain import would have.
     """
 
+    _tahsil_names: dict[str, str]
+
     def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            return self._tahsil_load(name)
+        where = self.__dict__.get("_tahsil_names", {}).get(name)
+        if self.__spec__ is not None and self.__spec__.submodule_search_locations is not None:
+            try:
+                if where is not None:
+                    value = getattr(importlib.import_module(f"{self.__name__}.{where}"), name)
+                    setattr(self, name, value)
+                    return value
+                if importlib.util.find_spec(f"{self.__name__}.{name}") is not None:
+                    return importlib.import_module(f"{self.__name__}.{name}")
+            except (ImportError, AttributeError):
+                pass  # not where the map says, or not a submodule: the package's own code decides
+        return self._tahsil_load(name)
+
+    def _tahsil_load(self, name: str) -> object:
         with _DEFER_LOCK:  # one thread runs the module's code; another waits for it, then reads the name
             if type(self) is _DeferredModule:
                 spec = self.__spec__
@@ -35,7 +57,7 @@ class _DeferredModule(types.ModuleType):
         return object.__getattribute__(self, name)
 
 
-def _defer(name: str) -> None:
+def _defer(name: str, names: dict[str, str] | None = None) -> None:
     """Load module ``name`` on first use instead of at import (see ``_DeferredModule``)."""
     if name in sys.modules:
         return
@@ -44,6 +66,7 @@ def _defer(name: str) -> None:
         return
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _DeferredModule
+    module._tahsil_names = dict(names or {})
     sys.modules[name] = module
 
 
@@ -56,6 +79,13 @@ def _defer_asyncio() -> None:
     """
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         _defer("asyncio")
+        _defer("aws_lambda_powertools.event_handler", {
+            name: "api_gateway" for name in ("APIGatewayRestResolver", "Response", "CORSConfig", "ApiGatewayResolver")})
+        _defer("aws_lambda_powertools.utilities.data_classes", {
+            "ALBEvent": "alb_event", "APIGatewayProxyEvent": "api_gateway_proxy_event",
+            "APIGatewayProxyEventV2": "api_gateway_proxy_event", "BedrockAgentEvent": "bedrock_agent_event",
+            "LambdaFunctionUrlEvent": "lambda_function_url_event", "VPCLatticeEvent": "vpc_lattice",
+            "VPCLatticeEventV2": "vpc_lattice"})
 
 
 _defer_asyncio()
