@@ -67,3 +67,27 @@ def test_in_lambda_the_rest_resolver_loads_without_the_other_resolvers_and_event
     assert out.returncode == 0, out.stderr
     assert "appsync: False" in out.stdout and "firehose: False" in out.stdout
     assert "same: True AppSyncResolver SQSEvent" in out.stdout
+
+
+def test_every_function_imports_in_a_lambda_environment() -> None:
+    """API functions defer Powertools' packages, queue workers do not (their event classes' modules import
+    names back from the package): each function's module imports as Lambda imports it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = LAYER.parents[1]
+    apps = sorted(root.glob("functions/**/app.py"))
+    assert len(apps) > 40
+
+    def load(app: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        return app, _run(f"""
+            import importlib.util, sys
+            sys.path.insert(0, {str(app.parent)!r})
+            spec = importlib.util.spec_from_file_location("app", {str(app)!r})
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            assert callable(module.handler)
+        """, AWS_LAMBDA_FUNCTION_NAME=app.parent.name, AWS_DEFAULT_REGION="us-east-1")
+
+    with ThreadPoolExecutor(4) as pool:
+        failed = {str(app.relative_to(root)): out.stderr[-500:] for app, out in pool.map(load, apps) if out.returncode}
+    assert not failed

@@ -74,18 +74,33 @@ def _defer_asyncio() -> None:
     """Load asyncio on first use instead of at import, in a Lambda execution environment.
 
     Powertools' event handler package imports its AppSync resolvers, and asyncio with them, though a REST
-    handler never awaits: ~9 ms of CPU in every API function's cold start (docs/benchmarks.md, "Cold start
+    handler never awaits: ~7-9 ms of CPU in every API function's cold start (docs/benchmarks.md, "Cold start
     as built"). Only in Lambda, where nothing else is running; everywhere else asyncio loads as usual.
     """
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         _defer("asyncio")
-        _defer("aws_lambda_powertools.event_handler", {
-            name: "api_gateway" for name in ("APIGatewayRestResolver", "Response", "CORSConfig", "ApiGatewayResolver")})
-        _defer("aws_lambda_powertools.utilities.data_classes", {
-            "ALBEvent": "alb_event", "APIGatewayProxyEvent": "api_gateway_proxy_event",
-            "APIGatewayProxyEventV2": "api_gateway_proxy_event", "BedrockAgentEvent": "bedrock_agent_event",
-            "LambdaFunctionUrlEvent": "lambda_function_url_event", "VPCLatticeEvent": "vpc_lattice",
-            "VPCLatticeEventV2": "vpc_lattice"})
+
+
+def defer_unused_powertools() -> None:
+    """In an API function in Lambda: Powertools' event handler and event classes, minus what a REST API uses.
+
+    The two packages' ``__init__`` import every resolver (AppSync, Bedrock, VPC Lattice...) and ~40 event
+    classes; a REST function needs ``APIGatewayRestResolver`` and the seven event classes its module names.
+    Those names map to their submodules, which load on their own; any other name runs the package's code.
+    Called by ``tahsil.api.lean``, which ``tahsil.api.http`` and ``tahsil.api.params`` import first, so only
+    API functions do it: a queue worker imports the event classes' modules directly, and some of those
+    import names back from the package while they load, which only works when the package's own code ran
+    first (so it does, there).
+    """
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return
+    _defer("aws_lambda_powertools.event_handler", {
+        name: "api_gateway" for name in ("APIGatewayRestResolver", "Response", "CORSConfig", "ApiGatewayResolver")})
+    _defer("aws_lambda_powertools.utilities.data_classes", {
+        "ALBEvent": "alb_event", "APIGatewayProxyEvent": "api_gateway_proxy_event",
+        "APIGatewayProxyEventV2": "api_gateway_proxy_event", "BedrockAgentEvent": "bedrock_agent_event",
+        "LambdaFunctionUrlEvent": "lambda_function_url_event", "VPCLatticeEvent": "vpc_lattice",
+        "VPCLatticeEventV2": "vpc_lattice"})
 
 
 _defer_asyncio()

@@ -24,6 +24,10 @@ authorize stays at four DynamoDB round trips (key, lock || counters, transaction
 
 from __future__ import annotations
 
+import tahsil.api.lean  # noqa: F401 - first, before Powertools: see tahsil.api.lean
+
+# isort: split
+
 import contextvars
 import datetime as dt
 import json
