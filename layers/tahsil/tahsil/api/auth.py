@@ -26,8 +26,7 @@ import base64
 import ipaddress
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tahsil.console import signing
 from tahsil.kernel.errors import (
@@ -108,8 +107,7 @@ def required_scope(method: str, resource: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class RequestFacts:
+class RequestFacts(NamedTuple):
     """What of the HTTP request the checks look at (from the API Gateway proxy event)."""
 
     method: str

@@ -51,7 +51,7 @@ import math
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tahsil.console import account
 from tahsil.kernel.config import settings
@@ -79,8 +79,7 @@ def pool() -> ThreadPoolExecutor:
     return _pool
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     per_second: int
     per_hour: int | None = None
 

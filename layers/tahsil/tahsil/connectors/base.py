@@ -12,7 +12,7 @@ travel beside them (``Outcome.processor_reason``, ``Outcome.processor_reference`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 # Seed 002's response codes, and 59 for a fraud refusal. A processor's answer maps onto one of them.
 SEED_CODES: dict[str, str] = {
@@ -40,8 +40,7 @@ class CardData:
     holder: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):
     kind: Kind
     reference: str  # Tahsil's id for this operation: the processor's idempotency key and merchant reference
     amount: int

@@ -30,7 +30,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from tahsil.store import crypto
@@ -64,8 +64,7 @@ def sign(secret: str, canonical: str) -> str:
     return "v1=" + hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """The outcome of one signature check, as request logs and the console show it."""
 
     outcome: str  # "passed" | "denied"

@@ -23,16 +23,14 @@ import base64
 import datetime as dt
 import json
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tahsil.kernel import clock
 from tahsil.kernel.ids import new_sortable_id
 from tahsil.kernel.principal import Principal
 
 
-@dataclass(frozen=True)
-class RequestContext:
+class RequestContext(NamedTuple):
     request_id: str
     idempotency_key: str | None = None
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Kind = Literal["response", "event"]
 
@@ -25,8 +24,7 @@ LATEST = "2026-06-14.basra"
 TIGRIS = "2025-12-01.tigris"
 
 
-@dataclass(frozen=True)
-class Version:
+class Version(NamedTuple):
     name: str
     released: str
     summary: str
@@ -93,8 +91,7 @@ def _flat_event_envelope(payload: dict[str, Any]) -> dict[str, Any]:
     return {"event": payload["type"], "timestamp": payload.get("created"), "id": payload.get("id"), "data": data}
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     name: str
     introduced_in: str  # readers pinned to an older version get ``downgrade`` applied
     kind: Kind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 def luhn_ok(number: str) -> bool:
@@ -47,8 +47,7 @@ def expiry_in_future(exp_month: int, exp_year: int, today: dt.date) -> bool:
     return (exp_year, exp_month) >= (today.year, today.month)
 
 
-@dataclass(frozen=True)
-class IssuerAnswer:
+class IssuerAnswer(NamedTuple):
     approved: bool
     response_code: str
     response_message: str
@@ -77,8 +76,7 @@ VELOCITY_TEST_CARDS: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
-class TestCardRule:
+class TestCardRule(NamedTuple):
     """How the fraud rules treat a test card in test mode.
 
     ``velocity`` is None for seed 002's cards (the velocity and amount rules do not apply), or

@@ -14,7 +14,7 @@ Decision: score < 30 approve, 30-70 review (authorized, flagged), > 70 decline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from tahsil.kernel.money import MINOR_UNITS
 from tahsil.payments.cards import TestCardRule
@@ -25,8 +25,7 @@ DECLINE_ABOVE = 70
 VELOCITY_FREE_BELOW = 4
 
 
-@dataclass(frozen=True)
-class FraudResult:
+class FraudResult(NamedTuple):
     score: int
     decision: str  # approve | review | decline
     reasons: tuple[str, ...]

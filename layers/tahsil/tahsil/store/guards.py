@@ -24,8 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tahsil.kernel.principal import SCOPES
 from tahsil.kernel.telemetry import logger, metrics
@@ -120,8 +119,7 @@ def _valid_cidrs(item: dict[str, Any]) -> str | None:
     return f"ip_allowlist entry {bad[0]!r} is not a valid CIDR" if bad else None
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     name: str
     table: str  # the seed's name for the row family
     prefix: str  # pk prefix of the rows it governs
