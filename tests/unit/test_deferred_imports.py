@@ -61,8 +61,11 @@ def test_in_lambda_the_rest_resolver_loads_without_the_other_resolvers_and_event
         from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver as direct
         from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, SQSEvent
         from aws_lambda_powertools.utilities.data_classes.api_gateway_proxy_event import APIGatewayProxyEvent as event
-        print("same:", APIGatewayRestResolver is direct and APIGatewayProxyEvent is event, AppSyncResolver.__name__,
-              SQSEvent.__name__)
+        import aws_lambda_powertools.event_handler
+        import aws_lambda_powertools.utilities.data_classes
+        chained = aws_lambda_powertools.utilities.data_classes.APIGatewayProxyEvent  # as attributes too
+        print("same:", APIGatewayRestResolver is direct and APIGatewayProxyEvent is event is chained,
+              AppSyncResolver.__name__, SQSEvent.__name__)
     """, AWS_LAMBDA_FUNCTION_NAME="AuthorizePaymentFunction")
     assert out.returncode == 0, out.stderr
     assert "appsync: False" in out.stdout and "firehose: False" in out.stdout
@@ -91,3 +94,21 @@ def test_every_function_imports_in_a_lambda_environment() -> None:
     with ThreadPoolExecutor(4) as pool:
         failed = {str(app.relative_to(root)): out.stderr[-500:] for app, out in pool.map(load, apps) if out.returncode}
     assert not failed
+
+
+def test_in_lambda_pydantics_plugin_lookup_leaves_importlib_resources_and_zipfile_for_first_use() -> None:
+    out = _run("""
+        import sys
+        import tahsil.api.http  # pydantic models built: its plugin loader imported importlib.metadata
+        print("loaded:", "importlib.resources._common" in sys.modules, "zipfile._path" in sys.modules)
+        import importlib.metadata, importlib.resources, io, zipfile
+        print("metadata:", importlib.metadata.version("pydantic") == __import__("pydantic").VERSION)
+        print("resources:", importlib.resources.files("tahsil").joinpath("__init__.py").is_file())
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("a.txt", "b")
+        print("zip:", zipfile.ZipFile(buffer).read("a.txt"))
+    """, AWS_LAMBDA_FUNCTION_NAME="AuthorizePaymentFunction")
+    assert out.returncode == 0, out.stderr
+    assert "loaded: False False" in out.stdout
+    assert "metadata: True" in out.stdout and "resources: True" in out.stdout and "zip: b'b'" in out.stdout

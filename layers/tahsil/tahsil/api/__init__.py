@@ -68,17 +68,27 @@ def _defer(name: str, names: dict[str, str] | None = None) -> None:
     module.__class__ = _DeferredModule
     module._tahsil_names = dict(names or {})
     sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:  # as an import would: ``importlib.resources`` is an attribute of ``importlib``
+        setattr(importlib.import_module(parent), child, module)
 
 
-def _defer_asyncio() -> None:
-    """Load asyncio on first use instead of at import, in a Lambda execution environment.
+def _defer_unused_stdlib() -> None:
+    """Standard library modules a function's import pulls in and its requests do not use, loaded on first
+    use instead, in a Lambda execution environment (everywhere else they load as usual):
 
-    Powertools' event handler package imports its AppSync resolvers, and asyncio with them, though a REST
-    handler never awaits: ~7-9 ms of CPU in every API function's cold start (docs/benchmarks.md, "Cold start
-    as built"). Only in Lambda, where nothing else is running; everywhere else asyncio loads as usual.
+    - asyncio: Powertools' event handler package imports its AppSync resolvers, and asyncio with them,
+      though a REST handler never awaits (~7-9 ms of CPU);
+    - ``importlib.resources`` and ``zipfile``: pydantic imports ``importlib.metadata`` to look for plugins,
+      which imports both; ``importlib.resources`` registers its ``singledispatch`` functions by their type
+      hints at import (~3 ms) and ``zipfile`` brings shutil, bz2 and lzma (~1-2 ms). The submodules
+      ``importlib.metadata`` uses (``importlib.resources.abc``) still import on their own.
+
+    docs/decisions.md, "Cold start, second pass".
     """
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        _defer("asyncio")
+        for name in ("asyncio", "importlib.resources", "zipfile"):
+            _defer(name)
 
 
 def defer_unused_powertools() -> None:
@@ -103,4 +113,4 @@ def defer_unused_powertools() -> None:
         "VPCLatticeEventV2": "vpc_lattice"})
 
 
-_defer_asyncio()
+_defer_unused_stdlib()
