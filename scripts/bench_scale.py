@@ -852,7 +852,7 @@ def cold_start(runs: int) -> dict[str, Any] | None:
     """Import the authorize handler from the built layer in a fresh python3.13, then answer two authorize
     requests against a moto server (a new card and Idempotency-Key each). The first request's set-up is
     the first request's CPU time minus the second's: everything a cold container does once (botocore, the
-    clients, Powertools Idempotency, the pepper and the first KMS data key, pydantic's validators...).
+    clients, each operation's first call, the pepper and the first KMS data key, pydantic's validators...).
     AWS calls go to moto over http on loopback: the TLS handshakes of a real first request are not in it."""
     py = python313()
     if py is None:
@@ -1132,8 +1132,9 @@ def report(n: int, import_runs: int) -> tuple[str, list[str]]:
                   f"`{cold['artifact']}` imported by `{cold['python']}` with the layer built for this machine by the "
                   "Makefile sam build runs (same steps, host wheels); a fresh interpreter per run, no bytecode written.",
                   "Then two authorize requests against a moto server on loopback (a new card and Idempotency-Key "
-                  "each): the set-up is the first request's CPU minus the second's (botocore and boto3, Powertools "
-                  "Idempotency, the clients, the pepper and the first KMS data key; no TLS, moto speaks http).",
+                  "each): the set-up is the first request's CPU minus the second's (botocore, the session and four "
+                  "clients, each operation's first call, the pepper and the first KMS data key; no TLS, moto speaks "
+                  "http).",
                   "", "| | median CPU ms | median wall ms | CPU runs |", "|---|---:|---:|---|",
                   f"| import the authorize handler | {cold['import_cpu_ms']:.0f} | {cold['import_ms']:.0f} | "
                   + ", ".join(f"{v:.0f}" for v in cold["import_cpu_runs"]) + " |",
