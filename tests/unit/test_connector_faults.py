@@ -5,7 +5,7 @@ them after Adyen acted), 5% answer 500 (half after acting), 5% of commits crash 
 answered and before Tahsil wrote the outcome; notifications arrive shuffled, in batches, a quarter of
 them twice. The merchant retries a 202 or 500 with the same Idempotency-Key up to three times, then
 leaves it to the recovery worker. The merchant's calls go straight to the domain
-(``tahsil.payments.processing``) with their Idempotency-Key in the request context, to keep the run
+(``tahsil.payments.lifecycle`` and ``modifications``) with their Idempotency-Key in the request context, to keep the run
 short; tests/unit/test_connectors.py covers the same paths through the HTTP handlers.
 
 Then, for every operation Adyen performed: exactly one Tahsil payment or transaction in the right final
@@ -104,7 +104,7 @@ def test_300_payments_under_faults_keep_tahsil_and_adyen_in_agreement(
         merchant: dict[str, Any], fake_adyen: FakeAdyen, monkeypatch: pytest.MonkeyPatch) -> None:
     from tahsil.kernel.events import RequestContext
     from tahsil.kernel.principal import ALL_SCOPES, Principal
-    from tahsil.payments import processing
+    from tahsil.payments import lifecycle, modifications
     from tahsil.payments.models import CaptureRequest, PaymentCreate, RefundRequest, VoidRequest
 
     mid = merchant["merchant_id"]
@@ -122,7 +122,7 @@ def test_300_payments_under_faults_keep_tahsil_and_adyen_in_agreement(
     started = time.monotonic()
     faults = Faults(1401)
     fake_adyen.fault = faults
-    monkeypatch.setattr(processing, "before_commit", faults.crash)
+    monkeypatch.setattr(lifecycle, "checkpoint", faults.crash)
     rng = random.Random(14)
     known: dict[str, str] = {}  # payment id -> what the merchant planned
 
@@ -133,7 +133,7 @@ def test_300_payments_under_faults_keep_tahsil_and_adyen_in_agreement(
         card = {"number": f"4111{n:011d}"}
         card["number"] += str(_luhn_digit(card["number"]))
         req = PaymentCreate.model_validate({"amount": amount, "currency": "EUR", "card": {**LIVE_CARD, **card}})
-        answer = _retrying(lambda: processing.create(who, req, capture=sale, ctx=ctx(f"pay-{n}")))  # noqa: B023
+        answer = _retrying(lambda: lifecycle.create(who, req, capture=sale, ctx=ctx(f"pay-{n}")))  # noqa: B023
         assert answer.status in (200, 202, 500), answer
         if answer.status != 200:
             continue  # the merchant gives up; the recovery worker finishes it
@@ -143,14 +143,14 @@ def test_300_payments_under_faults_keep_tahsil_and_adyen_in_agreement(
         if payment["status"] == "authorized":
             if plan < 0.6:
                 part = amount if rng.random() < 0.5 else rng.randrange(1, amount)
-                _retrying(lambda: processing.capture(who, payment["id"], CaptureRequest(amount=part), ctx(f"cap-{n}")))  # noqa: B023
+                _retrying(lambda: modifications.capture(who, payment["id"], CaptureRequest(amount=part), ctx(f"cap-{n}")))  # noqa: B023
             elif plan < 0.85:
-                _retrying(lambda: processing.void(who, payment["id"], VoidRequest(reason="cancelled"),  # noqa: B023
+                _retrying(lambda: modifications.void(who, payment["id"], VoidRequest(reason="cancelled"),  # noqa: B023
                                                   ctx(f"void-{n}")))  # noqa: B023
         elif payment["status"] == "captured" and plan < 0.6:
             for k in range(rng.randrange(1, 3)):
                 part = rng.randrange(1, max(2, amount // 3))
-                answer = _retrying(lambda: processing.refund(who, payment["id"],  # noqa: B023
+                answer = _retrying(lambda: modifications.refund(who, payment["id"],  # noqa: B023
                                                              RefundRequest(amount=part, reason="returned"),  # noqa: B023
                                                              ctx(f"ref-{n}-{k}")))  # noqa: B023
                 if answer.status == 409:

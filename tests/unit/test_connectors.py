@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -127,24 +128,46 @@ def test_a_timeout_answers_202_processing_and_the_same_key_gets_the_outcome_with
     assert [i["n"] for i in all_items() if i["pk"].startswith("VEL#")] == [1]
 
 
-def test_a_crash_after_the_processor_approved_is_completed_by_the_recovery_worker(
+def test_a_crash_after_the_processor_approved_is_completed_by_its_notification_never_by_a_second_charge(
         merchant: dict[str, Any], live: str, fake_adyen: FakeAdyen, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil.payments import processing
+    from tahsil.payments import lifecycle
 
     connect(merchant["merchant_id"], fake_adyen)
 
     def crash(stage: str, reference: str) -> None:
-        raise RuntimeError("the Lambda died here")
+        if stage == "commit":
+            raise RuntimeError("the Lambda died here")
 
-    monkeypatch.setattr(processing, "before_commit", crash)
+    monkeypatch.setattr(lifecycle, "checkpoint", crash)
     answer = pay(live)
     assert answer.status == 500
-    monkeypatch.setattr(processing, "before_commit", lambda stage, reference: None)
+    monkeypatch.setattr(lifecycle, "checkpoint", lambda stage, reference: None)
     [payment] = [i for i in all_items() if i["pk"].startswith("PAY#")]
     assert payment["status"] == "processing"
-    assert run_recovery() >= 1
+    # The worker never sends the authorization again (no CVC, no shopper): it waits for Adyen's word.
+    run_recovery(rounds=1)
+    assert get(live, payment["id"]).data["status"] == "processing" and len(fake_adyen.payments) == 1
+    deliver(merchant["merchant_id"], fake_adyen)
     assert get(live, payment["id"]).data["status"] == "authorized"
     assert len(fake_adyen.payments) == 1 and events_of(payment["id"]) == ["payment.authorized"]
+
+
+def test_an_authorization_adyen_never_received_fails_at_the_deadline_and_is_never_sent_by_recovery(
+        merchant: dict[str, Any], live: str, fake_adyen: FakeAdyen, monkeypatch: pytest.MonkeyPatch) -> None:
+    connect(merchant["merchant_id"], fake_adyen)
+    faults = iter(["hang_before"])
+    fake_adyen.fault = lambda op: next(faults, None)
+    first = pay(live)
+    assert first.status == 202 and first.data["status"] == "processing"
+    run_recovery(rounds=1)
+    assert fake_adyen.payments == {}  # recovery starts no charge
+    assert get(live, first.data["id"]).data["status"] == "processing"
+    monkeypatch.setenv("RECOVERY_DEADLINE_SECONDS", "0")
+    time.sleep(1.2)  # the worker queued itself again, 1 s later (backoff from RECOVERY_DELAY_SECONDS=0)
+    run_recovery(rounds=1)
+    after = get(live, first.data["id"]).data
+    assert after["status"] == "failed" and after["decline_code"] == "processor_unreachable"
+    assert fake_adyen.payments == {} and events_of(first.data["id"]) == ["payment.failed"]
 
 
 def test_notifications_need_a_valid_hmac_and_duplicates_change_nothing(merchant: dict[str, Any], live: str,
@@ -241,7 +264,7 @@ def test_a_keyed_capture_retried_finds_its_transaction_by_its_marker_or_by_the_o
     from tahsil.kernel.config import settings
     from tahsil.kernel.events import RequestContext
     from tahsil.kernel.principal import Principal
-    from tahsil.payments import processing
+    from tahsil.payments import lifecycle
     from tahsil.store import dal
 
     def forget_answers() -> None:  # as when the first answer was lost (a 202 keeps no idempotency record)
@@ -270,7 +293,7 @@ def test_a_keyed_capture_retried_finds_its_transaction_by_its_marker_or_by_the_o
     # A request first made before markers wrote its transaction under the id derived from its key.
     second = pay(live, amount=3000).data
     who = Principal(merchant_id=mid, mode="live", key_id="", key_type="secret")
-    derived = processing.derived_id("txn", who, RequestContext("req", "cap-2"), "modify", second["id"], "capture", "3000")
+    derived = lifecycle.derived_id("txn", who, RequestContext("req", "cap-2"), "modify", second["id"], "capture", "3000")
     dal.put(dal.payments_table(), {
         "pk": f"TXN#{derived}", "sk": "TXN", "id": derived, "merchant_id": mid, "mode": "live",
         "payment_id": second["id"], "type": "capture", "status": "failed", "amount": 3000, "currency": "EUR",

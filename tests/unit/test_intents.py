@@ -351,10 +351,10 @@ def test_a_second_confirm_after_success_is_409_and_charges_nothing(intent: dict[
 
 def test_a_confirm_that_loses_the_race_writes_nothing_and_retries(intent: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """Another request changes the intent between our read and our write: our transaction fails whole."""
-    from tahsil.payments import payments
+    from tahsil.payments import lifecycle
     from tahsil.store import dal
 
-    real = payments.create
+    real = lifecycle.create
     calls: list[int] = []
 
     def racing(*args: Any, **kwargs: Any) -> Any:
@@ -364,7 +364,7 @@ def test_a_confirm_that_loses_the_race_writes_nothing_and_retries(intent: dict[s
                        vals=dal.values(one=1))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(payments, "create", racing)
+    monkeypatch.setattr(lifecycle, "create", racing)
     answer = confirm(intent["id"], intent["client_secret"])
     assert answer.status == 200 and len(calls) == 2
     assert len(rows("PAY")) == 1  # the first try's payment was never written
@@ -372,18 +372,18 @@ def test_a_confirm_that_loses_the_race_writes_nothing_and_retries(intent: dict[s
 
 
 def test_a_confirm_that_loses_to_a_payment_is_409(intent: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil.payments import payments
+    from tahsil.payments import lifecycle
     from tahsil.store import dal
 
-    real = payments.create
+    real = lifecycle.create
 
     def racing(*args: Any, **kwargs: Any) -> Any:
-        monkeypatch.setattr(payments, "create", real)
+        monkeypatch.setattr(lifecycle, "create", real)
         dal.update(dal.payments_table(), f"PI#{intent['id']}", "PI", "SET version = version + :one, #s = :done",
                    names={"#s": "status"}, vals=dal.values(one=1, done="succeeded"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(payments, "create", racing)
+    monkeypatch.setattr(lifecycle, "create", racing)
     answer = confirm(intent["id"], intent["client_secret"])
     assert answer.status == 409
     assert rows("PAY") == []

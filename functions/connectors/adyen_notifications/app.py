@@ -1,9 +1,10 @@
 """POST /connectors/adyen/{merchant_id}/notifications: Adyen's standard notifications for a merchant's live connector.
 
 Public (Adyen calls it), authenticated by the HMAC signature of every item under the merchant's
-notification HMAC key. Settles captures, cancels and refunds (and completes authorizations still
-processing) exactly once; answers ``[accepted]`` as Adyen expects, duplicates included. A bad
-signature is a 401; anything that failed to apply is a 500, which Adyen retries.
+notification HMAC key. Applies every item to the payment's state exactly once, or records it as ignored
+with its reason (another merchant account, an unknown reference: metric ``NotificationIgnored``);
+answers ``[accepted]`` as Adyen expects, duplicates included. Only a bad signature is refused (401);
+anything that failed to apply is a 500, which Adyen retries (applying is idempotent).
 """
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,7 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from tahsil.api import http
 from tahsil.kernel.errors import TahsilError
 from tahsil.kernel.telemetry import logger
-from tahsil.payments import processing
+from tahsil.payments import recovery
 
 app = http.resolver()
 
@@ -21,7 +22,7 @@ app = http.resolver()
 def notifications(merchant_id: str):
     body = app.current_event.body or ""
     try:
-        changed = processing.apply_notification(merchant_id, body)
+        changed = recovery.apply_notification(merchant_id, body)
     except TahsilError as exc:
         logger.warning("adyen notification refused", extra={"merchant_id": merchant_id[:40], "code": exc.code})
         raise

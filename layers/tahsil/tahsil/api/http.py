@@ -55,7 +55,7 @@ from tahsil.kernel.errors import (
     RateLimitExceeded,
     TahsilError,
 )
-from tahsil.kernel.events import RequestContext
+from tahsil.kernel.events import Answer, RequestContext
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
 
@@ -219,17 +219,49 @@ def no_route(event: dict[str, Any]) -> TahsilError:
 Action = Callable[[Principal, RequestContext], Any]
 
 
+def _success(data: Any, status: int, message: str | None) -> dict[str, Any]:
+    body = {"success": True, "message": message, "data": data} if message else {"success": True, "data": data}
+    return {"status": status, "body": body}
+
+
+class _Answer(Answer):
+    """``tahsil.kernel.events.Answer`` over an idempotency ``Completion``: the answer this request gives,
+    rendered as ``_run`` renders it, stored by the domain's own transaction."""
+
+    def __init__(self, completion: idempotency.Completion, status: int, message: str | None, request_id: str) -> None:
+        self.completion, self.status, self.message, self.request_id = completion, status, message, request_id
+        self.pending: dict[str, Any] | None = None
+
+    def ok(self, data: Any) -> list[dict[str, Any]]:
+        self.pending = _success(data, self.status, self.message)
+        return [self.completion.action(self.pending)]
+
+    def refusal(self, error: Any) -> list[dict[str, Any]]:
+        self.pending = {"status": error.http_status, "body": _error_body(error, self.request_id)}
+        return [self.completion.action(self.pending)]
+
+    def committed(self) -> None:
+        self.completion.done = True
+
+
 def _run(action: Action, principal: Principal, ctx: RequestContext, status: int,
          message: str | None = None) -> dict[str, Any]:
-    """Run the domain call; a domain refusal is an answer too (and is replayed like one)."""
+    """Run the domain call; a final domain refusal is an answer too (and is replayed like one).
+
+    A refusal that may pass later (``TahsilError.retryable``: a race, a pending modification, a 202) is not
+    an answer: it propagates, and the idempotency record is dropped so the same-key retry runs again. When the
+    domain stored its answer with its effect (``RequestContext.answer``), that stored answer is the answer."""
+    bound = ctx.answer if isinstance(ctx.answer, _Answer) else None
     try:
         data = action(principal, ctx)
-        body = {"success": True, "message": message, "data": data} if message else {"success": True, "data": data}
-        return {"status": status, "body": body}
-    except (ConcurrentUpdate, PaymentProcessing):
-        raise  # not an answer (yet): the idempotency record is dropped so the client may retry
+        result = _success(data, status, message)
     except TahsilError as exc:
-        return {"status": exc.http_status, "body": _error_body(exc, ctx.request_id)}
+        if exc.retryable and not (bound and bound.completion.done):
+            raise
+        result = {"status": exc.http_status, "body": _error_body(exc, ctx.request_id)}
+    if bound is not None and bound.completion.done and bound.pending is not None:
+        return bound.pending
+    return result
 
 
 @dataclass
@@ -313,9 +345,10 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
             _gate(pending, state)
             answer = _run(action, principal, ctx, status, message)
         else:
-            def call() -> dict[str, Any]:
+            def call(completion: idempotency.Completion) -> dict[str, Any]:
                 _gate(pending, state)  # under the lock: a refusal deletes the record, so a retry runs
-                return _run(action, principal, ctx, status, message)
+                bound = ctx._replace(answer=_Answer(completion, status, message, ctx.request_id))
+                return _run(action, principal, bound, status, message)
 
             route = event.request_context.resource_path or event.path
             answer = idempotency.run(

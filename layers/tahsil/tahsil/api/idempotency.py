@@ -16,6 +16,11 @@ byte for byte (records written by earlier versions, which used that layer, repla
   payment's record stays well under 1 KB, one write unit, and a replay sends the first response's bytes);
 - records live 24 hours (TTL on ``expiration``); an exception from the work deletes the record, so a
   retry after a crash or a refusal runs again instead of replaying an error.
+- **the answer rides with the effect.** ``call`` gets a ``Completion``: a domain call whose effect is one
+  DynamoDB transaction puts ``Completion.action(answer)`` in it (conditional on the record still being
+  ``INPROGRESS`` under this request's validation) and the record is then not written again. A crash after
+  that commit leaves a completed record, never a lapsed lock over a done effect; a completed record found by
+  the condition means another run answered first, and its answer is replayed.
 
 Why not Powertools' own: its package imports boto3 (and s3transfer, multiprocessing with it), ~15 ms of
 every cold start's CPU for two DynamoDB calls this module makes with the function's own botocore
@@ -102,8 +107,44 @@ def unpack(stored: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def run(*, scope: list[str], request: dict[str, str], call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``call()`` once per key: its answer, or the stored answer of an earlier call (with ``replayed``)."""
+class Completion:
+    """The completion of one claimed record, as an action of the caller's own DynamoDB transaction."""
+
+    def __init__(self, key: str, validation: str) -> None:
+        self.key, self.validation = key, validation
+        self.done = False
+
+    def action(self, answer: dict[str, Any]) -> dict[str, Any]:
+        return {"Update": {
+            "TableName": settings().idempotency_table, "Key": {"id": {"S": self.key}},
+            "UpdateExpression": "SET #data = :data, #expiry = :expiry, #status = :status",
+            "ConditionExpression": "#status = :inprogress AND #validation = :validation",
+            "ExpressionAttributeNames": {"#data": "data", "#expiry": "expiration", "#status": "status",
+                                         "#validation": "validation"},
+            "ExpressionAttributeValues": {":data": {"S": json.dumps(pack(answer), sort_keys=True)},
+                                          ":expiry": {"N": str(int(time.time()) + TTL_SECONDS)},
+                                          ":status": {"S": COMPLETED}, ":inprogress": {"S": INPROGRESS},
+                                          ":validation": {"S": self.validation}},
+        }}
+
+    def stored(self) -> dict[str, Any] | None:
+        """The answer completed under this key (by this run's transaction or another run's), or None."""
+        record = aws.client("dynamodb").get_item(TableName=settings().idempotency_table, Key={"id": {"S": self.key}},
+                                                 ConsistentRead=True).get("Item")
+        if record is None or record.get("status", {}).get("S") != COMPLETED or "data" not in record:
+            return None
+        return unpack(json.loads(record["data"]["S"]))
+
+
+def _takes_completion(call: Callable[..., dict[str, Any]]) -> bool:
+    code = getattr(call, "__code__", None)
+    return code is not None and code.co_argcount >= 1
+
+
+def run(*, scope: list[str], request: dict[str, str], call: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """``call()`` once per key: its answer, or the stored answer of an earlier call (with ``replayed``).
+
+    A ``call`` that takes one argument gets the ``Completion`` to put in its effect's transaction."""
     key = f"{KEY_PREFIX}#{_digest(scope)}"
     validation = _digest({**request, "body": _canonical(request.get("body", ""))})
     for _ in range(CLAIM_TRIES):
@@ -159,14 +200,25 @@ def _claim(key: str, validation: str) -> dict[str, Any] | None:
     return None
 
 
-def _perform(key: str, validation: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _perform(key: str, validation: str, call: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     client, table = aws.client("dynamodb"), settings().idempotency_table
+    completion = Completion(key, validation)
     try:
-        answer = call()
+        answer = call(completion) if _takes_completion(call) else call()
     except Exception:
+        if completion.done:
+            raise  # the answer is stored with the effect: the record stays
+
         # the key is free again: a retry runs the work (the exception is the answer to this request)
-        client.delete_item(TableName=table, Key={"id": {"S": key}})
+        try:  # only our own lock: a record another run completed meanwhile keeps its answer
+            client.delete_item(TableName=table, Key={"id": {"S": key}}, ConditionExpression="#status = :inprogress",
+                               ExpressionAttributeNames={"#status": "status"},
+                               ExpressionAttributeValues={":inprogress": {"S": INPROGRESS}})
+        except client.exceptions.ConditionalCheckFailedException:
+            pass
         raise
+    if completion.done:
+        return answer  # stored in the effect's own transaction
     client.update_item(
         TableName=table, Key={"id": {"S": key}},
         UpdateExpression="SET #data = :data, #expiry = :expiry, #status = :status, #validation = :validation",

@@ -8,8 +8,11 @@ What is sent (docs/connectors.md has the full picture):
   Tahsil's transaction id as ``reference`` and ``Idempotency-Key``. Adyen acknowledges
   (``status: received``); the outcome arrives later as a CAPTURE, CANCELLATION or REFUND
   notification, which ``parse_notifications`` verifies (HMAC) and normalizes.
-- ``lookup`` sends the same request again with the same Idempotency-Key: Adyen answers with the
-  first request's outcome (API idempotency, keys kept at least 7 days) and never acts twice.
+- a request sent again with the same Idempotency-Key gets the first request's outcome (API idempotency,
+  keys kept at least 7 days) and never acts twice; Tahsil re-sends a modification, and an authorization
+  only when the merchant's same-key retry carries the card (tahsil.payments.lifecycle).
+- "I don't know" is never "no": a timeout, a 5xx, a 422 with 704 ("in progress") and a 401/403 raise
+  ``OutcomeUnknown``; only Adyen's answer about the operation itself is an Outcome.
 
 Adyen's result codes and refusal reasons map onto seed 002's codes (``REFUSAL_CODES``).
 """
@@ -47,6 +50,9 @@ REFUSAL_TEXTS: dict[str, str] = {
     "cvc declined": "N7",
     "acquirer fraud": "59", "fraud": "59", "fraud-cancelled": "59", "issuer suspected fraud": "59",
 }
+# 4xx error codes about the request rather than the operation (docs.adyen.com, API idempotency and error codes):
+# 704 "request already processed or in progress"; the outcome of the first request is unknown, not refused.
+REQUEST_ERRORS = frozenset({"704"})
 # resultCode values that need the shopper (3-D Secure, redirects): Tahsil's raw-card API cannot do them.
 SHOPPER_ACTIONS = frozenset({"RedirectShopper", "IdentifyShopper", "ChallengeShopper", "PresentToShopper"})
 
@@ -153,11 +159,18 @@ class AdyenConnector(Connector):
                     "refund": mods.refund_captured_payment}[op.kind]
             answer = call(body, op.payment_reference, idempotency_key=op.reference).message
         except (Adyen.AdyenAPIValidationError, Adyen.AdyenAPIUnprocessableEntity) as exc:
+            code = str(getattr(exc, "error_code", None) or "")
+            if code in REQUEST_ERRORS:
+                # About the request, not the operation: "already processed or in progress" (704) or an
+                # idempotency conflict. The first request may have acted: ask again, never a decline.
+                raise OutcomeUnknown(f"Adyen answered {exc.status_code} {code}: {_message(exc)}") from None
             # Refused as invalid before anything happened (e.g. capture above the authorized amount).
             return Outcome("declined", "96", SEED_CODES["96"], getattr(exc, "psp", None),
-                           f"{getattr(exc, 'error_code', None) or exc.status_code}: {_message(exc)}")
+                           f"{code or exc.status_code}: {_message(exc)}")
         except (Adyen.AdyenAPIAuthenticationError, Adyen.AdyenAPIInvalidPermission) as exc:
-            raise ConnectorError(f"Adyen refused the credentials ({exc.status_code}); nothing was processed") from None
+            # About the request (credentials, permissions), not the operation: a retry with the same
+            # idempotency key may have been answered before; unknown, never a decline.
+            raise OutcomeUnknown(f"Adyen refused the credentials ({exc.status_code})") from None
         except Adyen.AdyenError as exc:
             raise OutcomeUnknown(f"Adyen answered {getattr(exc, 'status_code', '?')}") from None
         except OSError as exc:  # timeouts, refused or reset connections, URLError: the answer is lost

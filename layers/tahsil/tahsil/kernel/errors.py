@@ -14,6 +14,10 @@ class TahsilError(Exception):
 
     http_status = 400
     code = "BAD_REQUEST"
+    # A refusal that can pass if the same request is sent again later (a race, a limit, a modification still
+    # pending, a connector not configured yet): answered with ``"retryable": true`` and never stored under the
+    # Idempotency-Key, so the same-key retry runs again instead of replaying the refusal (docs/decisions.md).
+    retryable = False
 
     def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:
         super().__init__(message)
@@ -24,6 +28,8 @@ class TahsilError(Exception):
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message, "param": self.param}
         error.update(self.extra)
+        if self.retryable:
+            error["retryable"] = True
         return error
 
 
@@ -92,6 +98,7 @@ class IdempotencyConflict(TahsilError):
 class IdempotencyInProgress(TahsilError):
     http_status = 409
     code = "IDEMPOTENCY_IN_PROGRESS"
+    retryable = True
 
 
 class ConcurrentUpdate(TahsilError):
@@ -100,6 +107,7 @@ class ConcurrentUpdate(TahsilError):
 
     http_status = 409
     code = "CONCURRENT_UPDATE"
+    retryable = True
 
 
 class Gone(TahsilError):
@@ -114,6 +122,7 @@ class AuthorizationExpired(Gone):
 class RateLimited(TahsilError):
     http_status = 429
     code = "RATE_LIMITED"
+    retryable = True
 
 
 # ---------------------------------------------------------------- payment intents (tahsil.payments.intents)
@@ -156,6 +165,7 @@ class LiveModeNotEnabled(Forbidden):
     """A live key (or a dashboard user in live mode) tried to create a payment before go-live approval."""
 
     code = "LIVE_MODE_NOT_ENABLED"
+    retryable = True  # go-live approval makes the same request pass
 
 
 class SignatureRequired(Unauthenticated):
@@ -193,6 +203,7 @@ class LiveConnectorNotConfigured(Forbidden):
     """A live payment for a merchant whose operator has not configured a processor connector: never approved."""
 
     code = "LIVE_CONNECTOR_NOT_CONFIGURED"
+    retryable = True  # the operator may set one; the same request then succeeds
 
 
 class PaymentProcessing(TahsilError):
@@ -205,6 +216,7 @@ class PaymentProcessing(TahsilError):
 
     http_status = 202
     code = "PAYMENT_PROCESSING"
+    retryable = True
 
     def __init__(self, data: dict[str, Any]) -> None:
         super().__init__("the processor's answer is not known yet; retry with the same Idempotency-Key or wait for the "
@@ -216,6 +228,7 @@ class ModificationPending(Conflict):
     """A capture, void or refund is acknowledged by the processor and waits for its confirmation."""
 
     code = "MODIFICATION_PENDING"
+    retryable = True
 
 
 class ProcessorRefused(Conflict):

@@ -30,9 +30,41 @@ from tahsil.kernel.ids import new_sortable_id
 from tahsil.kernel.principal import Principal
 
 
+class Answer:
+    """The HTTP layer's hold on a request's Idempotency-Key, handed to the domain in ``RequestContext.answer``.
+
+    A domain call whose effect is one DynamoDB transaction asks it for the actions that store its final
+    answer (``ok(data)``, ``refusal(error)``) and puts them in that same transaction, then reports
+    ``committed``: the effect and the answer a same-key retry replays land together or not at all, so a
+    crash between them cannot make a retry run the request twice (docs/decisions.md, "Idempotency").
+    The HTTP layer (``tahsil.api.idempotency``) implements it; the domain only sees this interface.
+    """
+
+    def ok(self, data: Any) -> list[dict[str, Any]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def refusal(self, error: Any) -> list[dict[str, Any]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def committed(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
 class RequestContext(NamedTuple):
     request_id: str
     idempotency_key: str | None = None
+    answer: Answer | None = None  # set for an idempotent request: see ``Answer``
+
+    def binding(self, data: Any = None, *, error: Any = None) -> list[dict[str, Any]]:
+        """The actions that store this request's final answer with its effect (none without an Idempotency-Key)."""
+        if self.answer is None:
+            return []
+        return self.answer.refusal(error) if error is not None else self.answer.ok(data)
+
+    def bound(self) -> None:
+        """The transaction holding ``binding``'s actions committed."""
+        if self.answer is not None:
+            self.answer.committed()
 
 
 def owner_keys(p: Principal, kind: str, now: dt.datetime, object_id: str) -> dict[str, str]:

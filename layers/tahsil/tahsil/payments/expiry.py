@@ -30,7 +30,7 @@ from tahsil.kernel import clock
 from tahsil.kernel.errors import NotFound
 from tahsil.kernel.events import RequestContext, event_row, payload_of
 from tahsil.kernel.principal import Principal
-from tahsil.payments.payments import _transaction_row, load_payment, new_txn_id, transaction_actions, view
+from tahsil.payments.payments import load_payment, view
 from tahsil.store import aws, dal
 
 EXPIRY_WARNING = dt.timedelta(hours=24)
@@ -79,36 +79,11 @@ def warn(payment_id: str, ctx: RequestContext | None = None) -> bool:
 
 
 def expire(payment_id: str, ctx: RequestContext | None = None) -> bool:
-    """authorized -> expired once expires_at has passed: the hold is released. True if this call did it."""
-    table = dal.payments_table()
-    for _ in range(RETRIES):
-        item = _load(payment_id)
-        now = clock.now()
-        if item is None or item["status"] != "authorized" or clock.iso(now) < item["expires_at"]:
-            return False
-        version = item["version"]
-        owner = _owner(item)
-        txn_id = new_txn_id(now)
-        updated = {**item, "status": "expired", "expired_at": clock.iso(now), "version": version + 1, "transaction_id": txn_id}
-        txn = _transaction_row(owner, updated, txn_id=txn_id, type_="expiry", status="expired", amount=item["amount"],
-                               now=now, response_code="00", response_message="Authorization expired; hold released")
-        actions = [
-            dal.update_action(table, item["pk"], "PAY",
-                              "SET #status = :expired, expired_at = :now, #version = :next, transaction_id = :txn",
-                              condition="#status = :authorized AND expires_at <= :now AND #version = :seen",
-                              names={"#status": "status", "#version": "version"},
-                              vals=dal.values(expired="expired", now=clock.iso(now), next=version + 1, seen=version,
-                                              authorized="authorized", txn=txn_id)),
-            dal.put_action(table, event_row(owner, ctx, type_="payment.expired", obj=view(updated, now), sequence=version + 1,
-                                            previous={"status": "authorized"}, now=now)),
-            *transaction_actions(table, owner, txn),
-        ]
-        try:
-            dal.transact(actions)
-            return True
-        except dal.ConditionFailed:
-            continue  # captured, voided or warned meanwhile: look again
-    return False
+    """authorized -> expired once expires_at has passed: the hold is released, through the payment's connector
+    (the simulator at once; a processor by a cancel its notification settles). True if this call did it."""
+    from tahsil.payments import modifications
+
+    return modifications.expire(payment_id, ctx)
 
 
 MAX_EARLY = dt.timedelta(seconds=10)

@@ -3,7 +3,7 @@
 - The merchant creates an intent (secret key) and sends the customer to ``checkout_url``. The
   client secret in that URL is random (~190 bits), shown once, and stored only as its keyed
   hash; the public endpoints compare it in constant time.
-- Confirming creates the payment through ``payments.create`` and changes the intent in the
+- Confirming creates the payment through ``lifecycle.create`` and changes the intent in the
   SAME DynamoDB transaction, conditional on the intent's version, status and expiry: two
   concurrent confirms can never both charge, and a decline is counted exactly once. The
   fifth decline locks the intent.
@@ -33,7 +33,7 @@ from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id, random_token
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import LATEST_API_VERSION, Principal
-from tahsil.payments import payments, processing
+from tahsil.payments import lifecycle, payments
 from tahsil.payments.models import (
     INTENT_TRANSITIONS,
     Customer,
@@ -337,9 +337,9 @@ def _decline_text(payment: dict[str, Any]) -> str:
 
 
 def _live_route(p: Principal, req: IntentConfirm) -> None:
-    """Live mode never fakes: a test card is a 402 and no connector a 403 (tahsil.payments.processing.route).
+    """Live mode never fakes: a test card is a 402 and no connector a 403 (tahsil.payments.lifecycle.route).
     Confirming through a remote processor is not built yet: refused before anything is charged."""
-    if p.livemode and processing.route(p, req.card.pan).remote:
+    if p.livemode and lifecycle.route(p, req.card.pan).remote:
         raise Conflict("live payment intents cannot be paid through a processor connector yet; use the payments API")
 
 
@@ -387,22 +387,33 @@ def confirm(p: Principal, intent_id: str, client_secret: str | None, req: Intent
             outcome.update(intent=updated, payment=payment)
             return actions
 
-        try:
-            payment = payments.create(p, payment_req, capture=item["capture_method"] == "automatic", ctx=ctx,
-                                      extra_actions=attempt)
-        except payments.ExtraActionFailed:
-            continue  # the intent changed first (paid, declined, canceled, expired): read it again
-        except PaymentDeclined:
+        def declined(outcome: dict[str, Any] = outcome) -> PaymentDeclined:
             after = outcome["intent"]
             remaining = max(0, MAX_ATTEMPTS - after["attempts"])
             text = after["last_payment_error"]["message"]
             if remaining == 0:
                 text += f"; maximum payment attempts reached ({MAX_ATTEMPTS}), the payment is locked"
-            raise PaymentDeclined(text, decline_code=outcome["payment"]["response_code"],
-                                  remaining_attempts=remaining) from None
-        after = outcome["intent"]
-        return {**public_view(after, now), "payment_id": payment["id"], "payment_status": payment["status"],
-                "redirect_url": redirect_url(after)}
+            return PaymentDeclined(text, decline_code=outcome["payment"]["response_code"], remaining_attempts=remaining)
+
+        def answer(payment: dict[str, Any], now: dt.datetime, outcome: dict[str, Any] = outcome) -> dict[str, Any]:
+            after = outcome["intent"]
+            return {**public_view(after, now), "payment_id": payment["id"], "payment_status": payment["status"],
+                    "redirect_url": redirect_url(after)}
+
+        def bind(payment: dict[str, Any], now: dt.datetime) -> list[dict[str, Any]]:
+            # The confirm's own answer (not the payment's) is stored with the payment and the intent's change.
+            if payment["status"] == PaymentStatus.FAILED:
+                return ctx.binding(error=declined())
+            return ctx.binding(answer(payment, now))
+
+        try:
+            payment = lifecycle.create(p, payment_req, capture=item["capture_method"] == "automatic", ctx=ctx,
+                                       extra_actions=attempt, bind=bind if ctx.answer is not None else None)
+        except lifecycle.AlsoFailed:
+            continue  # the intent changed first (paid, declined, canceled, expired): read it again
+        except PaymentDeclined:
+            raise declined() from None
+        return answer(payment, now)
     raise ConcurrentUpdate("the payment intent is being changed by other requests; retry")
 
 

@@ -10,30 +10,20 @@ import datetime as dt
 import itertools
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from tahsil.connectors.base import CardData, Connector, Operation
 from tahsil.connectors.simulator import Simulator
 from tahsil.kernel import clock
 from tahsil.kernel.errors import (
-    AmountTooHigh,
-    AuthorizationExpired,
-    ConcurrentUpdate,
-    Conflict,
     InvalidRequest,
     NotFound,
-    PaymentDeclined,
 )
-from tahsil.kernel.errors import LiveConnectorNotConfigured as ConnectorMissing
-from tahsil.kernel.events import RequestContext, event_row, owner_keys
-from tahsil.kernel.ids import looks_like, new_id, new_sortable_id
-from tahsil.kernel.money import max_amount
+from tahsil.kernel.ids import looks_like, new_sortable_id
 from tahsil.kernel.principal import Principal
-from tahsil.kernel.telemetry import metrics
-from tahsil.payments import cards, fraud
-from tahsil.payments.models import TRANSITIONS, CaptureRequest, PaymentCreate, PaymentStatus, RefundRequest, VoidRequest
+from tahsil.payments import cards
+from tahsil.payments.models import PaymentStatus
 from tahsil.store import crypto, dal
 
 AUTHORIZATION_TTL = dt.timedelta(days=7)
@@ -45,7 +35,8 @@ def authorization_ttl() -> dt.timedelta:
     return dt.timedelta(seconds=int(seconds)) if seconds else AUTHORIZATION_TTL
 VELOCITY_TTL = dt.timedelta(hours=2)
 OPTIMISTIC_RETRIES = 12
-# Test mode's connector: the seed's test cards (tahsil.payments.cards), answered inside the payment's transaction.
+# Test mode's connector: the seed's test cards (tahsil.payments.cards), answered inside the request
+# (tahsil.payments.lifecycle runs it through the same phases as a processor, without the recovery point).
 SIMULATOR = Simulator(cards.issuer_decision)
 
 
@@ -72,6 +63,10 @@ def view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]
         "captured_amount": captured,
         "refunded_amount": refunded,
         "remaining_amount": captured - refunded,
+        # What can still be captured (an authorization not yet captured) and refunded: remaining_amount is
+        # seed 002's "left to refund", which reads 0 on an authorized payment.
+        "amount_capturable": item["amount"] if effective_status(item, now) == PaymentStatus.AUTHORIZED else 0,
+        "amount_refundable": captured - refunded,
         "card_brand": item["card_brand"],
         "card_last4": item["card_last4"],
         "card_exp_month": item["card_exp_month"],
@@ -103,7 +98,9 @@ def _processor_view(item: dict[str, Any]) -> dict[str, Any]:
         return {}
     pending = item.get("pending_action")
     return {"processor_reference": item.get("processor_reference"),
-            "pending_action": {k: pending[k] for k in ("type", "amount", "transaction_id")} if pending else None}
+            "pending_action": {k: pending[k] for k in ("type", "amount", "transaction_id")} if pending else None,
+            "decline_code": item.get("decline_code"),
+            "review": item.get("review")}
 
 
 def transaction_view(item: dict[str, Any]) -> dict[str, Any]:
@@ -157,18 +154,23 @@ def load_transaction(owner: str, txn_id: str) -> dict[str, Any] | None:
     return item
 
 
-def _transaction_row(p: Principal, payment: dict[str, Any], *, txn_id: str, type_: str, status: str, amount: int,
-                     now: dt.datetime, response_code: str = "00", response_message: str = "Approved",
-                     auth_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
+def transaction_row(payment: dict[str, Any], *, txn_id: str, type_: str, status: str, amount: int,
+                    now: dt.datetime, response_code: str = "00", response_message: str = "Approved",
+                    auth_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    owner = f"{payment['merchant_id']}#{payment['mode']}"
     return {
-        "pk": txn_partition(p.owner), "sk": txn_id,
-        "id": txn_id, "merchant_id": p.merchant_id, "mode": p.mode, "payment_id": payment["id"],
+        "pk": txn_partition(owner), "sk": txn_id,
+        "id": txn_id, "merchant_id": payment["merchant_id"], "mode": payment["mode"], "payment_id": payment["id"],
         "type": type_, "status": status, "amount": amount, "currency": payment["currency"],
         "card_brand": payment["card_brand"], "card_last4": payment["card_last4"],
         "auth_code": auth_code, "response_code": response_code, "response_message": response_message,
         "reason": reason, "created_at": clock.iso(now),
     }
 
+
+def _transaction_row(p: Principal, payment: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """``transaction_row`` for callers that name the principal (the payment says whose it is)."""
+    return transaction_row(payment, **kwargs)
 
 
 # Transaction totals per merchant, mode and status, kept exact by the write that adds the row:
@@ -187,6 +189,22 @@ def transaction_actions(table: str, p: Principal, txn: dict[str, Any]) -> list[d
     return [dal.put_action(table, txn),
             dal.update_action(table, _counter_pk(p), f"S{shard:02d}", "ADD #all :one, #status :one", condition=None,
                               names={"#all": "all", "#status": txn["status"]}, vals=dal.values(one=1))]
+
+
+def transaction_move_actions(table: str, row: dict[str, Any], status: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """Change a transaction row's status (and fields) conditionally on the status read, moving its count."""
+    sets = {**fields, "status": status}
+    expression = "SET " + ", ".join(f"#f_{k} = :f_{k}" for k in sets)
+    actions = [dal.update_action(table, row["pk"], row["sk"], expression, condition="#f_status = :was",
+                                 names={f"#f_{k}": k for k in sets},
+                                 vals=dal.values(**{f"f_{k}": v for k, v in sets.items()}, was=row["status"]))]
+    if row["status"] != status and row["sk"] != "TXN":  # rows of the older layout were never counted here
+        shard = zlib.crc32(row["id"].encode()) % TXN_COUNTER_SHARDS
+        owner = f"{row['merchant_id']}#{row['mode']}"
+        actions.append(dal.update_action(table, f"CNT#{owner}#TXN", f"S{shard:02d}", "ADD #old :less, #new :one",
+                                         condition=None, names={"#old": row["status"], "#new": status},
+                                         vals=dal.values(one=1, less=-1)))
+    return actions
 
 
 def transaction_total(p: Principal, status: str | None = None) -> int:
@@ -267,149 +285,6 @@ class EarlyCount:
         except Exception:  # noqa: BLE001 - never counted: nothing to give back
             return
         _uncount_attempt(self.owner, self._fingerprint.result(), self.now.strftime("%Y%m%d%H"))
-
-
-# ---------------------------------------------------------------- create
-
-# extra_actions(payment item, status) -> more TransactWriteItems actions for the same transaction.
-ExtraActions = Callable[[dict[str, Any], str], list[dict[str, Any]]]
-
-
-class ExtraActionFailed(ConcurrentUpdate):
-    """A condition of one of the caller's extra actions failed, so nothing was written (no payment either)."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__("the object this payment belongs to changed; retry")
-        self.index = index  # which of the extra actions
-
-
-class PaymentExists(Exception):
-    """A remote payment with this id is already written: the same Idempotency-Key again (processing resumes it)."""
-
-    def __init__(self, payment_id: str) -> None:
-        super().__init__(payment_id)
-        self.payment_id = payment_id
-
-
-def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestContext,
-           extra_actions: ExtraActions | None = None, connector: Connector = SIMULATOR,
-           payment_id: str | None = None, early: EarlyCount | None = None) -> dict[str, Any]:
-    """Authorize (capture=False) or sale (capture=True). A decline is stored, then raised as 402.
-
-    ``early``: this attempt's velocity count, already started by the handler (``EarlyCount``).
-
-    ``extra_actions`` lets the caller change its own object in the payment's transaction (a payment
-    intent: succeeded, or one more failed attempt), so that both land or neither does. When one of
-    their conditions fails, nothing is written and ``ExtraActionFailed`` says which.
-
-    With a remote ``connector`` (live mode, chosen by tahsil.payments.processing) this is the first
-    phase only: the payment is written ``processing`` (the recovery point; its attempt was counted
-    just before, by ``count_attempt``) unless the fraud rules decline it, and returned; processing
-    calls the processor and commits.
-    """
-    if req.amount > max_amount(req.currency):
-        raise InvalidRequest(f"amount must be at most {max_amount(req.currency)} for {req.currency}", param="amount")
-    if p.livemode and not connector.remote:
-        raise ConnectorMissing("live payments need a processor connector; the simulator never takes them")
-    now = clock.now()
-    payment_id, txn_id = payment_id or new_id("pay"), new_txn_id(now)
-    pan = req.card.pan
-    kind = "sale" if capture else "authorize"
-    answer = None if connector.remote else connector.execute(Operation(
-        kind, payment_id, req.amount, req.currency, payment_id,
-        card=CardData(pan, req.card.exp_month, req.card.exp_year, req.card.cvv.get_secret_value(), req.card.cardholder_name)),
-        timeout=0)
-    fingerprint = crypto.card_fingerprint(pan)
-    # Binary, not base64 text: the payment item stays under 1 KB (one write unit, and one for its index copy).
-    sealed = crypto.vault.seal(pan, context=f"{p.merchant_id}/{payment_id}", merchant=p.merchant_id)
-    table = dal.payments_table()
-    taken = early.take(p) if early is not None else None
-    count = taken if taken is not None else count_attempt(p, fingerprint, now)
-
-    def exists() -> PaymentExists:
-        """The same request again (a remote payment's id derives from its Idempotency-Key): it was counted then."""
-        if early is not None and taken is not None:
-            early.release()
-        else:
-            _uncount_attempt(p.owner, fingerprint, now.strftime("%Y%m%d%H"))
-        return PaymentExists(payment_id)
-
-    risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count,
-                       risky_card=answer.risk_flag if answer else False, test_card=cards.test_card_rule(pan, p.mode))
-
-    if answer is not None and answer.status != "approved":
-        status, code, message, auth_code = PaymentStatus.FAILED, answer.code, answer.message, None
-    elif risk.decision == "decline":
-        status, code, message, auth_code = PaymentStatus.FAILED, "59", "Suspected fraud", None
-    elif answer is None:  # a remote processor decides, after this phase
-        status, code, message, auth_code = PaymentStatus.PROCESSING, "", "Processing", None
-    else:
-        status = PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
-        code, message, auth_code = answer.code, answer.message, answer.auth_code
-
-    payment = {
-        "pk": f"PAY#{payment_id}", "sk": "PAY", **owner_keys(p, "PAY", now, payment_id),
-        "id": payment_id, "merchant_id": p.merchant_id, "mode": p.mode, "version": 1,
-        "status": status, "amount": req.amount, "currency": req.currency,
-        "captured_amount": req.amount if status == PaymentStatus.CAPTURED else 0, "refunded_amount": 0,
-        "card_brand": cards.detect_brand(pan), "card_last4": pan[-4:],
-        "card_exp_month": req.card.exp_month, "card_exp_year": req.card.exp_year,
-        "card_fingerprint": bytes.fromhex(fingerprint), "card_sealed": sealed,
-        "cardholder_name": req.card.cardholder_name,
-        "auth_code": auth_code, "response_code": code, "response_message": message,
-        "fraud_score": risk.score, "fraud_decision": risk.decision, "fraud_reasons": list(risk.reasons) or None,
-        "transaction_id": txn_id,
-        "description": req.description,
-        "customer": req.customer.model_dump(exclude_none=True) if req.customer else None,
-        "metadata": req.metadata or None,
-        "created_at": clock.iso(now),
-        "expires_at": clock.iso(now + authorization_ttl()) if status == PaymentStatus.AUTHORIZED else None,
-        "captured_at": clock.iso(now) if status == PaymentStatus.CAPTURED else None,
-    }
-    if connector.remote:
-        payment |= {"connector": connector.name, "api_version": p.api_version,
-                    "attempt": {"kind": kind, "reference": payment_id, "started_at": clock.iso(now)}}
-    if status == PaymentStatus.PROCESSING:
-        # The recovery point: no transaction row and no event yet; both come with the processor's answer.
-        try:
-            dal.put(table, payment, condition="attribute_not_exists(pk)")
-        except dal.ConditionFailed as exc:
-            raise exists() from exc
-        return payment
-    txn_type = "decline" if status == PaymentStatus.FAILED else ("sale" if capture else "authorization")
-    txn = _transaction_row(p, payment, txn_id=txn_id, type_=txn_type, status=status, amount=req.amount, now=now,
-                           response_code=code, response_message=message, auth_code=auth_code)
-    event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
-    actions = [dal.put_action(table, payment), dal.put_action(table, event), *transaction_actions(table, p, txn)]
-    base = len(actions)
-    if extra_actions:
-        actions += extra_actions(payment, status)
-    for _ in range(OPTIMISTIC_RETRIES):
-        try:
-            dal.transact(actions)
-        except dal.ConditionFailed as exc:
-            if exc.index is not None and exc.index >= base:
-                raise ExtraActionFailed(exc.index - base) from exc
-            if exc.index == 0 and connector.remote:
-                raise exists() from exc
-            if exc.index is None:  # a conflicting transaction (a counter shard, the caller's object): again
-                continue
-            raise
-        break
-    else:
-        raise ConcurrentUpdate("too many concurrent payments for this account; retry")
-
-    result = view(payment, now)
-    metrics.add_metric(name=f"Payment_{status}", unit="Count", value=1)  # the dashboard's payments by outcome
-    if status == PaymentStatus.FAILED:
-        metrics.add_metric(name=f"PaymentDeclined_{code}", unit="Count", value=1)  # declines by code
-        if code == "59":
-            text = f"payment declined: high fraud risk (score: {risk.score})"
-        else:
-            text = f"card declined: {message.lower()} (code: {code})"
-        raise PaymentDeclined(text, payment_id=payment_id, transaction_id=txn_id, decline_code=code,
-                              fraud_score=risk.score)
-    return result
 
 
 # ---------------------------------------------------------------- reads
@@ -551,108 +426,3 @@ def list_transactions(p: Principal, *, status: str | None, limit: int, offset: i
     has_more = len(items) > offset + limit
     return {"transactions": rows, "total": total, "limit": limit, "offset": offset, "has_more": has_more,
             "next_starting_after": rows[-1]["id"] if has_more else None}
-
-
-# ---------------------------------------------------------------- changes
-
-_REFUSALS: dict[tuple[str, str], str] = {
-    ("capture", "captured"): "payment already captured",
-    ("capture", "partially_refunded"): "payment already captured",
-    ("capture", "refunded"): "payment already captured",
-    ("capture", "voided"): "cannot capture a voided payment",
-    ("void", "captured"): "cannot void captured payment (use refund instead)",
-    ("void", "partially_refunded"): "cannot void captured payment (use refund instead)",
-    ("void", "refunded"): "cannot void captured payment (use refund instead)",
-    ("void", "voided"): "payment already voided",
-    ("refund", "authorized"): "can only refund captured payments",
-    ("refund", "voided"): "can only refund captured payments",
-    ("refund", "refunded"): "payment already fully refunded",
-}
-
-
-def _require(item: dict[str, Any], action: str, now: dt.datetime) -> None:
-    status = effective_status(item, now)
-    if status in TRANSITIONS[action]:
-        return
-    if status == PaymentStatus.EXPIRED:
-        raise AuthorizationExpired("authorization expired (valid for 7 days)")
-    if status == PaymentStatus.FAILED:
-        raise Conflict(f"payment failed; there is nothing to {action}", status=status)
-    raise Conflict(_REFUSALS.get((action, status), f"cannot {action} a payment that is {status}"), status=status)
-
-
-def _apply(p: Principal, ctx: RequestContext, payment_id: str, action: str, change: Any) -> dict[str, Any]:
-    """Read, check, and write the change conditionally on the version read; retry on a lost race.
-
-    ``change(item, now)`` checks amounts and returns (new fields, transaction row kwargs, event type).
-    """
-    table = dal.payments_table()
-    for _ in range(OPTIMISTIC_RETRIES):
-        item = load_payment(p, payment_id)
-        if item.get("connector"):  # a processor's payment changes through tahsil.payments.processing only
-            raise Conflict(f"this payment is handled by the {item['connector']} connector", status=item["status"])
-        now = clock.now()
-        _require(item, action, now)
-        fields, txn_kwargs, event_type = change(item, now)
-        version = item["version"]
-        updated = {**item, **fields, "version": version + 1, "transaction_id": new_txn_id(now)}
-        before = view(item, now)
-        previous = {k: before[k] for k in fields if k in before}
-        names = {f"#{k}": k for k in fields} | {"#version": "version", "#txn": "transaction_id", "#status": "status"}
-        sets = ", ".join(f"#{k} = :{k}" for k in fields)
-        vals = dal.values(**fields, next=version + 1, seen=version, txn=updated["transaction_id"])
-        condition = "#version = :seen"
-        if action in ("capture", "void"):
-            condition += " AND #status = :from AND expires_at > :now"
-            vals |= dal.values(**{"from": "authorized", "now": clock.iso(now)})
-        txn = _transaction_row(p, updated, txn_id=updated["transaction_id"], now=now, **txn_kwargs)
-        actions = [
-            dal.update_action(table, item["pk"], item["sk"], f"SET {sets}, #version = :next, #txn = :txn",
-                              condition=condition, names=names, vals=vals),
-            dal.put_action(table, event_row(p, ctx, type_=event_type, obj=view(updated, now), sequence=version + 1,
-                                            previous=previous, now=now)),
-            *transaction_actions(table, p, txn),
-        ]
-        try:
-            dal.transact(actions)
-        except dal.ConditionFailed:
-            continue  # someone else changed it first: read again, and re-check against what they did
-        return view(updated, now)
-    raise ConcurrentUpdate("the payment is being changed by other requests; retry")
-
-
-def capture(p: Principal, payment_id: str, req: CaptureRequest, ctx: RequestContext) -> dict[str, Any]:
-    def change(item: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], str]:
-        amount = req.amount if req.amount is not None else item["amount"]
-        if amount > item["amount"]:
-            raise AmountTooHigh("capture amount exceeds authorized amount", param="amount",
-                                authorized_amount=item["amount"])
-        fields = {"status": "captured", "captured_amount": amount, "captured_at": clock.iso(now)}
-        return fields, {"type_": "capture", "status": "captured", "amount": amount,
-                        "auth_code": item.get("auth_code")}, "payment.captured"
-
-    return _apply(p, ctx, payment_id, "capture", change)
-
-
-def void(p: Principal, payment_id: str, req: VoidRequest, ctx: RequestContext) -> dict[str, Any]:
-    def change(item: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], str]:
-        fields = {"status": "voided", "voided_at": clock.iso(now), "void_reason": req.reason}
-        return fields, {"type_": "void", "status": "voided", "amount": item["amount"], "reason": req.reason}, \
-            "payment.voided"
-
-    return _apply(p, ctx, payment_id, "void", change)
-
-
-def refund(p: Principal, payment_id: str, req: RefundRequest, ctx: RequestContext) -> dict[str, Any]:
-    def change(item: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], dict[str, Any], str]:
-        available = item["captured_amount"] - item["refunded_amount"]
-        amount = req.amount if req.amount is not None else available
-        if amount > available:
-            raise AmountTooHigh("refund amount exceeds available amount", param="amount", available_amount=available)
-        total = item["refunded_amount"] + amount
-        status = "refunded" if total == item["captured_amount"] else "partially_refunded"
-        fields = {"status": status, "refunded_amount": total, "refunded_at": clock.iso(now), "refund_reason": req.reason}
-        return fields, {"type_": "refund", "status": "refunded", "amount": amount, "reason": req.reason}, \
-            "payment.refunded"
-
-    return _apply(p, ctx, payment_id, "refund", change)

@@ -105,9 +105,12 @@ def update(table: str, pk: str, sk: str, expression: str, *, names: dict[str, st
     return load(answer.get("Attributes") or {})
 
 
-def put_action(table: str, item: dict[str, Any], condition: str = "attribute_not_exists(pk)") -> dict[str, Any]:
+def put_action(table: str, item: dict[str, Any], condition: str | None = "attribute_not_exists(pk)") -> dict[str, Any]:
     _guard_put(table, item, condition)
-    return {"Put": {"TableName": table, "Item": dump(item), "ConditionExpression": condition}}
+    action: dict[str, Any] = {"TableName": table, "Item": dump(item)}
+    if condition:
+        action["ConditionExpression"] = condition
+    return {"Put": action}
 
 
 def update_action(table: str, pk: str, sk: str, expression: str, *, condition: str | None,
