@@ -392,7 +392,9 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
         if result is None or result.status == "pending":
             raise PaymentProcessing(view(payment))
         checkpoint("commit", payment_id)
-        return render(commit_authorization(payment_id, result, ctx=ctx, known=payment))
+        committed = commit_authorization(payment_id, result, ctx=ctx, known=payment)
+        checkpoint("answer", payment_id)
+        return render(committed)
     # Decided in the request (the simulator, or a fraud decline before any call): one transaction.
     txn = transaction_row(payment, txn_id=payment["transaction_id"],
                           type_="decline" if status == PaymentStatus.FAILED else kind.replace("authorize", "authorization"),
@@ -407,6 +409,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     bind = bind or _answer(ctx)
     if bind is not None:
         actions += bind(payment, now)
+    checkpoint("commit", payment_id)
     for _ in range(OPTIMISTIC_RETRIES):
         try:
             dal.transact(actions)

@@ -132,7 +132,9 @@ def _in_request(item: dict[str, Any], kind: str, amount_of: Callable[[dict[str, 
         return Step(fields, f"payment.{TXN_DONE[kind]}", txn_put=txn, condition=condition, vals=vals,
                     answer=(lambda updated, now: ctx.binding(view(updated, now))) if ctx and ctx.answer else None)
 
+    lifecycle.checkpoint("commit", item["id"])
     updated, _ = transition(item["id"], decide, ctx=ctx, known=item)
+    lifecycle.checkpoint("answer", item["id"])
     return updated
 
 
@@ -200,8 +202,11 @@ def send(item: dict[str, Any], ctx: RequestContext | None) -> dict[str, Any]:
         raise PaymentProcessing(view(item))
     lifecycle.checkpoint("commit", pending["transaction_id"])
     if outcome.status == "pending":
-        return view(acknowledge(item, outcome, ctx))
+        acked = acknowledge(item, outcome, ctx)
+        lifecycle.checkpoint("answer", pending["transaction_id"])
+        return view(acked)
     after = settle(item["id"], pending["transaction_id"], outcome, ctx=ctx)
+    lifecycle.checkpoint("answer", pending["transaction_id"])
     if outcome.status == "declined":
         raise _refused(pending["type"], outcome, after)
     return view(after)
