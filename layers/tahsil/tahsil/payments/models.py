@@ -49,13 +49,7 @@ class PaymentStatus(StrEnum):
     REFUND_PENDING = "refund_pending"
 
 
-# The lifecycle, written down once: action -> statuses it may start from.
-TRANSITIONS: dict[str, frozenset[PaymentStatus]] = {
-    "capture": frozenset({PaymentStatus.AUTHORIZED}),
-    "void": frozenset({PaymentStatus.AUTHORIZED}),
-    "refund": frozenset({PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED}),
-    "expire": frozenset({PaymentStatus.AUTHORIZED}),
-}
+# The lifecycle's transitions are written down once, in tahsil.payments.machine.
 
 
 def _upper(value: object) -> object:
