@@ -149,7 +149,7 @@ def test_transactions_are_listed_with_exact_totals_in_both_modes(merchant: dict[
     event["multiValueQueryStringParameters"] = {"limit": ["20"], "offset": ["0"]}
     listed = invoke("ListTransactionsFunction", event)
     assert listed.status == 200, listed.body
-    body = listed.body["data"] if "data" in listed.body else listed.body
+    body = listed.body.get("data", listed.body)
     assert body["total"] == 2
     assert sorted((t["type"], t["status"]) for t in body["transactions"]) == [("authorization", "authorized"),
                                                                                ("capture", "captured")]
