@@ -165,3 +165,25 @@ def test_a_refusal_that_can_pass_later_is_retryable_and_does_not_bind_the_key(me
     again = act("void", live, auth["id"], {"reason": "requested_by_customer"}, idem="void-1")
     assert again.status == 409 and again.error["code"] == "INVALID_STATE"  # ran again: a final refusal now
     assert "retryable" not in again.error
+
+
+def test_an_expired_live_authorization_is_cancelled_at_the_processor(merchant: dict[str, Any], live: str,
+                                                                     fake_adyen: FakeAdyen) -> None:
+    from tahsil.payments import expiry
+    from tahsil.store import dal
+
+    mid = merchant["merchant_id"]
+    auth = pay(live, amount=1800).data
+    deliver(mid, fake_adyen)
+    dal.update(dal.payments_table(), f"PAY#{auth['id']}", "PAY", "SET expires_at = :past",
+               vals=dal.values(past="2000-01-01T00:00:00Z"))
+    assert expiry.expire(auth["id"]) is True
+    pending = get(live, auth["id"]).data
+    assert pending["status"] == "void_pending" and pending["pending_action"]["type"] == "expire"
+    [ledger] = fake_adyen.payments.values()
+    assert ledger.cancelled  # the hold is released at the processor
+    assert expiry.expire(auth["id"]) is False  # the timer firing again does nothing
+    deliver(mid, fake_adyen)
+    after = get(live, auth["id"]).data
+    assert after["status"] == "expired" and after["pending_action"] is None
+    assert events_of(auth["id"]) == ["payment.authorized", "payment.expired"]
