@@ -125,12 +125,12 @@ def test_an_event_without_a_request_id_gets_one_used_in_header_and_body(merchant
 def test_a_concurrent_update_names_the_idempotency_key_only_when_one_was_sent(merchant: dict[str, Any],
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from tahsil.kernel.errors import ConcurrentUpdate
-    from tahsil.payments import payments
+    from tahsil.payments import modifications
 
     def lost(*_: Any, **__: Any) -> Any:
         raise ConcurrentUpdate("the payment is being changed by other requests; retry")
 
-    monkeypatch.setattr(payments, "capture", lost)
+    monkeypatch.setattr(modifications, "capture", lost)
     key = merchant["keys"]["test"]["secret"]
     for idem, advice in ((None, "; retry"), ("cap-1", "; retry with the same Idempotency-Key")):
         event = _with_body(_sample("POST", "/v1/payments/{id}/capture"), key, b"{}", "application/json")

@@ -137,9 +137,9 @@ def test_the_limiter_fails_open_when_it_cannot_count(sk: str, monkeypatch: pytes
     assert call("payments-list", sk).status == 200  # a per-second-only class too
 
 
-def test_authorize_makes_six_calls_but_only_four_in_sequence(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Key lookup -> (idempotency lock || the rate-limit counter || the card's velocity count) -> transaction ->
-    completion; the log goes to SQS."""
+def test_authorize_makes_five_calls_but_only_three_in_sequence(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key lookup -> (idempotency lock || the rate-limit counter || the card's velocity count) -> one transaction
+    holding the payment and the idempotency record's completion; the log goes to SQS."""
     from botocore.client import BaseClient
 
     calls: list[tuple[str, str, str]] = []
@@ -155,7 +155,7 @@ def test_authorize_makes_six_calls_but_only_four_in_sequence(sk: str, monkeypatc
     main = threading.current_thread().name
     ddb_main = [op for thread, service, op in calls if service == "dynamodb" and thread == main]
     ddb_side = [(thread.split("_")[0], op) for thread, service, op in calls if service == "dynamodb" and thread != main]
-    assert ddb_main == ["GetItem", "PutItem", "TransactWriteItems", "UpdateItem"]
+    assert ddb_main == ["GetItem", "PutItem", "TransactWriteItems"]
     # one counter item holding the per-second and per-hour windows, and the card's velocity count
     # (tahsil.payments.payments.EarlyCount), in worker threads
     assert sorted(ddb_side) == [("ratelimit", "UpdateItem"), ("velocity", "UpdateItem")]
