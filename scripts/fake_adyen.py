@@ -39,7 +39,7 @@ def main() -> int:
     os.environ.update(state["environment"])
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     from tahsil.connectors import settings
-    from tests.fakes.adyen import FakeAdyen
+    from tahsil_local.fake_adyen import FakeAdyen
 
     merchant_id = args.merchant_id or state["merchant_id"]
     api_key, hmac_key = "fake_" + secrets.token_urlsafe(24), secrets.token_hex(32).upper()
