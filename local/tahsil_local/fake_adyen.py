@@ -13,8 +13,8 @@ One implementation for the tests (``from tahsil_local.fake_adyen import FakeAdye
   code, and its text ("already processed") covers a key that was processed for another request; a client
   must treat it like the in-flight case (the first request's outcome is unknown to it), never as a refusal.
   Which fields must match: the method's path and the JSON body, except ``paymentMethod.cvc`` -- a store that
-  keeps keys for days may not keep card security codes (PCI DSS), and Tahsil's recovery re-sends an
-  authorization without the CVC it never stored. ``compare_cvc=True`` makes the comparison strict.
+  keeps keys for days may not keep card security codes (PCI DSS) to compare them. ``compare_cvc=True``
+  makes the comparison strict.
 - Modifications are acknowledged (``status: received``) and settled later by a notification: CAPTURE,
   CANCELLATION, REFUND, CANCEL_OR_REFUND (reversals); CAPTURE_FAILED / REFUND_FAILED when refused.
 - Standard notifications: ``{"live", "notificationItems": [{"NotificationRequestItem": {...}}]}``, each item

@@ -84,7 +84,7 @@ def test_the_same_key_and_body_replays_the_first_answer_and_acts_once(fake: Fake
 
 
 def test_a_replay_without_the_cvc_is_the_same_request(fake: FakeAdyen) -> None:
-    # Tahsil's recovery re-sends an authorization without the CVC it never stored; Adyen cannot keep CVCs either.
+    # A key store kept for days cannot keep CVCs to compare them (PCI DSS).
     first = post(fake, "/v71/payments", payment(), key="pay_1")
     assert post(fake, "/v71/payments", payment(cvc=None), key="pay_1") == first
     strict = FakeAdyen(api_key=API_KEY, hmac_key=HMAC_KEY, merchant_account=ACCOUNT, compare_cvc=True)
@@ -350,3 +350,25 @@ def test_the_control_endpoint_sets_the_same_switches(fake: FakeAdyen) -> None:
     assert control(fake, "/reset", {})[1]["switches"]["notifications"]["duplicate"]["value"] == 0
     assert control(fake, "/faults", {"fault": "explode"})[0] == 400
     assert control(fake, "/nothing", {})[0] == 404
+
+
+# ---------------------------------------------------------------- what the connector makes of it
+
+
+def test_the_connector_treats_704_as_an_unknown_outcome_never_a_decline(
+        fake: FakeAdyen, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.connectors.adyen import AdyenConnector
+    from tahsil.connectors.base import CardData, Operation, OutcomeUnknown
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    connector = AdyenConnector(api_key=API_KEY, merchant_account=ACCOUNT, base_url=fake.url)
+    op = Operation(kind="authorize", reference="pay_1", amount=1000, currency="EUR", payment_id="pay_1",
+                   card=CardData("4111111111111111", 12, 2030, "737", "Ada L"))
+    fake.inject("704", op="payments")
+    with pytest.raises(OutcomeUnknown):
+        connector.execute(op, timeout=5)
+    assert connector.execute(op, timeout=5).status == "approved"
+    other = op._replace(amount=2000)  # the same key for another request: 704 again, still unknown
+    with pytest.raises(OutcomeUnknown):
+        connector.execute(other, timeout=5)
+    assert len(fake.payments) == 1
