@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 IN_ROOT := cd "$(ROOT)" &&
 
-.PHONY: install run test unit integration lint template-checks openapi bench build validate deploy clean
+.PHONY: install run run-live test unit integration lint template-checks openapi bench build validate deploy clean
 
 $(STAMP): $(ROOT)/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tahsil needs Python 3.11 or newer"'
@@ -26,6 +26,9 @@ install: $(STAMP)
 
 run: $(STAMP)                      ## start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
 	$(IN_ROOT) $(BIN)/tahsil dev
+
+run-live: $(STAMP)                 ## the same, with a fake Adyen as the demo merchant's live connector
+	$(IN_ROOT) $(BIN)/tahsil dev --fake-adyen
 
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)

@@ -463,7 +463,7 @@ def measure_live_authorize(counter: CallCounter, n: int) -> Result:
     from tahsil.connectors import settings
     from tahsil.connectors.adyen import AdyenConnector
     from tahsil.console import ops
-    from tests.fakes.adyen import FakeAdyen
+    from tahsil_local.fake_adyen import FakeAdyen
 
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     fake = FakeAdyen(api_key="bench_api_key_000000", hmac_key="00" * 32, merchant_account="BenchECOM")

@@ -145,8 +145,8 @@ def invoke(logical_id: str, event: dict[str, Any]) -> Answer:
 
 @pytest.fixture
 def fake_adyen(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A fake Adyen on 127.0.0.1 (tests/fakes/adyen.py) and short processor timeouts (tests/unit/connector_support.py)."""
-    from tests.fakes.adyen import FakeAdyen
+    """A fake Adyen on 127.0.0.1 (tahsil_local/fake_adyen.py) and short processor timeouts (tests/unit/connector_support.py)."""
+    from tahsil_local.fake_adyen import FakeAdyen
     from tests.unit.connector_support import ACCOUNT, API_KEY, HMAC_KEY
 
     monkeypatch.setenv("PROCESSOR_TIMEOUT_SECONDS", "0.3")

@@ -1,6 +1,7 @@
 """``tahsil``: run the gateway locally, create merchants, and keep the OpenAPI document current.
 
-    tahsil dev                         start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
+    tahsil dev [--fake-adyen]          start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT); --fake-adyen (or
+                                       TAHSIL_FAKE_ADYEN=1): the demo merchant's live payments go to a fake Adyen
     tahsil merchants create --name N [--api-version V]   create a merchant and its first keys
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
@@ -64,7 +65,7 @@ def _port_in_use(host: str, port: int) -> str:
             f"Each gateway writes its keys to {_state_dir()}/dev-<port>.json.")
 
 
-def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
+def dev(port: int, host: str = "127.0.0.1", verbose: bool = False, fake_adyen: bool = False) -> int:
     from tahsil_local import aws, moto_fixes, pollers, runtime, template
     from tahsil_local.gateway import GatewayServer, Router
     from tahsil_local.runtime import FunctionPool
@@ -122,6 +123,12 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False) -> int:
         "region": aws.REGION,
         "environment": {k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")},
     }
+    adyen = None
+    if fake_adyen:
+        adyen = _start_fake_adyen(merchant["merchant_id"], base_url)
+        state["fake_adyen"] = {"url": adyen.url, "control_url": adyen.control_url, "notify_url": adyen.notify_url,
+                               "merchant_account": adyen.merchant_account, "api_key": adyen.api_key,
+                               "hmac_key": adyen.hmac_key}
     state_dir = _state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     state_file = state_file_for(server.server_address[1])  # this gateway holds the port, so the file is its own
@@ -143,7 +150,7 @@ Tahsil is running at {base_url}   (AWS emulated by moto at {moto.url})
   Dashboard      {dashboard['url']}
     sign in as   {dashboard['username']}
     password     {dashboard['password']}
-
+{_fake_adyen_banner(adyen)}
   These keys and the password are shown once; they are also in {state_file}
   (removed when this gateway stops).
   Try:  curl -s {base_url}/v1/payments -H "X-API-Key: {keys['test']['secret']}"
@@ -171,12 +178,42 @@ Ctrl-C stops it.""", flush=True)
     server.server_close()
     for pool in pools.values():
         pool.stop()
+    if adyen is not None:
+        adyen.stop()
     moto.stop()
     state_file.unlink(missing_ok=True)  # its keys died with it
     return 0
 
 
 DEMO_USER = "demo@tahsil.local"
+
+
+def _start_fake_adyen(merchant_id: str, base_url: str) -> Any:
+    """``tahsil dev --fake-adyen``: a fake Adyen on 127.0.0.1 (a free port) as the demo merchant's live connector,
+    its notifications delivered to this gateway, and the demo merchant's go-live approved (a forced approval,
+    with its reason on record) so that its live key can take payments at once."""
+    from tahsil.console import golive
+    from tahsil.kernel.principal import ALL_SCOPES, Principal
+    from tahsil_local import fake_adyen
+
+    operator = "tahsil dev --fake-adyen"
+    adyen = fake_adyen.attach(merchant_id, f"{base_url}/connectors/adyen/{merchant_id}/notifications",
+                              operator=operator)
+    demo = Principal(merchant_id=merchant_id, mode="test", key_id="tahsil-dev", key_type="secret", scopes=ALL_SCOPES)
+    golive.request_review(demo, note="local demo with the fake Adyen")
+    golive.approve(merchant_id, operator=operator, force=True,
+                   reason="local demo: live payments go to a fake Adyen on 127.0.0.1")
+    return adyen
+
+
+def _fake_adyen_banner(adyen: Any) -> str:
+    if adyen is None:
+        return ""
+    return f"""
+  Fake Adyen     {adyen.url}   (live mode: the demo merchant's connector; go-live approved for the demo)
+    switches     {adyen.control_url}   (GET: state; POST /faults, /notifications, /refusals, /reset)
+    live payments use a non-test card, e.g. 4111 1111 1111 1111; holder name "Not enough balance" is refused
+"""
 
 
 def _demo_password() -> str:
@@ -460,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     p_dev = sub.add_parser("dev", help="run the local gateway")
     p_dev.add_argument("--port", type=int, default=int(os.environ.get("TAHSIL_PORT", DEFAULT_PORT)))
     p_dev.add_argument("--verbose", action="store_true", help="log every request")
+    p_dev.add_argument("--fake-adyen", action="store_true", default=os.environ.get("TAHSIL_FAKE_ADYEN", "") not in ("", "0"),
+                       help="route the demo merchant's live payments through a fake Adyen on 127.0.0.1, approve its "
+                            "go-live, and deliver the fake's notifications here (also TAHSIL_FAKE_ADYEN=1)")
     p_merchants = sub.add_parser("merchants", help="manage merchants")
     merchants_sub = p_merchants.add_subparsers(dest="action", required=True)
     p_create = merchants_sub.add_parser("create", help="create a merchant and its first test and live keys")
@@ -531,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "dev":
-        code = dev(args.port, verbose=args.verbose)
+        code = dev(args.port, verbose=args.verbose, fake_adyen=args.fake_adyen)
         # Step Functions executions (expiry timers wait for days) live in moto's threads; the
         # state they guard is in memory and gone anyway, so leave now rather than wait for them.
         sys.stdout.flush()

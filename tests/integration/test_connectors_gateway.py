@@ -1,7 +1,7 @@
 """Live payments on the local gateway: refused without a connector; through the fake Adyen with one.
 
 The operator sets the connector with the `tahsil merchants connector` command; the fake Adyen
-(tests/fakes/adyen.py) delivers its HMAC-signed notifications to the gateway over HTTP, so a
+(tahsil_local/fake_adyen.py) delivers its HMAC-signed notifications to the gateway over HTTP, so a
 capture reads capture_pending, then captured, and a refund likewise.
 """
 
@@ -13,7 +13,7 @@ import secrets
 import time
 from typing import Any
 
-from tests.fakes.adyen import FakeAdyen
+from tahsil_local.fake_adyen import FakeAdyen
 from tests.integration.conftest import Gateway
 from tests.integration.test_console_gateway import tahsil
 from tests.integration.test_dashboard_browser import fresh_card

@@ -1,4 +1,4 @@
-"""Live payments through the fake Adyen (tests/fakes/adyen.py): a configured merchant, calls, notifications."""
+"""Live payments through the fake Adyen (tahsil_local/fake_adyen.py): a configured merchant, calls, notifications."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 import random
 from typing import Any
 
+from tahsil_local.fake_adyen import FakeAdyen
 from tests.conftest import handler_of, invoke, load_event, load_sqs_event
-from tests.fakes.adyen import FakeAdyen
 
 API_KEY = "AQE1test_fake_adyen_api_key_0001"
 HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.adyen import FakeAdyen
+from tahsil_local.fake_adyen import FakeAdyen
 from tests.unit.connector_support import (
     HMAC_KEY,
     LIVE_CARD,
