@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tahsil.kernel import clock
-from tahsil.kernel.errors import NotFound
+from tahsil.kernel.errors import ConcurrentUpdate, NotFound
 from tahsil.kernel.events import RequestContext, event_row, payload_of
 from tahsil.kernel.principal import Principal
 from tahsil.payments.payments import load_payment, view
@@ -52,7 +52,9 @@ def _load(payment_id: str) -> dict[str, Any] | None:
 
 
 def warn(payment_id: str, ctx: RequestContext | None = None) -> bool:
-    """Emit payment.authorization_expiring once, if the payment is still authorized and the time has come."""
+    """Emit payment.authorization_expiring once, if the payment is still authorized and the time has come.
+
+    True if this call did it, False if there was nothing to do; ConcurrentUpdate if it could not."""
     table = dal.payments_table()
     for _ in range(RETRIES):
         item = _load(payment_id)
@@ -75,7 +77,7 @@ def warn(payment_id: str, ctx: RequestContext | None = None) -> bool:
             return True
         except dal.ConditionFailed:
             continue
-    return False
+    raise ConcurrentUpdate(f"could not warn {payment_id}: {RETRIES} write conflicts")
 
 
 def expire(payment_id: str, ctx: RequestContext | None = None) -> bool:
