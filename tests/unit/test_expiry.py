@@ -645,30 +645,49 @@ def run_started() -> list[dict[str, Any]]:
 @pytest.mark.parametrize("after", [8, 2, 1])
 def test_a_wheel_written_under_4_shards_is_fully_swept_after_the_count_changes(
         sk: str, later: Any, monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    """Two buckets: in the first, 4 shards wrote first (then the new count, then an old container with 4
+    again); in the second, the new count wrote first and an old container with 4 after it. Each time the
+    later writer puts deadlines in shards the first one's execution would not read."""
     from tahsil.payments import expiry
 
-    monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "3600")  # one bucket (or two, across an hour boundary) holds them all
-    pids = [authorize(sk, {"amount": 100 + n, "currency": "USD", "card": card(n)}).data["id"] for n in range(16)]
+    monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "3600")
+    pool = [authorize(sk, {"amount": 100 + n, "currency": "USD", "card": card(n)}).data["id"] for n in range(20)]
 
-    def expiries(some: list[str]) -> list[dict[str, str]]:
-        return [d for p in some for d in deadlines_of(sk, p) if d["action"] == "expire"]
+    def take(n: int, shards: int, beyond: int) -> list[str]:
+        """n payments, those whose shard under ``shards`` is one a ``beyond``-shard sweep misses first."""
+        chosen = sorted(pool, key=lambda p: expiry._shard(p, shards) < beyond)[:n]
+        for p in chosen:
+            pool.remove(p)
+        return chosen
 
-    monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", "4")
-    expiry.register(expiries(pids[:8]))
-    assert {int(i["pk"].rsplit("#", 1)[1]) for i in wheel_items()} <= set(range(4))
-    monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", str(after))  # a deploy with the new parameter
-    expiry.register(expiries(pids[8:14]))
-    monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", "4")  # an old container, still running during the deploy
-    expiry.register(expiries(pids[14:]))
-    monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", str(after))
-    assert len(wheel_items()) == 16
+    def register(pids: list[str], shards: int, hours: int) -> None:
+        monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", str(shards))  # a container deployed with this parameter
+        shifted = [{**d, "at": clock.iso(clock.parse(d["at"]) + dt.timedelta(hours=hours))}
+                   for p in pids for d in deadlines_of(sk, p) if d["action"] == "expire"]
+        expiry.register(shifted)
+
+    from tahsil.kernel import clock
+
+    first = take(4, 4, 4)
+    grown = take(5, after, 4)  # under 8 shards: some in shards 4-7
+    shrunk = take(5, 4, after)  # under 4 shards after a bucket was started under 2 (or 1): some in shards 2-3
+    register(first, 4, 0)
+    register(grown, after, 0)
+    register(take(2, 4, 4), 4, 0)  # an old container, still running during the deploy
+    register(take(2, after, 4), after, 2)
+    register(shrunk, 4, 2)
+    assert (after <= 4 or any(expiry._shard(p, after) >= 4 for p in grown)) and (
+        after >= 4 or any(expiry._shard(p, 4) >= after for p in shrunk)), "the payments drawn exercise no missed shard"
+    pids = [i["sk"].rsplit("#", 1)[0] for i in wheel_items()]
+    assert len(pids) == 18
     names = {s["name"] for s in started_executions()}
     buckets = {int(i["pk"].split("#")[1]) for i in wheel_items()}
-    expected = {f"wheel-3600s-{b}-x4" for b in buckets} | {expiry.execution_name(b, after) for b in buckets}
-    assert names <= expected and {n for n in names if n.endswith("-x4")}  # one per bucket and count written
+    assert len(buckets) >= 2  # (more if the payments straddle an hour boundary)
+    assert names <= {expiry.execution_name(b, n) for b in buckets for n in {4, after}}  # one per bucket and count
+    assert {expiry.execution_name(b, 4) for b in buckets} & names and {expiry.execution_name(b, after) for b in buckets} & names
     later(8 * DAY)
     pages = run_started()
-    assert sum(p["acted"] for p in pages if p["done"]) == 16  # every deadline applied, each once
+    assert sum(p["acted"] for p in pages if p["done"]) == 18  # every deadline applied, each once
     for pid in pids:
         assert get(sk, pid).data["status"] == "expired" and expiry_count(pid) == 1, pid
         assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
