@@ -704,3 +704,49 @@ def test_one_shard_keeps_the_execution_names_it_always_had() -> None:
 
     assert expiry.execution_name(1_700_000_040, 1) == f"wheel-{expiry.bucket_seconds()}s-1700000040"
     assert expiry.execution_name(1_700_000_040, 4).endswith("-1700000040-x4")
+
+
+def test_moto_runs_the_hand_over_of_a_page_that_failed_every_retry(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template's own definition, run by moto's interpreter (its retries cut to none: they only wait)."""
+    import json
+
+    import boto3
+    from moto.core.config import default_user_config
+
+    from tahsil.payments import expiry
+    from tahsil_local import aws as local_aws
+    from tahsil_local import pollers
+    from tahsil_local.runtime import FunctionError
+    from tahsil_local.template import load
+    from tests.conftest import ROOT
+
+    class Broken:
+        calls = 0
+
+        def invoke(self, payload: dict[str, Any]) -> Any:
+            Broken.calls += 1
+            raise FunctionError({"errorType": "ProvisionedThroughputExceededException", "errorMessage": "slow down"})
+
+    monkeypatch.setitem(default_user_config, "lambda", {"use_docker": False})
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", LambdaSimpleBackend.invoke)  # restored after the test
+    pollers.route_lambda_invocations({"ExpiryFunction": Broken()})  # type: ignore[dict-item]
+    definition = (ROOT / "statemachines/expiry.asl.json").read_text().replace('"MaxAttempts": 8', '"MaxAttempts": 0')
+    props = load()["Resources"]["ExpiryStateMachine"]["Properties"]
+    for name, value in props["DefinitionSubstitutions"].items():
+        definition = definition.replace("${" + name + "}", local_aws.resolve(value, aws_env))
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(name="expiry-catch", definition=definition,
+                                       roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+    state = expiry.execution_input(1_700_000_040, 4)  # long ended: no wait
+    run = sfn.start_execution(stateMachineArn=machine, name="wheel-catch", input=json.dumps(state))["executionArn"]
+    deadline = time.monotonic() + 20
+    while sfn.describe_execution(executionArn=run)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sfn.describe_execution(executionArn=run)["status"] == "SUCCEEDED" and Broken.calls == 1
+    [message] = retry_queue_messages(aws_env["ExpiryRetryQueue"])
+    body = json.loads(message["Body"])
+    assert {k: v for k, v in body.items() if k != "error"} == state  # where to sweep on from
+    assert body["error"]["Error"] == "ProvisionedThroughputExceededException"
