@@ -399,3 +399,354 @@ def test_a_paid_intent_is_left_alone_by_its_timer(sk: str) -> None:
     assert confirm(created["id"], created["client_secret"]).status == 200
     assert advance_intent(sk, created["id"], 7200).data["status"] == "succeeded"
     assert intents.expire(created["id"]) is False
+
+
+# ------------------------------------------------------------------ deadlines that could not be applied
+
+
+class Failing:
+    """dal.transact, failing the writes to chosen payments: ``left[pid]`` more times (-1: for ever)."""
+
+    def __init__(self, kind: str) -> None:
+        from tahsil.store import dal
+
+        self.kind, self.real, self.left = kind, dal.transact, {}
+        self.failed = 0
+
+    def error(self) -> Exception:
+        from botocore.exceptions import ClientError
+
+        from tahsil.store import dal
+
+        if self.kind == "conflict":
+            return dal.ConditionFailed(None)  # a TransactionConflict, as dal.transact reports it
+        if self.kind == "throttle":
+            return ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                               "TransactWriteItems")
+        return RuntimeError("the payments table is having a bad day")
+
+    def __call__(self, actions: list[dict[str, Any]]) -> None:
+        import json
+
+        text = json.dumps(actions, default=str)
+        for pid, n in self.left.items():
+            if n != 0 and f"PAY#{pid}" in text:
+                self.left[pid] = n - 1
+                self.failed += 1
+                raise self.error()
+        return self.real(actions)
+
+
+@pytest.fixture
+def failing(monkeypatch: pytest.MonkeyPatch):
+    from tahsil.store import dal
+
+    monkeypatch.setenv("EXPIRY_RETRY_BASE_SECONDS", "0")  # no backoff waits in tests: the order of events is the same
+
+    def install(kind: str) -> Failing:
+        fake = Failing(kind)
+        monkeypatch.setattr(dal, "transact", fake)
+        return fake
+
+    return install
+
+
+def retry_queue_messages(url: str) -> list[dict[str, Any]]:
+    import boto3
+
+    return boto3.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                               VisibilityTimeout=0).get("Messages", [])
+
+
+def drain_retries(rounds: int = 50) -> list[dict[str, Any]]:
+    """What Lambda's poller does for ExpiryRetryFunction: batches of ExpiryRetryQueue, failed messages kept."""
+    import os
+
+    import boto3
+
+    from tests.unit.test_webhooks import invoke_raw
+
+    sqs, url = boto3.client("sqs"), os.environ["EXPIRY_RETRY_QUEUE_URL"]
+    answers = []
+    for _ in range(rounds):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                       MessageAttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            break
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+                              "awsRegion": "us-east-1"} for m in messages]}
+        answer = invoke_raw("ExpiryRetryFunction", event)
+        answers.append(answer)
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return answers
+
+
+def queue_depth(url: str) -> int:
+    import boto3
+
+    attrs = boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                                                                   "ApproximateNumberOfMessagesNotVisible"])
+    return sum(int(v) for v in attrs["Attributes"].values())
+
+
+def expiry_count(pid: str) -> int:
+    return [t["type"] for t in table_items() if t["pk"].startswith("TXN") and t["payment_id"] == pid].count("expiry")
+
+
+@pytest.mark.parametrize(("kind", "times"), [("conflict", 20), ("throttle", 3), ("error", 5)])
+def test_a_deadline_that_could_not_be_applied_is_retried_until_done(
+        sk: str, later: Any, failing: Any, aws_env: dict[str, str], kind: str, times: int) -> None:
+    from tahsil.payments import expiry
+
+    pid, other = authorize(sk).data["id"], authorize(sk).data["id"]
+    buckets = sorted({b for p in (pid, other) for b in expiry.register(
+        [d for d in deadlines_of(sk, p) if d["action"] == "expire"])})
+    fake = failing(kind)
+    fake.left[pid] = times
+    later(8 * DAY)
+    pages = run_wheel(buckets)
+    assert sum(p["acted"] for p in pages if p["done"]) == 1  # the other one: one failure holds nothing up
+    assert sum(p["deferred"] for p in pages if p["done"]) == 1  # "could not", not "nothing to do"
+    assert get(sk, other).data["status"] == "expired" and expiry_count(other) == 1
+    assert events_of(pid) == ["payment.authorized"]
+    assert queue_depth(aws_env["ExpiryRetryQueue"]) == 1
+    answers = drain_retries()
+    assert len(answers) >= (2 if kind == "conflict" else times)  # conflicts: 8 a try (warn's own retries)
+    assert fake.left[pid] == 0
+    assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    assert get(sk, pid).data["status"] == "expired" and expiry_count(pid) == 1
+    assert queue_depth(aws_env["ExpiryRetryQueue"]) == 0 and queue_depth(aws_env["ExpiryDLQ"]) == 0
+    run_wheel(buckets)  # the bucket swept again (a retried execution): nothing twice, nothing deferred
+    assert expiry_count(pid) == 1 and queue_depth(aws_env["ExpiryRetryQueue"]) == 0
+
+
+def test_nothing_to_do_is_not_a_failure(sk: str, later: Any, failing: Any, aws_env: dict[str, str]) -> None:
+    from tahsil.payments import expiry
+
+    captured = authorize(sk).data["id"]
+    act("capture", sk, captured, {})
+    buckets = expiry.register(deadlines_of(sk, captured))
+    later(8 * DAY)
+    pages = run_wheel(buckets)
+    assert sum(p["acted"] + p["deferred"] for p in pages if p["done"]) == 0
+    assert expiry.act("payment", captured, "expire") is False
+    assert queue_depth(aws_env["ExpiryRetryQueue"]) == 0
+
+
+def test_a_deadline_that_keeps_failing_lands_in_the_alarmed_dlq_and_is_redriven(
+        sk: str, later: Any, failing: Any, aws_env: dict[str, str]) -> None:
+    from tahsil.console import redrive
+    from tahsil.payments import expiry
+    from tahsil_local.template import load
+
+    pid = authorize(sk).data["id"]
+    buckets = expiry.register([d for d in deadlines_of(sk, pid) if d["action"] == "expire"])
+    fake = failing("conflict")
+    fake.left[pid] = -1  # for ever
+    later(8 * DAY)
+    run_wheel(buckets)
+    answers = drain_retries()
+    resources = load()["Resources"]
+    max_receives = resources["ExpiryRetryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert len(answers) == max_receives  # each receive failed, then SQS moved it
+    assert queue_depth(aws_env["ExpiryRetryQueue"]) == 0
+    # the metric ExpiryDLQDepthAlarm watches: the DLQ's visible messages
+    alarm = resources["ExpiryDLQDepthAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 1
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["ExpiryDLQ", "QueueName"]}
+    [parked] = retry_queue_messages(aws_env["ExpiryDLQ"])
+    assert json_of(parked["Body"]) == {"kind": "payment", "id": pid, "action": "expire"}
+    assert get(sk, pid).data["status"] == "expired" and events_of(pid) == ["payment.authorized"]  # read-time only
+    # fixed: `tahsil ops redrive` sends it back to its source queue, and the worker applies it once
+    fake.left[pid] = 0
+    source = redrive.source_queue_of(aws_env["ExpiryDLQ"], [aws_env["ExpiryRetryQueue"]])
+    assert redrive.move_messages(aws_env["ExpiryDLQ"], source).moved == 1
+    drain_retries()
+    assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+    assert expiry_count(pid) == 1
+    assert queue_depth(aws_env["ExpiryDLQ"]) == 0 and queue_depth(aws_env["ExpiryRetryQueue"]) == 0
+
+
+def json_of(body: str) -> Any:
+    import json
+
+    return json.loads(body)
+
+
+def test_a_page_the_state_machine_handed_over_is_swept_on_by_the_retry_worker(
+        sk: str, later: Any, failing: Any, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import boto3
+
+    from tahsil.payments import expiry
+
+    monkeypatch.setenv("EXPIRY_SWEEP_PAGE_SIZE", "2")
+    monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "3600")
+    pids = [authorize(sk).data["id"] for _ in range(5)]
+    buckets = sorted({b for p in pids for b in expiry.register(
+        [d for d in deadlines_of(sk, p) if d["action"] == "expire"])})
+    later(8 * DAY)
+    for bucket in buckets:
+        # what HandOverToRetryQueue sends after Sweep failed all its retries: Sweep's input, and the error
+        state = {**expiry.execution_input(bucket), "error": {"Error": "Lambda.ServiceException", "Cause": "..."}}
+        boto3.client("sqs").send_message(QueueUrl=aws_env["ExpiryRetryQueue"], MessageBody=json.dumps(state))
+    drain_retries()  # a page per message, each handing the next one on
+    for pid in pids:
+        assert get(sk, pid).data["status"] == "expired" and expiry_count(pid) == 1
+    assert queue_depth(aws_env["ExpiryRetryQueue"]) == 0
+
+
+def test_the_state_machine_hands_a_failed_page_to_the_retry_queue() -> None:
+    import json
+
+    from tests.conftest import ROOT
+
+    machine = json.loads((ROOT / "statemachines/expiry.asl.json").read_text())["States"]
+    [catch] = machine["Sweep"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.error"  # keeps the state to resume
+    hand_over = machine[catch["Next"]]
+    assert hand_over["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    assert hand_over["Parameters"] == {"QueueUrl": "${ExpiryRetryQueueUrl}", "MessageBody.$": "$"}
+
+
+# ------------------------------------------------------------------ changing the number of shards
+
+
+def started_executions() -> list[dict[str, Any]]:
+    """The inputs of the wheel's executions as started (not as the current parameters would start them)."""
+    import json
+
+    import boto3
+
+    sfn = boto3.client("stepfunctions")
+    return [json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"]) | {"name": e["name"]}
+            for e in executions()]
+
+
+def run_started() -> list[dict[str, Any]]:
+    """What every started execution does once its wait is over, with the input it was started with."""
+    from tahsil.payments import expiry
+
+    pages = []
+    for state in started_executions():
+        state = {k: v for k, v in state.items() if k != "name"}
+        while not state["done"]:
+            state = expiry.sweep(state)
+            pages.append(state)
+    return pages
+
+
+@pytest.mark.parametrize("after", [8, 2, 1])
+def test_a_wheel_written_under_4_shards_is_fully_swept_after_the_count_changes(
+        sk: str, later: Any, monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    """Two buckets: in the first, 4 shards wrote first (then the new count, then an old container with 4
+    again); in the second, the new count wrote first and an old container with 4 after it. Each time the
+    later writer puts deadlines in shards the first one's execution would not read."""
+    from tahsil.payments import expiry
+
+    monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "3600")
+    pool = [authorize(sk, {"amount": 100 + n, "currency": "USD", "card": card(n)}).data["id"] for n in range(20)]
+
+    def take(n: int, shards: int, beyond: int) -> list[str]:
+        """n payments, those whose shard under ``shards`` is one a ``beyond``-shard sweep misses first."""
+        chosen = sorted(pool, key=lambda p: expiry._shard(p, shards) < beyond)[:n]
+        for p in chosen:
+            pool.remove(p)
+        return chosen
+
+    def register(pids: list[str], shards: int, hours: int) -> None:
+        monkeypatch.setenv("EXPIRY_WHEEL_SHARDS", str(shards))  # a container deployed with this parameter
+        shifted = [{**d, "at": clock.iso(clock.parse(d["at"]) + dt.timedelta(hours=hours))}
+                   for p in pids for d in deadlines_of(sk, p) if d["action"] == "expire"]
+        expiry.register(shifted)
+
+    from tahsil.kernel import clock
+
+    first = take(4, 4, 4)
+    grown = take(5, after, 4)  # under 8 shards: some in shards 4-7
+    shrunk = take(5, 4, after)  # under 4 shards after a bucket was started under 2 (or 1): some in shards 2-3
+    register(first, 4, 0)
+    register(grown, after, 0)
+    register(take(2, 4, 4), 4, 0)  # an old container, still running during the deploy
+    register(take(2, after, 4), after, 2)
+    register(shrunk, 4, 2)
+    assert (after <= 4 or any(expiry._shard(p, after) >= 4 for p in grown)) and (
+        after >= 4 or any(expiry._shard(p, 4) >= after for p in shrunk)), "the payments drawn exercise no missed shard"
+    pids = [i["sk"].rsplit("#", 1)[0] for i in wheel_items()]
+    assert len(pids) == 18
+    names = {s["name"] for s in started_executions()}
+    buckets = {int(i["pk"].split("#")[1]) for i in wheel_items()}
+    assert len(buckets) >= 2  # (more if the payments straddle an hour boundary)
+    assert names <= {expiry.execution_name(b, n) for b in buckets for n in {4, after}}  # one per bucket and count
+    assert {expiry.execution_name(b, 4) for b in buckets} & names and {expiry.execution_name(b, after) for b in buckets} & names
+    later(8 * DAY)
+    pages = run_started()
+    assert sum(p["acted"] for p in pages if p["done"]) == 18  # every deadline applied, each once
+    for pid in pids:
+        assert get(sk, pid).data["status"] == "expired" and expiry_count(pid) == 1, pid
+        assert events_of(pid) == ["payment.authorized", "payment.authorization_expiring", "payment.expired"]
+
+
+def card(n: int) -> dict[str, Any]:
+    from tests.integration.test_webhooks_pipeline import card_number
+
+    return {"number": card_number(900 + n), "exp_month": 12, "exp_year": 2030, "cvv": "123"}
+
+
+def test_one_shard_keeps_the_execution_names_it_always_had() -> None:
+    from tahsil.payments import expiry
+
+    assert expiry.execution_name(1_700_000_040, 1) == f"wheel-{expiry.bucket_seconds()}s-1700000040"
+    assert expiry.execution_name(1_700_000_040, 4).endswith("-1700000040-x4")
+
+
+def test_moto_runs_the_hand_over_of_a_page_that_failed_every_retry(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The template's own definition, run by moto's interpreter (its retries cut to none: they only wait)."""
+    import json
+
+    import boto3
+    from moto.core.config import default_user_config
+
+    from tahsil.payments import expiry
+    from tahsil_local import aws as local_aws
+    from tahsil_local import pollers
+    from tahsil_local.runtime import FunctionError
+    from tahsil_local.template import load
+    from tests.conftest import ROOT
+
+    class Broken:
+        calls = 0
+
+        def invoke(self, payload: dict[str, Any]) -> Any:
+            Broken.calls += 1
+            raise FunctionError({"errorType": "ProvisionedThroughputExceededException", "errorMessage": "slow down"})
+
+    monkeypatch.setitem(default_user_config, "lambda", {"use_docker": False})
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", LambdaSimpleBackend.invoke)  # restored after the test
+    pollers.route_lambda_invocations({"ExpiryFunction": Broken()})  # type: ignore[dict-item]
+    definition = (ROOT / "statemachines/expiry.asl.json").read_text().replace('"MaxAttempts": 8', '"MaxAttempts": 0')
+    props = load()["Resources"]["ExpiryStateMachine"]["Properties"]
+    for name, value in props["DefinitionSubstitutions"].items():
+        definition = definition.replace("${" + name + "}", local_aws.resolve(value, aws_env))
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(name="expiry-catch", definition=definition,
+                                       roleArn="arn:aws:iam::123456789012:role/x")["stateMachineArn"]
+    state = expiry.execution_input(1_700_000_040, 4)  # long ended: no wait
+    run = sfn.start_execution(stateMachineArn=machine, name="wheel-catch", input=json.dumps(state))["executionArn"]
+    deadline = time.monotonic() + 20
+    while sfn.describe_execution(executionArn=run)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sfn.describe_execution(executionArn=run)["status"] == "SUCCEEDED" and Broken.calls == 1
+    [message] = retry_queue_messages(aws_env["ExpiryRetryQueue"])
+    body = json.loads(message["Body"])
+    assert {k: v for k, v in body.items() if k != "error"} == state  # where to sweep on from
+    assert body["error"]["Error"] == "ProvisionedThroughputExceededException"

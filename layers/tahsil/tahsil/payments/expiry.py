@@ -27,9 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tahsil.kernel import clock
-from tahsil.kernel.errors import NotFound
+from tahsil.kernel.errors import ConcurrentUpdate, NotFound
 from tahsil.kernel.events import RequestContext, event_row, payload_of
 from tahsil.kernel.principal import Principal
+from tahsil.kernel.telemetry import logger
 from tahsil.payments.payments import load_payment, view
 from tahsil.store import aws, dal
 
@@ -52,7 +53,9 @@ def _load(payment_id: str) -> dict[str, Any] | None:
 
 
 def warn(payment_id: str, ctx: RequestContext | None = None) -> bool:
-    """Emit payment.authorization_expiring once, if the payment is still authorized and the time has come."""
+    """Emit payment.authorization_expiring once, if the payment is still authorized and the time has come.
+
+    True if this call did it, False if there was nothing to do; ConcurrentUpdate if it could not."""
     table = dal.payments_table()
     for _ in range(RETRIES):
         item = _load(payment_id)
@@ -75,7 +78,7 @@ def warn(payment_id: str, ctx: RequestContext | None = None) -> bool:
             return True
         except dal.ConditionFailed:
             continue
-    return False
+    raise ConcurrentUpdate(f"could not warn {payment_id}: {RETRIES} write conflicts")
 
 
 def expire(payment_id: str, ctx: RequestContext | None = None) -> bool:
@@ -92,9 +95,17 @@ MAX_EARLY = dt.timedelta(seconds=10)
 #
 # A deadline (warn or expire a payment, expire an intent) is an item in the bucket that ends at
 # or after it: pk WHEEL#<bucket end, epoch seconds>#<shard>, sk <id>#<action>. One Standard
-# execution per bucket (named after it, so starting it twice is a no-op) waits until the bucket
-# ends and sweeps its items page by page with the same conditional writes. A payment captured or
-# voided first is skipped (its condition fails, nothing is written); the items expire by TTL.
+# execution per bucket and shard count (named after both, so starting it twice is a no-op) waits
+# until the bucket ends and sweeps its items page by page with the same conditional writes. A
+# payment captured or voided first is skipped (its condition fails, nothing is written); the items
+# expire by TTL.
+#
+# The shard count (ExpiryWheelShards) may change while deadlines are pending: a deadline is written
+# under the count its writer has, and that writer starts the execution of that bucket and count,
+# which sweeps exactly the shards that count names. A bucket written under two counts (across a
+# change, or while old and new containers run side by side) thus has two executions, each sweeping
+# its own shards (the shards both name are swept twice: the second pass finds nothing to do). No
+# item records its count and nothing is re-homed: no write per payment, and none at the change.
 
 WHEEL = "WHEEL#"
 WHEEL_TTL = 8 * 86400  # bucket items outlive their sweep by a week, then DynamoDB deletes them for free
@@ -148,28 +159,37 @@ def next_deadlines(event: dict[str, Any]) -> list[dict[str, str]]:
     return deadlines(event)[:1]
 
 
-def execution_input(bucket: int) -> dict[str, Any]:
-    """The bucket's execution input; identical from every caller, so StartExecution is idempotent."""
-    return {"bucket": bucket, "due_at": clock.iso(dt.datetime.fromtimestamp(bucket, dt.UTC)), "shards": wheel_shards(),
-            "shard": 0, "cursor": None, "done": False, "seen": 0, "acted": 0}
+def execution_input(bucket: int, shards: int | None = None) -> dict[str, Any]:
+    """The execution input of a bucket written under ``shards`` (by default the current count);
+    identical from every caller, so StartExecution is idempotent."""
+    return {"bucket": bucket, "due_at": clock.iso(dt.datetime.fromtimestamp(bucket, dt.UTC)),
+            "shards": shards or wheel_shards(), "shard": 0, "cursor": None, "done": False, "seen": 0, "acted": 0,
+            "deferred": 0}
 
 
-_started: set[tuple[str, int]] = set()  # (state machine, bucket) this container has started: no second call
+def execution_name(bucket: int, shards: int) -> str:
+    """One execution per bucket and shard count: ``wheel-60s-<bucket>`` for one shard (the name it has
+    always had), ``wheel-60s-<bucket>-x<shards>`` for more."""
+    name = f"wheel-{bucket_seconds()}s-{bucket}"
+    return name if shards == 1 else f"{name}-x{shards}"
 
 
-def _start_bucket(bucket: int) -> None:
+_started: set[tuple[str, str]] = set()  # (state machine, execution) this container has started: no second call
+
+
+def _start_bucket(bucket: int, shards: int) -> None:
     machine = os.environ["EXPIRY_STATE_MACHINE_ARN"]
-    if (machine, bucket) in _started:
+    name = execution_name(bucket, shards)
+    if (machine, name) in _started:
         return
     client = aws.client("stepfunctions")
     try:
-        client.start_execution(stateMachineArn=machine,
-                               name=f"wheel-{bucket_seconds()}s-{bucket}", input=json.dumps(execution_input(bucket)))
+        client.start_execution(stateMachineArn=machine, name=name, input=json.dumps(execution_input(bucket, shards)))
     except client.exceptions.ExecutionAlreadyExists:
-        pass  # started by an earlier deadline in this bucket (or its sweep has already run: see register)
+        pass  # started by an earlier deadline in this bucket and count (or its sweep has already run: see register)
     if len(_started) > 10_000:
         _started.clear()
-    _started.add((machine, bucket))
+    _started.add((machine, name))
 
 
 def register(items: list[dict[str, str]]) -> list[int]:
@@ -197,14 +217,15 @@ def register(items: list[dict[str, str]]) -> list[int]:
     if failed:
         raise RuntimeError(f"{len(failed)} deadline(s) not written to the wheel")  # the stream retries the record
     for bucket in buckets:
-        _start_bucket(bucket)
-    for d in due:
-        act(d["kind"], d["id"], d["action"])
+        _start_bucket(bucket, shards)
+    _apply_or_defer([{"kind": d["kind"], "id": d["id"], "action": d["action"]} for d in due])
     return buckets
 
 
 def act(kind: str, item_id: str, action: str) -> bool:
-    """Apply one deadline with its conditional write; False if there was nothing (left) to do."""
+    """Apply one deadline with its conditional write: True if it did something, False if there was
+    nothing (left) to do (captured, voided, already applied, not yet due). It raises when it could
+    not (write conflicts that persisted, a throttle, any error): the caller retries it (``defer``)."""
     if kind != "payment":
         from tahsil.payments import intents
 
@@ -230,14 +251,95 @@ def sweep(state: dict[str, Any]) -> dict[str, Any]:
     shard, shards = int(state["shard"]), int(state["shards"])
     page, cursor = dal.query_page(dal.payments_table(), f"{WHEEL}{state['bucket']}#{shard}", newest_first=False,
                                   start_sk=state.get("cursor"), page_size=sweep_page_size(), consistent=True)
-    acted = 0
-    if page:
-        with ThreadPoolExecutor(max_workers=min(SWEEP_THREADS, len(page))) as pool:
-            acted = sum(pool.map(lambda row: act(row["kind"], row["sk"].rsplit("#", 1)[0], row["action"]), page))
+    acted, deferred = _apply_or_defer([{"kind": row["kind"], "id": row["sk"].rsplit("#", 1)[0], "action": row["action"]}
+                                       for row in page])
     if cursor is None:
         shard, cursor = shard + 1, None
     return {**state, "shard": shard, "cursor": cursor, "done": shard >= shards,
-            "seen": int(state.get("seen", 0)) + len(page), "acted": int(state.get("acted", 0)) + acted}
+            "seen": int(state.get("seen", 0)) + len(page), "acted": int(state.get("acted", 0)) + acted,
+            "deferred": int(state.get("deferred", 0)) + deferred}
+
+
+# ------------------------------------------------------------------ deadlines that could not be applied
+#
+# "Nothing to do" (act returns False) is done. "Could not do it" (act raises) is never dropped: the
+# deadline goes to ExpiryRetryQueue, whose worker (``retry``, ExpiryRetryFunction) applies it again,
+# backing off 10 s, 20 s, 40 s ... up to 15 minutes between receives; after the queue's
+# maxReceiveCount SQS moves it to ExpiryDLQ (alarmed), and `tahsil ops redrive` sends it back to
+# ExpiryRetryQueue once the cause is fixed. A page the sweep could not read at all (after the state
+# machine's own retries) takes the same path: the state machine's Catch sends the sweep's state to
+# ExpiryRetryQueue, and the worker sweeps on from there, one page per message.
+
+RETRY_DELAY_CAP = 900  # seconds: SQS's longest DelaySeconds, and the longest backoff between receives
+
+
+def retry_base_seconds() -> int:
+    seconds = os.environ.get("EXPIRY_RETRY_BASE_SECONDS")
+    return max(0, int(seconds)) if seconds else 10
+
+
+def retry_delay(attempt: int) -> int:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): doubling from the base, at most 15 minutes."""
+    return min(RETRY_DELAY_CAP, retry_base_seconds() * 2 ** min(max(0, attempt - 1), 16))
+
+
+def defer(messages: list[dict[str, Any]], *, delay: int | None = None) -> None:
+    """Hand deadlines (or a sweep's state) to ExpiryRetryQueue; raises unless SQS took every one, so
+    the caller's own retry (the state machine's, the stream's) covers a failed hand-over."""
+    url = os.environ["EXPIRY_RETRY_QUEUE_URL"]
+    sqs = aws.client("sqs")
+    wait = retry_delay(1) if delay is None else delay
+    for start in range(0, len(messages), 10):
+        chunk = messages[start:start + 10]
+        answer = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(n), "MessageBody": json.dumps(m, sort_keys=True), "DelaySeconds": min(RETRY_DELAY_CAP, wait)}
+            for n, m in enumerate(chunk)])
+        if answer.get("Failed"):
+            raise RuntimeError(f"{len(answer['Failed'])} deadline(s) not handed to the retry queue")
+
+
+def _attempt(deadline: dict[str, str]) -> bool | None:
+    """act, with "could not" as None (logged) instead of an exception."""
+    try:
+        return act(deadline["kind"], deadline["id"], deadline["action"])
+    except Exception as exc:  # noqa: BLE001 - whatever it was, the deadline is retried, never dropped
+        logger.warning("expiry deadline not applied; retrying it later",
+                       extra={"deadline": deadline, "error": repr(exc)})
+        return None
+
+
+def _apply_or_defer(deadlines: list[dict[str, str]]) -> tuple[int, int]:
+    """Apply deadlines (8 at a time) and defer those that could not be applied: (applied, deferred)."""
+    if not deadlines:
+        return 0, 0
+    with ThreadPoolExecutor(max_workers=min(SWEEP_THREADS, len(deadlines))) as pool:
+        results = list(pool.map(_attempt, deadlines))
+    failed = [d for d, r in zip(deadlines, results, strict=True) if r is None]
+    if failed:
+        defer(failed)
+    return sum(r is True for r in results), len(failed)
+
+
+def retry(message: dict[str, Any]) -> bool | dict[str, Any]:
+    """ExpiryRetryFunction's work for one message: a deferred deadline (applied, or raising again),
+    or a sweep's state handed over by the state machine (one page swept, the next handed on)."""
+    if "bucket" in message:
+        state = sweep({k: v for k, v in message.items() if k != "error"})
+        if not state["done"]:
+            defer([state], delay=0)
+        return state
+    return act(message["kind"], message["id"], message["action"])
+
+
+def back_off(receipt_handle: str, receive_count: int) -> None:
+    """Before a failed message goes back to the queue: make it invisible for the next backoff step
+    (SQS otherwise redelivers it after the queue's fixed visibility timeout)."""
+    try:
+        aws.client("sqs").change_message_visibility(QueueUrl=os.environ["EXPIRY_RETRY_QUEUE_URL"],
+                                                    ReceiptHandle=receipt_handle,
+                                                    VisibilityTimeout=retry_delay(receive_count + 1))
+    except Exception as exc:  # noqa: BLE001 - the message still comes back, after the queue's visibility timeout
+        logger.warning("could not back the expiry retry off", extra={"error": repr(exc)})
 
 
 def start_timer(event: dict[str, Any]) -> list[int]:

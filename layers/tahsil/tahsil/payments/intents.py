@@ -446,7 +446,8 @@ def expire(intent_id: str, ctx: RequestContext | None = None) -> bool:
     """The timer's step: created -> expired once expires_at has passed, with payment_intent.expired.
 
     Conditional on the status and the version read, so a confirm that lands first wins and the
-    timer finds nothing to do; True if this call expired it.
+    timer finds nothing to do; True if this call expired it, False if there was nothing to do,
+    ConcurrentUpdate if it could not (the timer retries it).
     """
     for _ in range(OPTIMISTIC_RETRIES):
         item = _get(intent_id)
@@ -463,7 +464,7 @@ def expire(intent_id: str, ctx: RequestContext | None = None) -> bool:
             return True
         except dal.ConditionFailed:
             continue
-    return False
+    raise ConcurrentUpdate(f"could not expire {intent_id}: {OPTIMISTIC_RETRIES} write conflicts")
 
 
 def advance(p: Principal, intent_id: str, seconds: int) -> dict[str, Any]:
