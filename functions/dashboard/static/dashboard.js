@@ -16,11 +16,11 @@
   const STORE = window.sessionStorage;
   const SCOPES = ["payments:create", "payments:write", "payments:read", "refunds:create", "payment_intents:write",
     "payment_intents:read", "webhooks:write", "webhooks:read", "events:read", "keys:write", "keys:read", "logs:read",
-    "account:read", "account:write"];
+    "account:read", "account:write", "payouts:write"];
   const EVENT_TYPES = ["payment.authorized", "payment.captured", "payment.voided", "payment.refunded", "payment.failed",
     "payment.expired", "payment.authorization_expiring",
     "payment.capture_failed", "payment.void_failed", "payment.refund_failed", "payment_intent.created", "payment_intent.succeeded",
-    "payment_intent.canceled", "payment_intent.payment_failed", "payment_intent.expired"];
+    "payment_intent.canceled", "payment_intent.payment_failed", "payment_intent.expired", "account.updated"];
   const EXPONENTS = { JPY: 0, KRW: 0, IQD: 3, KWD: 3, BHD: 3, JOD: 3, OMR: 3, TND: 3, LYD: 3 };
   const IBAN_CURRENCIES = ["EUR", "TRY", "MAD", "IQD", "AED", "SAR", "QAR", "BHD", "KWD", "JOD", "EGP", "TND", "LYD",
     "GBP", "CHF", "PLN", "SEK", "NOK", "DKK"];

@@ -60,6 +60,8 @@ EVENT_TYPES = (
     "payment.capture_failed", "payment.void_failed", "payment.refund_failed",
     "payment_intent.created", "payment_intent.succeeded", "payment_intent.canceled",
     "payment_intent.payment_failed", "payment_intent.expired",
+    # The account: the payout bank account changed (live mode; old and new last four digits, tahsil.console.profile).
+    "account.updated",
 )
 TEST_EVENT = "webhook_endpoint.test"
 ROTATION_OVERLAP = dt.timedelta(hours=24)
