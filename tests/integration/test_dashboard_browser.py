@@ -285,7 +285,7 @@ def test_overview_charts_render_with_data(gateway: Gateway, page: Any, hooks: st
     no_csp_violations(page)
 
 
-def mfa_owner(page: Any, gateway: Gateway, email: str) -> None:
+def mfa_owner(page: Any, gateway: Gateway, email: str) -> None:  # noqa: F811 - the page fixture, passed on
     """A new owner who turns TOTP on, then signs in with the code: a session that may use live powers for 15 minutes."""
     from tests.integration.test_console_gateway import tahsil
 
