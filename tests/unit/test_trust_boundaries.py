@@ -157,3 +157,15 @@ def test_key_policies_leave_use_to_iam_and_bind_card_keys_to_a_merchant(doc: dic
     assert all("kms:ViaService" in json.dumps(s) for s in connector if _actions(s) & {"kms:Decrypt"}), \
         "processor credentials open through Secrets Manager only"
     assert doc["Globals"]["Function"]["Environment"]["Variables"]["CONNECTOR_SECRETS_KEY_ID"] == {"Ref": "ConnectorSecretsKey"}
+
+
+def test_the_runbook_names_every_function_in_its_trust_boundaries_table(doc: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    table = text.split("### Trust boundaries", 1)[1].split("\n### ", 1)[0]
+    missing = [fn for fn, res in doc["Resources"].items()
+               if res["Type"] == "AWS::Serverless::Function" and f"`{fn}`" not in table]
+    assert not missing, f"docs/operations.md, Trust boundaries: add {missing}"
+    for key in KEYS:
+        assert f"`{key}`" in table
