@@ -17,15 +17,13 @@ KEYS = ("CardDataKey", "SecretsKey", "ConnectorSecretsKey")
 
 # key -> function -> the KMS actions its role may use on that key. Every other function: none.
 KMS_GRANTS: dict[str, dict[str, frozenset[str]]] = {
-    # Card numbers. Sealing a card needs GenerateDataKey; opening one (Decrypt) is for sending it to the
-    # processor again: Adyen's idempotent replay of an authorization whose answer was lost. Authorize and sale
-    # replay on a retry with the same Idempotency-Key, the recovery worker when nobody retries. Confirm seals
-    # the card of a test-mode (simulator) payment; live intents are refused before any processor call.
+    # Card numbers. The functions that take a card seal it (GenerateDataKey). None may open one (Decrypt): a card
+    # goes to the processor only from the request that carries it (a same-key retry brings it again), and the
+    # recovery worker never re-sends an authorization. Decrypting is for an operator's incident role alone.
     "CardDataKey": {
-        "AuthorizePaymentFunction": frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
-        "SalePaymentFunction": frozenset({"kms:GenerateDataKey", "kms:Decrypt"}),
+        "AuthorizePaymentFunction": frozenset({"kms:GenerateDataKey"}),
+        "SalePaymentFunction": frozenset({"kms:GenerateDataKey"}),
         "ConfirmPaymentIntentFunction": frozenset({"kms:GenerateDataKey"}),
-        "ProcessorRecoveryFunction": frozenset({"kms:Decrypt"}),
     },
     # Webhook signing secrets and payout details (the pepper is read through Secrets Manager: the key policy).
     "SecretsKey": {
@@ -39,7 +37,8 @@ KMS_GRANTS: dict[str, dict[str, frozenset[str]]] = {
     "ConnectorSecretsKey": {fn: frozenset({"kms:Decrypt"}) for fn in (
         "AuthorizePaymentFunction", "SalePaymentFunction", "CapturePaymentFunction", "VoidPaymentFunction",
         "RefundPaymentFunction", "ConfirmPaymentIntentFunction", "ProcessorRecoveryFunction",
-        "AdyenNotificationsFunction")},
+        "AdyenNotificationsFunction",
+        "ExpiryFunction")},  # an expired live authorization is cancelled at its processor
 }
 # Grants that must carry a condition, and the condition key that must be in it.
 CONDITIONS: dict[tuple[str, str], str] = {
@@ -123,10 +122,13 @@ def test_grants_that_need_a_condition_carry_it(doc: dict[str, Any]) -> None:
         assert condition in seen.get((key, fn), set()), f"{fn} uses {key} without the condition {condition}"
 
 
-def test_no_function_may_decrypt_card_data_unless_it_sends_a_card_to_a_processor(doc: dict[str, Any]) -> None:
+def test_no_function_may_decrypt_card_data(doc: dict[str, Any]) -> None:
+    """Only a function that sends a stored card to a processor would need to; since recovery stopped re-sending
+    authorizations (a same-key retry carries the card), none does."""
     decrypting = {fn for fn, actions in _grants(doc)["CardDataKey"].items() if "kms:Decrypt" in actions}
-    assert decrypting == {"AuthorizePaymentFunction", "SalePaymentFunction", "ProcessorRecoveryFunction"}
-    for fn in ("CapturePaymentFunction", "VoidPaymentFunction", "RefundPaymentFunction", "AdyenNotificationsFunction"):
+    assert decrypting == set()
+    for fn in ("CapturePaymentFunction", "VoidPaymentFunction", "RefundPaymentFunction", "AdyenNotificationsFunction",
+               "ProcessorRecoveryFunction", "ExpiryFunction"):
         assert fn not in _grants(doc)["CardDataKey"], f"{fn} never sends a card number anywhere"
 
 
