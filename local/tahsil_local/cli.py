@@ -380,6 +380,47 @@ def create_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def set_role(args: argparse.Namespace) -> int:
+    """Change a dashboard user's role (operators): owner, developer or viewer. The user's sessions end."""
+    _where(args)
+    from tahsil.console import cognito
+    from tahsil.kernel.errors import TahsilError
+
+    try:
+        changed = cognito.set_role(args.email, args.role, merchant_id=args.merchant_id)
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil users set-role: {exc.message}") from None
+    print(json.dumps(changed, indent=2))
+    return 0
+
+
+def verify_payout(args: argparse.Namespace) -> int:
+    """Mark a merchant's payout destination verified, after checking out of band that the account is theirs."""
+    _where(args)
+    import getpass
+
+    from tahsil.console import profile
+    from tahsil.kernel.errors import TahsilError
+
+    operator = args.operator or os.environ.get("TAHSIL_OPERATOR") or getpass.getuser()
+    try:
+        result = profile.verify_payout(args.merchant_id, operator=operator, reason=args.reason or "",
+                                       payout_id=args.payout_id)
+    except TahsilError as exc:
+        raise SystemExit(f"tahsil merchants verify-payout: {exc.message}") from None
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    """A merchant's audit trail (payout changes and verifications), newest first."""
+    _where(args)
+    from tahsil.console import profile
+
+    print(json.dumps(profile.audit_trail(args.merchant_id, args.limit), indent=2, default=str))
+    return 0
+
+
 def failure_paths(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The template's failure queues: each DLQ with its source queue, each stream trigger's on-failure queue
     with its function and filters. Read from template.yaml, so a new queue or trigger is covered unasked."""
@@ -532,6 +573,23 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_conn.add_argument("--region")
+    p_verify = merchants_sub.add_parser("verify-payout", help="mark the payout destination verified (operators, after "
+                                                               "checking ownership out of band)")
+    p_verify.add_argument("merchant_id")
+    p_verify.add_argument("--reason", required=True, help="how ownership was checked (bank letter, statement...)")
+    p_verify.add_argument("--payout-id", help="the po_... you checked (refused if the destination changed since)")
+    p_verify.add_argument("--operator", help="who verifies (default: $TAHSIL_OPERATOR or the login name)")
+    where = p_verify.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_verify.add_argument("--region")
+    p_audit = merchants_sub.add_parser("audit", help="a merchant's audit trail (payout changes), newest first")
+    p_audit.add_argument("merchant_id")
+    p_audit.add_argument("--limit", type=int, default=100)
+    where = p_audit.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_audit.add_argument("--region")
     p_golive = sub.add_parser("go-live", help="approve or reject a merchant's go-live review (operators)")
     p_golive.add_argument("decision", choices=["approve", "reject"])
     p_golive.add_argument("merchant_id")
@@ -548,11 +606,20 @@ def main(argv: list[str] | None = None) -> int:
     p_user.add_argument("--merchant-id", required=True)
     p_user.add_argument("--email", required=True)
     p_user.add_argument("--role", choices=["owner", "developer", "viewer"], default="owner",
-                        help="owner: everything; developer: all but account changes; viewer: read only (default: owner)")
+                        help="owner: everything; developer: all but account and payout changes, and no live powers; "
+                             "viewer: read only (default: owner)")
     where = p_user.add_mutually_exclusive_group()
     where.add_argument("--local", action="store_true", help="the running local gateway (default)")
     where.add_argument("--stack", help="a deployed CloudFormation stack name")
     p_user.add_argument("--region")
+    p_role = users_sub.add_parser("set-role", help="change a dashboard user's role (operators); their sessions end")
+    p_role.add_argument("--email", required=True)
+    p_role.add_argument("--role", required=True, choices=["owner", "developer", "viewer"])
+    p_role.add_argument("--merchant-id", help="refuse unless the user belongs to this merchant")
+    where = p_role.add_mutually_exclusive_group()
+    where.add_argument("--local", action="store_true", help="the running local gateway (default)")
+    where.add_argument("--stack", help="a deployed CloudFormation stack name")
+    p_role.add_argument("--region")
     p_ops = sub.add_parser("ops", help="operations (docs/operations.md)")
     ops_sub = p_ops.add_subparsers(dest="action", required=True)
     p_redrive = ops_sub.add_parser("redrive", help="replay dead-letter and stream-failure queues, safely and idempotently")
@@ -580,13 +647,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "merchants":
         if args.action == "connector":
             return merchant_connector(args)
+        if args.action == "verify-payout":
+            return verify_payout(args)
+        if args.action == "audit":
+            return audit(args)
         return merchant_limits(args) if args.action == "limits" else create_merchant(args)
     if args.command == "listen":
         return listen(args)
     if args.command == "go-live":
         return go_live(args)
     if args.command == "users":
-        return create_user(args)
+        return set_role(args) if args.action == "set-role" else create_user(args)
     if args.command == "ops":
         return redrive(args)
     return openapi(args)

@@ -285,6 +285,39 @@ def test_overview_charts_render_with_data(gateway: Gateway, page: Any, hooks: st
     no_csp_violations(page)
 
 
+def mfa_owner(page: Any, gateway: Gateway, email: str) -> None:  # noqa: F811 - the page fixture, passed on
+    """A new owner who turns TOTP on, then signs in with the code: a session that may use live powers for 15 minutes.
+    The same steps as test_a_new_user_turns_on_totp_and_is_asked_for_a_code_at_sign_in, as an owner."""
+    from tests.integration.test_console_gateway import tahsil
+
+    user = json.loads(tahsil(gateway, "users", "create", "--merchant-id", gateway.state["merchant_id"],
+                             "--email", email, "--role", "owner").stdout)
+    page.locator("#signout").click()
+    page.goto(gateway.state["dashboard"]["url"])
+    page.locator("#signin-email").fill(email)
+    page.locator("#signin-password").fill(user["temporary_password"])
+    page.locator("#signin-submit").click()
+    page.locator("#signin-new-password").wait_for(state="visible", timeout=WAIT_MS)
+    page.locator("#signin-new-password").fill("Owner-demo-shop-2026")
+    page.locator("#signin-submit").click()
+    page.locator("main[data-ready='overview']").wait_for(timeout=WAIT_MS)
+    open_page(page, "account")
+    page.locator("#mfa-start").click()
+    page.locator("#mfa-setup code.secret-code").wait_for(timeout=WAIT_MS)
+    page.locator("#mfa-code").fill("123456")  # moto accepts any six digits
+    page.locator("#mfa-form button[type=submit]").click()
+    page.locator("#mfa-setup .notice-ok").wait_for(timeout=WAIT_MS)
+    page.locator("#signout").click()
+    page.locator("#signin-email").fill(email)
+    page.locator("#signin-password").fill("Owner-demo-shop-2026")
+    page.locator("#signin-submit").click()
+    page.locator("#signin-mfa-code").wait_for(state="visible", timeout=WAIT_MS)
+    page.locator("#signin-mfa-code").fill("654321")
+    page.locator("#signin-submit").click()
+    page.locator("main[data-ready='account']").wait_for(timeout=WAIT_MS)  # back on the page it left
+    assert page.locator("#user-email").inner_text() == email
+
+
 def test_request_a_go_live_review(gateway: Gateway, page: Any) -> None:  # noqa: F811
     sign_in(page, gateway)
     open_page(page, "account")
@@ -298,6 +331,17 @@ def test_request_a_go_live_review(gateway: Gateway, page: Any) -> None:  # noqa:
     page.locator("#payout-currency").select_option("IQD")
     page.locator("#payout-holder").fill("Demo Store LLC")
     page.locator("#payout-bank").fill("National Bank of Iraq")
+    page.locator("#payout-iban").fill("IQ98 NBIQ 8501 2345 6789 012")
+    page.locator("#payout-form button[type=submit]").click()
+    # the payout account is a live power: the demo owner signed in with a password only is told to step up
+    page.locator("#payout-form .notice-bad:has-text('two-factor')").wait_for(timeout=WAIT_MS)
+
+    mfa_owner(page, gateway, "payouts@demo.example")  # an owner who signs in with the authenticator code
+    open_page(page, "overview")
+    open_page(page, "account")  # a fresh form (the page it came back to may still be rendering)
+    page.locator("#payout-currency").select_option("IQD")
+    page.locator("#payout-holder").fill("Demo Store LLC")
+    page.locator("#payout-bank").fill("National Bank of Iraq")
     page.locator("#payout-iban").fill("IQ99 NBIQ 8501 2345 6789 012")  # a typo: the check digits catch it
     page.locator("#payout-form button[type=submit]").click()
     page.locator("#payout-form .notice-bad:has-text('check digits')").wait_for(timeout=WAIT_MS)
@@ -306,6 +350,9 @@ def test_request_a_go_live_review(gateway: Gateway, page: Any) -> None:  # noqa:
     page.locator("#toast:has-text('Payout destination')").wait_for(timeout=WAIT_MS)
     page.locator("#payout-form:has-text('…9012')").wait_for(timeout=WAIT_MS)
     shot(page, "account")
+    from tests.integration.test_console_gateway import tahsil
+
+    tahsil(gateway, "merchants", "verify-payout", gateway.state["merchant_id"], "--reason", "bank letter checked")
 
     open_page(page, "golive")
     checklist = page.locator("table.checklist")

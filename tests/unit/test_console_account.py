@@ -23,6 +23,12 @@ def sk(merchant: dict[str, Any]) -> str:
     return merchant["keys"]["test"]["secret"]
 
 
+@pytest.fixture
+def lk(merchant: dict[str, Any]) -> str:
+    """Payout details are changed with a live key (tests/unit/test_payout_changes.py covers who else may)."""
+    return merchant["keys"]["live"]["secret"]
+
+
 # ------------------------------------------------------------------ bank details, as banks check them
 
 
@@ -88,13 +94,13 @@ def test_patch_changes_what_was_sent_and_null_clears_a_field(sk: str) -> None:
     assert call("account-get", sk).data == second.data
 
 
-def test_the_payout_destination_is_stored_sealed_and_shown_masked(sk: str, merchant: dict[str, Any]) -> None:
+def test_the_payout_destination_is_stored_sealed_and_shown_masked(lk: str, merchant: dict[str, Any]) -> None:
     from tahsil.store import crypto, dal
 
-    answer = call("account-update", sk, body={"payout_destination": IQD})
+    answer = call("account-update", lk, body={"payout_destination": IQD})
     payout = answer.data["payout_destination"]
     assert answer.status == 200
-    assert payout["status"] == "verified" and payout["country"] == "IQ" and payout["last4"] == "9012"
+    assert payout["status"] == "unverified" and payout["country"] == "IQ" and payout["last4"] == "9012"
     assert payout["bank_code"] == "NBIQ" and payout["id"].startswith("po_")
     item = dal.get(dal.credentials_table(), f"MER#{merchant['merchant_id']}", "MER")
     assert "IQ98NBIQ850123456789012" not in json.dumps(item) and "8501 2345" not in json.dumps(item)
@@ -117,8 +123,8 @@ def test_the_payout_destination_is_stored_sealed_and_shown_masked(sk: str, merch
     ({"support_url": "http://insecure.example"}, "support_url"),
     ({"legal_name": "Shop", "colour": "red"}, "colour"),
 ])
-def test_bad_input_is_a_400_naming_the_field_and_nothing_changes(sk: str, body: dict[str, Any], param: str) -> None:
-    answer = call("account-update", sk, body=body)
+def test_bad_input_is_a_400_naming_the_field_and_nothing_changes(lk: str, sk: str, body: dict[str, Any], param: str) -> None:
+    answer = call("account-update", lk, body=body)
     assert answer.status == 400 and answer.error["param"] == param, answer.body
     assert call("account-get", sk).data["legal_name"] is None
 

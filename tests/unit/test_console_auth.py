@@ -33,6 +33,9 @@ def test_a_signed_in_user_acts_for_their_merchant_in_test_mode_by_default(user_t
 
 
 def test_tahsil_mode_picks_live_and_anything_else_is_a_400(user_token: str) -> None:  # noqa: F811
+    from tahsil.console import cognito
+
+    cognito.record_mfa(user_token)  # a live key is a live power: the session has passed MFA (tests/unit/test_payout_changes.py)
     made = call("api-keys-create", token=user_token, mode="live", body={"name": "server", "scopes": ["payments:read"]})
     assert made.status == 201 and made.data["mode"] == "live" and made.data["secret"].startswith("sk_live_")
     bad = call("account-get", token=user_token, mode="production")

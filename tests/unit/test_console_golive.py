@@ -55,8 +55,12 @@ def checks(key: str) -> dict[str, dict[str, Any]]:
 
 def make_ready(m: dict[str, Any], receiver: Receiver) -> None:
     """Everything the checklist asks for, done through the API as a merchant would."""
+    from tahsil.console import profile
+
     test, live = keys(m)
-    assert call("account-update", test, body={**PROFILE, "payout_destination": IQD}).status == 200
+    assert call("account-update", test, body=PROFILE).status == 200
+    assert call("account-update", live, body={"payout_destination": IQD}).status == 200  # live and the owner's
+    profile.verify_payout(m["merchant_id"], operator="ops@tahsil", reason="bank letter checked")
     server = call("api-keys-create", live, body={"name": "checkout server", "mode": "live",
                                                  "scopes": ["payments:create", "payments:read", "payments:write"],
                                                  "ip_allowlist": ["185.62.75.24/32"]})
@@ -119,13 +123,20 @@ def test_a_new_merchant_fails_every_item_with_a_reason(fresh: dict[str, Any]) ->
 
 
 def test_the_profile_and_payout_items_cite_their_records(fresh: dict[str, Any]) -> None:
-    test, _ = keys(fresh)
-    saved = call("account-update", test, body={**PROFILE, "payout_destination": {**IQD, "account_holder_name": "Someone Else"}})
+    from tahsil.console import profile
+
+    test, live = keys(fresh)
+    saved = call("account-update", live, body={**PROFILE, "payout_destination": {**IQD, "account_holder_name": "Someone Else"}})
     found = checks(test)
     assert found["business_profile"]["status"] == "passed"
     assert found["business_profile"]["evidence_id"] == saved.data["profile_id"]
+    assert found["payout_destination"]["status"] == "failed" and "not verified" in found["payout_destination"]["detail"]
+    profile.verify_payout(fresh["merchant_id"], operator="ops@tahsil", reason="bank letter checked")
+    found = checks(test)
     assert found["payout_destination"]["status"] == "failed" and "legal name" in found["payout_destination"]["detail"]
-    call("account-update", test, body={"payout_destination": {**IQD, "account_holder_name": "basra private school, llc"}})
+    call("account-update", live, body={"payout_destination": {**IQD, "account_holder_name": "basra private school, llc"}})
+    assert checks(test)["payout_destination"]["status"] == "failed"  # a new destination is unverified again
+    profile.verify_payout(fresh["merchant_id"], operator="ops@tahsil", reason="bank letter checked")
     found = checks(test)
     assert found["payout_destination"]["status"] == "passed"
     assert found["payout_destination"]["evidence_id"].startswith("po_") and "IQD" in found["payout_destination"]["detail"]

@@ -208,9 +208,12 @@ def test_https_and_local_http_urls_are_accepted(sk: str, url: str) -> None:
 
 
 def test_cancel_url_defaults_to_success_url_and_the_placeholder_is_filled_in(sk: str) -> None:
+    from tahsil.payments import intents
+
     created = create(sk, intent_body(cancel_url=None)).data
-    public = get_public(created["id"]).data
-    assert public["cancel_url"] == f"https://shop.example/order/success?session_id={created['id']}"
+    shown = intents.checkout_state(created["id"], created["client_secret"])  # the page's view, for the secret's holder
+    assert shown is not None
+    assert shown["cancel_url"] == f"https://shop.example/order/success?session_id={created['id']}"
 
 
 def test_create_needs_a_secret_key(merchant: dict[str, Any]) -> None:
@@ -226,9 +229,10 @@ def test_public_read_returns_only_what_the_page_needs(intent: dict[str, Any]) ->
     assert answer.status == 200
     assert answer.headers["cache-control"] == "no-store"
     data = answer.data
-    assert set(data) == {"id", "object", "status", "amount", "currency", "merchant_name", "description", "success_url",
-                         "cancel_url", "remaining_attempts", "payment_id", "livemode", "expires_at"}
-    assert data["success_url"] == f"https://shop.example/order/success?session_id={intent['id']}"
+    # exactly what docs/decisions.md ("What the public read shows") lists: no return URLs, which carry order data
+    assert set(data) == {"id", "object", "status", "amount", "currency", "merchant_name", "description",
+                         "remaining_attempts", "payment_id", "livemode", "expires_at"}
+    assert "shop.example" not in json.dumps(data)
     assert data["payment_id"] is None
     assert data["merchant_name"] == "Test Store"
     text = json.dumps(data)
@@ -280,6 +284,17 @@ def test_a_missing_or_wrong_client_secret_is_401_and_charges_nothing(intent: dic
     assert answer.status == 401
     assert answer.error["code"] == "INVALID_CLIENT_SECRET"
     assert rows("PAY") == []
+
+
+def test_confirm_checks_the_client_secret_before_telling_whether_the_intent_is_live(merchant: dict[str, Any]) -> None:
+    live = create(merchant["keys"]["live"]["secret"]).data
+    test = create(merchant["keys"]["test"]["secret"]).data
+    for made in (live, test):
+        for card in ({"number": "4242424242424242"}, {"number": "4000000000000077"}):  # a test card, and another
+            answer = confirm(made["id"], "pi_wrong_secret_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", card)
+            assert (answer.status, answer.error["code"]) == (401, "INVALID_CLIENT_SECRET")
+    # with the secret, a live intent says what live mode says (a test card is declined, no connector is a 403)
+    assert confirm(live["id"], live["client_secret"]).status == 402
 
 
 def test_another_intents_secret_does_not_open_this_one(sk: str, intent: dict[str, Any]) -> None:

@@ -261,3 +261,31 @@ def test_a_container_whose_clock_lags_counts_in_the_later_window(frozen: dict[st
     assert [d.counts["second"] for d in late] == [2, 3] and [d.allowed for d in late] == [True, False]
     assert late[1].counts["hour"] == 4
     assert late[1].reset == int(now) + 2 and late[1].window == "second"  # the window it was counted in
+
+
+def test_processor_notifications_have_their_own_budget_apart_from_browsers(frozen: dict[str, float], aws_env: Any,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adyen sends from a few addresses, in bursts: its notifications do not share browsers' 50/s per IP."""
+    from tahsil.kernel import config
+
+    monkeypatch.setenv("RATE_LIMIT_NOTIFICATIONS_PER_SECOND", "80")  # the template's default is 500
+    config.settings.cache_clear()
+
+    def public(ip: str) -> Any:
+        event = load_event("public-payment-intents-get")
+        event["requestContext"]["identity"]["sourceIp"] = ip
+        return invoke("GetPublicPaymentIntentFunction", event)
+
+    def notification(ip: str) -> Any:
+        event = load_event("connectors-adyen-notifications", body='{"live": "false", "notificationItems": []}')
+        event["path"] = "/connectors/adyen/mer_NoConnectorHere01/notifications"
+        event["pathParameters"] = {"merchant_id": "mer_NoConnectorHere01"}
+        event["requestContext"]["identity"]["sourceIp"] = ip
+        return invoke("AdyenNotificationsFunction", event)
+
+    adyen = "198.51.100.7"
+    assert [public(adyen).status for _ in range(51)][-1] == 429  # browsers' budget from that address is spent
+    answers = [notification(adyen) for _ in range(81)]
+    assert {a.status for a in answers[:80]} == {401}  # counted in their own class, then refused (no connector)
+    assert answers[80].status == 429 and answers[80].headers["x-ratelimit-limit"] == "80"
+    config.settings.cache_clear()

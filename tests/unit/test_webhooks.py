@@ -379,3 +379,49 @@ def test_merchants_can_be_created_on_the_seed_version(aws_env: Any) -> None:
     assert declined.status == 400 and isinstance(declined.body["error"], str)
     with pytest.raises(InvalidRequest):
         ops.create_merchant("Nowhere", api_version="1999-01-01.nile")
+
+
+def test_two_rotations_at_once_never_lose_a_secret(local: Any, merchant: dict[str, Any], receiver: Receiver,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both read the endpoint, then both write: the second write's condition fails (409), so every secret a caller
+    was shown is either in force or was refused, never silently overwritten."""
+    from tahsil.api import auth
+    from tahsil.webhooks import webhooks
+
+    key = merchant["keys"]["test"]["secret"]
+    endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
+    stale = webhooks.load_endpoint(auth.authenticate({"X-API-Key": key}), endpoint["id"])  # what the slower request read
+    first = invoke("RotateWebhookSecretFunction", load_event("webhook-endpoints-rotate-secret", key=key,
+                                                             path_id=endpoint["id"]))
+    assert first.status == 200
+    with monkeypatch.context() as patched:
+        patched.setattr(webhooks, "load_endpoint", lambda _p, _id: stale)
+        second = invoke("RotateWebhookSecretFunction", load_event("webhook-endpoints-rotate-secret", key=key,
+                                                                  path_id=endpoint["id"]))
+    assert second.status == 409 and "rotated by another request" in second.error["message"]
+    authorize(key)
+    run_pipeline()
+    delivered = receiver.delivered()[0]
+    Webhook(first.data["secret"]).verify(delivered["body"], delivered["headers"])  # the first secret is in force
+    Webhook(endpoint["secret"]).verify(delivered["body"], delivered["headers"])    # and the original, in its overlap
+
+
+def test_a_delivery_reads_the_endpoint_strongly_consistent(local: Any, merchant: dict[str, Any], receiver: Receiver,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil.store import dal
+
+    key = merchant["keys"]["test"]["secret"]
+    create_endpoint(key, receiver.url, ["payment.authorized"])
+    reads: list[tuple[str, bool]] = []
+    real = dal.get
+
+    def get(table: str, pk: str, sk: str, *, consistent: bool = True) -> Any:
+        reads.append((pk, consistent))
+        return real(table, pk, sk, consistent=consistent)
+
+    monkeypatch.setattr(dal, "get", get)
+    authorize(key)
+    run_pipeline()
+    assert receiver.delivered()
+    endpoint_reads = [c for pk, c in reads if pk.startswith("WHE#")]
+    assert endpoint_reads and all(endpoint_reads), "an attempt decided on an eventually consistent endpoint read"

@@ -5,11 +5,15 @@ notification HMAC key. Applies every item to the payment's state exactly once, o
 with its reason (another merchant account, an unknown reference: metric ``NotificationIgnored``);
 answers ``[accepted]`` as Adyen expects, duplicates included. Only a bad signature is refused (401);
 anything that failed to apply is a 500, which Adyen retries (applying is idempotent).
+
+Rate limit: its own budget per source IP (``notifications``, RateLimitNotificationsPerSecond, 500/s), not the
+browsers' public 50/s: Adyen sends from a few addresses, in bursts when it retries a backlog. Over it, a 429,
+which Adyen retries later. Counted before the signature is checked, so a flood of forgeries is bounded too.
 """
 
 from aws_lambda_powertools.event_handler import Response
 
-from tahsil.api import http
+from tahsil.api import http, ratelimit
 from tahsil.kernel.errors import TahsilError
 from tahsil.kernel.telemetry import logger
 from tahsil.payments import recovery
@@ -21,6 +25,8 @@ app = http.resolver()
           include_in_schema=False)
 def notifications(merchant_id: str):
     body = app.current_event.body or ""
+    source = app.current_event.request_context.identity.source_ip or "unknown"
+    ratelimit.admit(f"ip:{source}", "notifications")
     try:
         changed = recovery.apply_notification(merchant_id, body)
     except TahsilError as exc:
@@ -30,4 +36,4 @@ def notifications(merchant_id: str):
     return Response(200, "text/plain", "[accepted]")
 
 
-handler = http.entrypoint(app, rate_class="public", authenticate=False)
+handler = http.entrypoint(app, authenticate=False)  # counted in the route, in its own class (above)

@@ -16,11 +16,11 @@
   const STORE = window.sessionStorage;
   const SCOPES = ["payments:create", "payments:write", "payments:read", "refunds:create", "payment_intents:write",
     "payment_intents:read", "webhooks:write", "webhooks:read", "events:read", "keys:write", "keys:read", "logs:read",
-    "account:read", "account:write"];
+    "account:read", "account:write", "payouts:write"];
   const EVENT_TYPES = ["payment.authorized", "payment.captured", "payment.voided", "payment.refunded", "payment.failed",
     "payment.expired", "payment.authorization_expiring",
     "payment.capture_failed", "payment.void_failed", "payment.refund_failed", "payment_intent.created", "payment_intent.succeeded",
-    "payment_intent.canceled", "payment_intent.payment_failed", "payment_intent.expired"];
+    "payment_intent.canceled", "payment_intent.payment_failed", "payment_intent.expired", "account.updated"];
   const EXPONENTS = { JPY: 0, KRW: 0, IQD: 3, KWD: 3, BHD: 3, JOD: 3, OMR: 3, TND: 3, LYD: 3 };
   const IBAN_CURRENCIES = ["EUR", "TRY", "MAD", "IQD", "AED", "SAR", "QAR", "BHD", "KWD", "JOD", "EGP", "TND", "LYD",
     "GBP", "CHF", "PLN", "SEK", "NOK", "DKK"];
@@ -92,7 +92,7 @@
     const v = String(status);
     if (/^(passed|delivered|active|enabled|captured|succeeded|approved|fulfilled|ready_for_approval|traceable|installed|latest|current|verified|recorded|authorized)$/.test(v)) return "ok";
     if (/^(failed|denied|revoked|disabled|rejected|blocked|not_ready|voided|expired|limited|bad)$/.test(v)) return "bad";
-    if (/^(pending|retrying|requested|in_review|rolled|partial|partially_refunded|refunded|missing|no_endpoint|no_endpoints|warn)$/.test(v)) return "warn";
+    if (/^(pending|retrying|requested|in_review|rolled|partial|partially_refunded|refunded|missing|no_endpoint|no_endpoints|unverified|warn)$/.test(v)) return "warn";
     return "";
   }
   function httpBadge(code) {
@@ -1017,7 +1017,7 @@
     const oerr = h("div", { hidden: true });
     const payout = h("form", { class: "card", id: "payout-form" }, h("div", { class: "card-head" }, h("h2", { text: "Payout destination" }),
       po ? h("span", {}, badge(po.status, statusKind(po.status)), " ", h("code", { class: "small", text: `${po.currency} · ${po.scheme === "iban" ? "IBAN" : "account"} …${po.last4}` })) : badge("not set", "warn")),
-      h("p", { class: "small muted", text: "Bank details are checked (IBAN check digits, ABA checksum), stored encrypted, and only the last 4 are ever shown again." }),
+      h("p", { class: "small muted", text: "Bank details are checked (IBAN check digits, ABA checksum), stored encrypted, and only the last 4 are ever shown again. Changing them needs an owner who signed in with a two-factor code in the last 15 minutes; every change is announced (account.updated) and holds payouts for 72 hours." }),
       h("div", { class: "form-grid" }, field("Currency", currency), field("Account holder (the legal name)", holder), field("Bank name", bank, "full"), ibanRow, abaRows), oerr,
       h("div", { class: "form-actions" }, h("button", { type: "submit", class: "btn btn-primary", text: po ? "Replace payout destination" : "Save payout destination" })));
     payout.addEventListener("submit", async (ev) => {
@@ -1025,7 +1025,7 @@
       const dest = { currency: currency.value, account_holder_name: holder.value.trim(), bank_name: bank.value.trim() || null };
       if (currency.value === "USD") Object.assign(dest, { routing_number: routing.value.trim(), account_number: account.value.trim(), account_type: kind.value });
       else dest.iban = iban.value.trim();
-      try { await api("PATCH", "/v1/account", { body: { payout_destination: dest } }); toast("Payout destination verified and saved"); route(); } catch (e) { showError(e, oerr); }
+      try { await api("PATCH", "/v1/account", { body: { payout_destination: dest } }); toast("Payout destination saved: unverified until Tahsil checks it, payouts held 72 hours"); route(); } catch (e) { showError(e, oerr); }
     });
     return h("div", {}, pageHead("Account", `${a.name} · ${a.id}`), profile, payout, mfaCard(),
       card("Account", h("dl", { class: "kv" }, h("dt", { text: "Merchant id" }), h("dd", {}, h("code", { text: a.id })), h("dt", { text: "API version" }), h("dd", {}, h("code", { text: a.api_version })),

@@ -1,8 +1,9 @@
-"""GET /public/payment-intents/{id}: what a checkout page needs to show; no key, no client secret, no customer data."""
+"""GET /public/payment-intents/{id}: what a page needs to show the amount and the outcome; no key, no client secret,
+no customer data, no return URLs (docs/decisions.md, "What the public read shows")."""
 
 from tahsil.api import http
 from tahsil.payments import intents
-from tahsil.payments.models import PublicPaymentIntent, intent_responses
+from tahsil.payments.models import PublicPaymentIntent, intent_responses, public_read
 
 app = http.resolver()
 
@@ -11,7 +12,7 @@ app = http.resolver()
          security=[{}], responses=intent_responses(PublicPaymentIntent, 400, 404))
 def get_public_intent(id: str):
     item = intents.load_public(id)
-    answer = http.respond(app, lambda _who, _ctx: intents.public_view(item), principal=intents.principal_of(item))
+    answer = http.respond(app, lambda _who, _ctx: public_read(intents.public_view(item)), principal=intents.principal_of(item))
     answer.headers["Cache-Control"] = "no-store"
     return answer
 

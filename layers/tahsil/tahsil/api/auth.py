@@ -16,8 +16,10 @@ constant-time compare) brings everything the checks need, in this order:
 Dashboard users (``Authorization: Bearer <Cognito access token>``, ``tahsil.console.cognito``) are
 checked by the token's signature and claims and by Cognito (is the session still alive) instead,
 act for their merchant in the mode named by ``Tahsil-Mode`` (default test) with the scopes of their
-role (``ROLE_SCOPES``: owner, developer, viewer), and pass the same route checks (5 and 6); an
-owner without TOTP MFA is refused where the deployment requires it (403 ``MFA_REQUIRED``).
+role in that mode (``role_scopes``: owner, developer, viewer; a developer has no live powers), and pass the
+same route checks (5 and 6); an owner without TOTP MFA is refused where the deployment requires it (403
+``MFA_REQUIRED``), and a live power (``STEP_UP_ROUTES``) needs a session that passed MFA in the last 15
+minutes (403 ``MFA_STEP_UP_REQUIRED``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tahsil.kernel.errors import (
     SignatureTimestampInvalid,
     Unauthenticated,
 )
-from tahsil.kernel.principal import LATEST_API_VERSION, ROLE_SCOPES, Principal
+from tahsil.kernel.principal import LATEST_API_VERSION, ROLE_SCOPES, Principal, role_scopes
 from tahsil.store import crypto, dal
 
 KEY_PATTERN = re.compile(r"^(sk|pk)_(test|live)_[A-Za-z0-9]{24,64}$")
@@ -79,6 +81,14 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
 LIVE_GATED_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/v1/payments/authorize"), ("POST", "/v1/payments/sale"), ("POST", "/v1/payment-intents"),
 })
+# Live powers a dashboard session uses only within 15 minutes of passing MFA (live mode; the role must hold the
+# scope in live mode too: tahsil.kernel.principal.role_scopes). PATCH /v1/account's payout details are checked
+# where the body is known (tahsil.console.profile).
+STEP_UP_ROUTES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/api-keys"): "creating a live secret key",
+    ("POST", "/v1/api-keys/{id}/roll"): "rolling a live key",
+    ("POST", "/v1/payments/{id}/refund"): "refunding a live payment",
+}
 DASHBOARD_MODE_HEADER = "tahsil-mode"
 # Families whose routes are read (GET) or write (anything else) as a whole: a new route in them
 # needs no entry above. Longest prefix first.
@@ -238,8 +248,9 @@ def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None
     principal = Principal(
         merchant_id=merchant_id, mode=mode, key_id="usr_" + str(claims["sub"]).replace("-", ""), key_type="dashboard",
         api_version=merchant.get("api_version", LATEST_API_VERSION), merchant_name=merchant.get("name", ""),
-        scopes=ROLE_SCOPES[role], rate_limits=merchant.get("rate_limits") or None,
-        live_enabled=bool(merchant.get("live_enabled")),
+        scopes=role_scopes(role, mode), rate_limits=merchant.get("rate_limits") or None,
+        live_enabled=bool(merchant.get("live_enabled")), role=role, session=cognito.session_id(token),
+        user=cognito.user_label(claims),
     )
     if request is not None:
         try:
@@ -248,8 +259,12 @@ def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None
             scope = exc.extra.get("required_scope")
             if scope is None:
                 raise
-            raise MissingScope(f"your dashboard role {role!r} lacks the scope {scope!r}; ask an owner or an operator",
-                               required_scope=scope) from None
+            where = " in live mode (a developer builds in test mode)" if scope in ROLE_SCOPES[role] else ""
+            raise MissingScope(f"your dashboard role {role!r} lacks the scope {scope!r}{where}; ask an owner or an "
+                               "operator", required_scope=scope) from None
+        power = STEP_UP_ROUTES.get((request.method, request.resource))
+        if power is not None and mode == "live":
+            cognito.require_recent_mfa(principal, power)
     return principal
 
 

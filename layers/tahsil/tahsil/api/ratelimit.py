@@ -5,6 +5,7 @@
 | payments | POST /v1/payments/..., POST /v1/payment-intents/...          | 20/s and 10,000/h   | merchant    |
 | queries  | GET /v1/payments..., /v1/transactions..., /v1/payment-intents | 100/s               | merchant    |
 | public   | /public/... and /checkout/... (hosted checkout)              | 50/s                | source IP   |
+| notifications | processor notifications (/connectors/adyen/...)         | 500/s               | source IP   |
 | other    | every other /v1 route (keys, logs, webhooks, events...)      | 100/s               | merchant    |
 
 Every request that reaches the limiter counts (refused ones and idempotent replays too, as
@@ -55,11 +56,11 @@ from typing import Any, NamedTuple
 
 from tahsil.console import account
 from tahsil.kernel.config import settings
-from tahsil.kernel.errors import InvalidRequest
+from tahsil.kernel.errors import InvalidRequest, RateLimitExceeded
 from tahsil.kernel.telemetry import logger, metrics
 from tahsil.store import dal
 
-CLASSES = ("payments", "queries", "public", "other")
+CLASSES = ("payments", "queries", "public", "other")  # per merchant overrides; "notifications" is per IP only
 SECOND_TTL_S = 120
 HOUR_TTL_S = 2 * 3600
 
@@ -103,6 +104,7 @@ def limit_for(rate_class: str, overrides: dict[str, Any] | None = None) -> Limit
         "payments": Limit(s.rate_limit_payments_per_second, s.rate_limit_payments_per_hour),
         "queries": Limit(s.rate_limit_queries_per_second),
         "public": Limit(s.rate_limit_public_per_second),
+        "notifications": Limit(s.rate_limit_notifications_per_second),
         "other": Limit(s.rate_limit_other_per_second),
     }
     base = defaults[rate_class]
@@ -255,3 +257,15 @@ def set_rate_limits(merchant_id: str, overrides: dict[str, dict[str, int]]) -> d
     dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET rate_limits = :r", vals=dal.values(r=clean))
     updated = account.copy_to_keys(merchant_id, "rate_limits", clean)
     return {"merchant_id": merchant_id, "rate_limits": clean, "keys_updated": updated}
+
+
+def admit(subject: str, rate_class: str) -> Decision:
+    """Count one request of ``subject`` in ``rate_class`` (the template's limit) and refuse it over the limit: 429
+    with the limiter's headers. For routes that count themselves, outside ``http.entrypoint``'s classes: processor
+    notifications, whose budget is apart from browsers' (Adyen sends from a few addresses, in bursts)."""
+    decision = check(subject, rate_class, limit_for(rate_class))
+    if not decision.allowed:
+        metrics.add_metric(name="RateLimited", unit="Count", value=1)
+        raise RateLimitExceeded(decision.message(), headers=decision.headers(), limit=decision.limit,
+                                window=decision.window)
+    return decision

@@ -48,8 +48,8 @@ import urllib.request
 from typing import Any
 
 from tahsil.kernel.config import settings
-from tahsil.kernel.errors import Forbidden, InvalidRequest, TahsilError, Unauthenticated
-from tahsil.kernel.principal import ROLES
+from tahsil.kernel.errors import Forbidden, InvalidRequest, MfaStepUpRequired, TahsilError, Unauthenticated
+from tahsil.kernel.principal import ROLES, STEP_UP_SECONDS, Principal
 from tahsil.store import aws
 
 TOKEN_PATTERN = re.compile(r"^eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
@@ -359,7 +359,11 @@ def set_new_password(username: str, session: str, new_password: str) -> dict[str
 
 
 def answer_mfa(username: str, session: str, code: str) -> dict[str, Any]:
-    """Answer SOFTWARE_TOKEN_MFA: the current code of the user's authenticator app."""
+    """Answer SOFTWARE_TOKEN_MFA: the current code of the user's authenticator app.
+
+    The session that comes out has passed MFA now: that is recorded (``record_mfa``), so for the next
+    ``STEP_UP_SECONDS`` it may use the live powers (``require_recent_mfa``). Signing in again with the code is
+    how a session steps up."""
     from botocore.exceptions import ClientError
 
     _, client_id = pool()
@@ -369,7 +373,46 @@ def answer_mfa(username: str, session: str, code: str) -> dict[str, Any]:
             ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code})
     except ClientError as exc:
         raise _refuse(exc) from None
-    return _session(answer, username)
+    signed_in = _session(answer, username)
+    if signed_in.get("access_token"):
+        record_mfa(signed_in["access_token"])
+    return signed_in
+
+
+# ---------------------------------------------------------------- MFA step-up (live powers)
+
+
+def session_id(token: str) -> str:
+    """What names a session's MFA record: the token's SHA-256 (only its holder can name it; the token is not stored)."""
+    return _digest(token)
+
+
+def record_mfa(token: str, *, now: float | None = None) -> None:
+    """This access token's session answered a TOTP challenge just now (``MFA#<digest>``, kept until it is useless).
+
+    Cognito's access tokens do not say whether MFA was used (no ``amr``), and ``auth_time`` survives a refresh
+    and a TOTP set-up in the middle of a session; so the proof is recorded where only our sign-in can write it."""
+    from tahsil.store import dal
+
+    at = int(time.time() if now is None else now)
+    claims = json.loads(_b64(token.split(".")[1]))
+    dal.put(dal.credentials_table(), {"pk": f"MFA#{session_id(token)}", "sk": "MFA", "sub": claims.get("sub"),
+                                      "passed_at": at, "ttl": at + STEP_UP_SECONDS + 3600})
+
+
+def require_recent_mfa(p: Principal, action: str, *, now: float | None = None) -> None:
+    """A dashboard session uses a live power only within STEP_UP_SECONDS of passing MFA; else 403 naming what to do."""
+    from tahsil.store import dal
+
+    if p.key_type != "dashboard":
+        return
+    record = dal.get(dal.credentials_table(), f"MFA#{p.session}", "MFA") if p.session else None
+    at = time.time() if now is None else now
+    if record is None or at - int(record["passed_at"]) > STEP_UP_SECONDS:
+        raise MfaStepUpRequired(
+            f"{action} needs a session that passed two-factor authentication in the last {STEP_UP_SECONDS // 60} "
+            "minutes: sign in again with your authenticator code (turn TOTP on first if you have not), then retry",
+            step_up_seconds=STEP_UP_SECONDS)
 
 
 def refresh(refresh_token: str) -> dict[str, Any]:
@@ -457,3 +500,31 @@ def create_user(email: str, merchant_id: str, *, temporary_password: str, perman
     if permanent:
         client.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=temporary_password, Permanent=True)
     return {"username": email, "merchant_id": merchant_id, "role": role, "password_is_temporary": not permanent}
+
+
+def set_role(email: str, role: str, *, merchant_id: str | None = None) -> dict[str, Any]:
+    """An operator changes a dashboard user's role (``tahsil users set-role``). The app client cannot write
+    ``custom:role``, so neither can users: raising one's own role takes an operator. The new role applies within
+    a minute (the session check reads ``GetUser``), and the user's sessions are signed out so none keeps a
+    token minted under the old role. ``merchant_id``, when given, must be the user's (a guard against typos)."""
+    from botocore.exceptions import ClientError
+
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", param="role")
+    pool_id, _ = pool()
+    client = _client()
+    try:
+        user = client.admin_get_user(UserPoolId=pool_id, Username=email)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "UserNotFoundException":
+            raise InvalidRequest(f"no dashboard user {email}", param="email") from None
+        raise
+    attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes") or []}
+    if merchant_id and attributes.get(MERCHANT_CLAIM) != merchant_id:
+        raise InvalidRequest(f"{email} is not a user of {merchant_id}", param="merchant_id")
+    before = attributes.get(ROLE_CLAIM) if attributes.get(ROLE_CLAIM) in ROLES else "viewer"
+    client.admin_update_user_attributes(UserPoolId=pool_id, Username=email,
+                                        UserAttributes=[{"Name": ROLE_CLAIM, "Value": role}])
+    client.admin_user_global_sign_out(UserPoolId=pool_id, Username=email)
+    return {"username": email, "merchant_id": attributes.get(MERCHANT_CLAIM), "role": role, "previous_role": before,
+            "signed_out": True}

@@ -72,8 +72,12 @@ class PayoutDestination(BaseModel):
     bank_code: str | None
     last4: str
     account_type: str | None
-    status: str
-    verified_at: str
+    status: Literal["unverified", "verified"] = Field(
+        description="unverified until an operator has checked that the account is the business's own; the bank "
+                    "checks prove only that the number is well formed")
+    verified_at: str | None
+    hold_until: str | None = Field(
+        default=None, description="payouts wait until then after a change (72 h cooling-off); null for older rows")
 
 
 class Account(BaseModel):

@@ -28,6 +28,7 @@ class Settings(BaseModel):
     rate_limit_payments_per_hour: int = 10_000
     rate_limit_queries_per_second: int = 100
     rate_limit_public_per_second: int = 50
+    rate_limit_notifications_per_second: int = 500  # processor notifications, per source IP (not browsers' budget)
     rate_limit_other_per_second: int = 100
     # The dashboard's Cognito user pool (tahsil.console.cognito). Empty: dashboard sign-in is off.
     cognito_user_pool_id: str = ""
@@ -52,6 +53,7 @@ _ENV = {
     "rate_limit_payments_per_hour": "RATE_LIMIT_PAYMENTS_PER_HOUR",
     "rate_limit_queries_per_second": "RATE_LIMIT_QUERIES_PER_SECOND",
     "rate_limit_public_per_second": "RATE_LIMIT_PUBLIC_PER_SECOND",
+    "rate_limit_notifications_per_second": "RATE_LIMIT_NOTIFICATIONS_PER_SECOND",
     "rate_limit_other_per_second": "RATE_LIMIT_OTHER_PER_SECOND",
     "cognito_user_pool_id": "COGNITO_USER_POOL_ID",
     "cognito_client_id": "COGNITO_CLIENT_ID",

@@ -153,6 +153,18 @@ class MissingScope(Forbidden):
     code = "MISSING_SCOPE"
 
 
+class LiveKeyRequired(Forbidden):
+    """A live-only power (the payout bank account) asked for with a test key or a role that lacks it."""
+
+    code = "LIVE_KEY_REQUIRED"
+
+
+class MfaStepUpRequired(Forbidden):
+    """A live power from a dashboard session that has not passed MFA within the last 15 minutes."""
+
+    code = "MFA_STEP_UP_REQUIRED"
+
+
 class IpNotAllowed(Forbidden):
     code = "IP_NOT_ALLOWED"
 

@@ -31,17 +31,33 @@ SCOPES: dict[str, str] = {
     "logs:read": "read request logs",
     "account:read": "read the account: profile, API version, go-live readiness, overview",
     "account:write": "change the account: profile, API version, request a go-live review",
+    "payouts:write": "change the payout bank account (a live secret key, or an owner's session that passed MFA)",
 }
 ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
 
 # Dashboard users' roles (the Cognito attribute ``custom:role``, set by operators) and what each may do.
-# A user without a known role is a viewer.
+# A user without a known role is a viewer. Only owners hold the account's own powers.
+OWNER_ONLY: frozenset[str] = frozenset({"account:write", "payouts:write"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": ALL_SCOPES,
-    "developer": ALL_SCOPES - {"account:write"},
+    "developer": ALL_SCOPES - OWNER_ONLY,
     "viewer": frozenset(s for s in SCOPES if s.endswith(":read")),
 }
 ROLES: tuple[str, ...] = ("owner", "developer", "viewer")
+# Live powers: in live mode a role keeps these only if it is listed here (a developer builds in test mode and
+# reads live), and a dashboard session uses them only within STEP_UP_SECONDS of passing MFA
+# (tahsil.api.auth.STEP_UP_ROUTES, tahsil.console.cognito.require_recent_mfa).
+LIVE_POWERS: frozenset[str] = frozenset({"keys:write", "refunds:create", "payouts:write"})
+ROLE_LIVE_POWERS: dict[str, frozenset[str]] = {"owner": LIVE_POWERS, "developer": frozenset(), "viewer": frozenset()}
+STEP_UP_SECONDS = 15 * 60
+
+
+def role_scopes(role: str, mode: str) -> frozenset[str]:
+    """What a dashboard user of ``role`` may do in ``mode`` (the role table in docs/console.md)."""
+    scopes = ROLE_SCOPES.get(role, ROLE_SCOPES["viewer"])
+    if mode == "live":
+        scopes = scopes - (LIVE_POWERS - ROLE_LIVE_POWERS.get(role, frozenset()))
+    return scopes
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,9 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     rate_limits: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     live_enabled: bool = False  # go-live approved (tahsil.console.golive): live keys may create payments
+    role: str | None = None  # a dashboard user's role (key_type "dashboard"); None for keys
+    session: str | None = field(default=None, repr=False)  # a dashboard session's token digest (its MFA step-up)
+    user: str | None = None  # a dashboard user's email, for audit trails
 
     @property
     def livemode(self) -> bool:

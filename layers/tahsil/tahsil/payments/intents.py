@@ -346,6 +346,9 @@ def _live_route(p: Principal, req: IntentConfirm) -> None:
 def confirm(p: Principal, intent_id: str, client_secret: str | None, req: IntentConfirm,
             ctx: RequestContext) -> dict[str, Any]:
     """Pay the intent with a card. The payment and the intent's change land in one transaction."""
+    # The client secret first: nothing else (live or test, connector or none) is told to a caller without it.
+    if not _secret_ok(load_public(intent_id), client_secret):
+        raise InvalidClientSecret("client secret is invalid", param="client_secret")
     _live_route(p, req)
     for _ in range(OPTIMISTIC_RETRIES):
         item = load_public(intent_id)

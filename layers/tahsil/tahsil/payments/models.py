@@ -373,7 +373,9 @@ class PaymentIntentList(BaseModel):
 
 
 class PublicPaymentIntent(BaseModel):
-    """What the checkout page needs, and nothing else: no client secret, no customer data, no metadata."""
+    """What anyone holding the intent's id may read (no key, no client secret): what a page needs to show the
+    amount and the outcome. No client secret, no customer data, no metadata or order id, and not the merchant's
+    return URLs, which often carry order data (docs/decisions.md, "What the public read shows")."""
 
     model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     id: str
@@ -383,15 +385,22 @@ class PublicPaymentIntent(BaseModel):
     currency: str
     merchant_name: str
     description: str | None
-    success_url: str = Field(description="Where the customer lands after paying ({CHECKOUT_SESSION_ID} filled in)")
-    cancel_url: str
     remaining_attempts: int
     payment_id: str | None = Field(description="The payment, once the intent is paid (status succeeded)")
     livemode: bool
     expires_at: str
 
 
+def public_read(view: dict[str, Any]) -> dict[str, Any]:
+    """``GET /public/payment-intents/{id}``: exactly the fields of ``PublicPaymentIntent``, whatever the view holds."""
+    return {name: view[name] for name in PublicPaymentIntent.model_fields}
+
+
 class ConfirmedPaymentIntent(PublicPaymentIntent):
+    """Confirm's answer, to the holder of the client secret: the return URLs too."""
+
+    success_url: str = Field(description="Where the customer lands after paying ({CHECKOUT_SESSION_ID} filled in)")
+    cancel_url: str
     payment_id: str
     payment_status: str
     redirect_url: str = Field(description="success_url with payment_intent=pi_... appended")

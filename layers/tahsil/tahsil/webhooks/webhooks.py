@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tahsil.kernel import clock, versions
-from tahsil.kernel.errors import InvalidRequest, NotFound
+from tahsil.kernel.errors import ConcurrentUpdate, InvalidRequest, NotFound
 from tahsil.kernel.events import (
     RequestContext,
     delivery_partition,
@@ -60,6 +60,8 @@ EVENT_TYPES = (
     "payment.capture_failed", "payment.void_failed", "payment.refund_failed",
     "payment_intent.created", "payment_intent.succeeded", "payment_intent.canceled",
     "payment_intent.payment_failed", "payment_intent.expired",
+    # The account: the payout bank account changed (live mode; old and new last four digits, tahsil.console.profile).
+    "account.updated",
 )
 TEST_EVENT = "webhook_endpoint.test"
 ROTATION_OVERLAP = dt.timedelta(hours=24)
@@ -240,17 +242,30 @@ def update_endpoint(p: Principal, endpoint_id: str, changes: dict[str, Any]) -> 
     return endpoint_view({**item, **fields})
 
 
-def _update_endpoint_fields(item: dict[str, Any], fields: dict[str, Any]) -> None:
+def _update_endpoint_fields(item: dict[str, Any], fields: dict[str, Any], *, sealed_as_read: bool = False) -> None:
+    """Write ``fields`` on the endpoint. With ``sealed_as_read``, only if its secret is still the one ``item``
+    holds (its ciphertext, unique per seal): a concurrent rotation makes this one a 409, never a lost secret."""
     present = {k: v for k, v in fields.items() if v is not None}
     absent = [k for k, v in fields.items() if v is None]
     names = {f"#{k}": k for k in fields} | {"#st": "status"}
     expression = "SET " + ", ".join(f"#{k} = :{k}" for k in present)
     if absent:
         expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
+    condition = "attribute_exists(pk) AND #st <> :deleted"
+    extra: dict[str, Any] = {}
+    if sealed_as_read:
+        names |= {"#sealed": "secret_sealed", "#ct": "ciphertext"}
+        condition += " AND #sealed.#ct = :read_ct"
+        extra["read_ct"] = item["secret_sealed"]["ciphertext"]
     try:
         dal.update(dal.credentials_table(), item["pk"], "WHE", expression, names=names,
-                   vals=dal.values(**present, deleted="deleted"), condition="attribute_exists(pk) AND #st <> :deleted")
+                   vals=dal.values(**present, **extra, deleted="deleted"), condition=condition)
     except dal.ConditionFailed:
+        if sealed_as_read:
+            current = dal.get(dal.credentials_table(), item["pk"], "WHE")
+            if current is not None and current["status"] != "deleted":
+                raise ConcurrentUpdate("the secret was rotated by another request at the same moment: its secret is "
+                                       "the one in force; rotate again for a new one") from None
         raise NotFound("webhook endpoint not found", param="id") from None
 
 
@@ -271,7 +286,7 @@ def rotate_secret(p: Principal, endpoint_id: str) -> dict[str, Any]:
         "previous_secret_expires_at": clock.iso(now + ROTATION_OVERLAP),
         "secret_rotated_at": clock.iso(now),
         "updated_at": clock.iso(now),
-    })
+    }, sealed_as_read=True)  # two rotations at once: one wins, the other is a 409 (its secret was never in force)
     return {**endpoint_view({**item, "secret_rotated_at": clock.iso(now)}), "secret": secret,
             "previous_secret_expires_at": clock.iso(now + ROTATION_OVERLAP)}
 
@@ -444,8 +459,9 @@ def _prepare(message: Message) -> _Plan | None:
     event = find_event(merchant_id, mode, event_id)
     if event is None:
         return None
-    # the endpoint's settings as of a moment ago are good enough for an attempt (eventually consistent)
-    endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE", consistent=False)
+    # the endpoint decides the attempt (enabled? which URL? which secrets sign it?): strongly consistent, so a
+    # delivery right after a disable, a URL change or a rotation follows it
+    endpoint = dal.get(dal.credentials_table(), f"WHE#{endpoint_id}", "WHE")
     now = clock.now()
     body = body_for(endpoint, event)
     if endpoint is None or endpoint["status"] != "enabled":
