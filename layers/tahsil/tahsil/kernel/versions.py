@@ -9,7 +9,9 @@ Callers:
 - ``tahsil.api.http`` renders every API answer for the request's version (the ``Tahsil-Version``
   header, else the merchant's pin);
 - webhook delivery renders each event for the endpoint's version:
-  ``render(payload, endpoint_version, "event")``.
+  ``render(payload, endpoint_version, "event")``;
+- the public endpoints' handlers are wrapped in ``public_handler``: their answers render as seed 002's public
+  ones (error objects), and a change may also give older readers another HTTP status (``render_status``).
 """
 
 from __future__ import annotations
@@ -123,8 +125,7 @@ def _paid_intent_is_completed(body: dict[str, Any]) -> dict[str, Any]:
     error = body.get("error")
     if body.get("success") is False and isinstance(error, dict) and error.get("code") == "INVALID_STATE" \
             and error.get("status") == "succeeded":
-        return {**body, "error": {**error, "code": "INTENT_COMPLETED", "message": "payment intent already completed",
-                                  "status": SEED_INTENT_STATUSES["succeeded"]}}
+        return {**body, "error": {**error, "code": "INTENT_COMPLETED", "message": "payment intent already completed"}}
     return body
 
 
