@@ -1,4 +1,5 @@
-"""GET /dashboard: the developer console for merchant staff; GET /dashboard/assets/{name}: its script and styles.
+"""GET /dashboard: the developer console for merchant staff; GET /dashboard/assets/{name}: its script and styles;
+GET /favicon.ico: the icon, for browsers and tools that ask the site root for it.
 
 The page is a static shell: it signs in through POST /dashboard/session (Cognito), then calls the
 /v1 API with the user's ID token (``Authorization: Bearer``) and ``Tahsil-Mode``. No inline script
@@ -46,6 +47,13 @@ def dashboard_asset(name: str):
     if name not in TYPES:
         raise NotFound("no such asset", param="name")
     return Response(200, TYPES[name], asset(name),
+                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
+@app.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    # The SVG icon: the API has no binary media types, and browsers read an icon by its Content-Type.
+    return Response(200, TYPES["icon.svg"], asset("icon.svg"),
                     headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
 
 

@@ -14,6 +14,8 @@
                                        a dashboard user (Cognito) for a merchant (same --local / --stack)
     tahsil ops redrive [--queue Q ...] replay dead-letter and stream-failure queues (same --local / --stack)
     tahsil listen [--events T,..]      receive, verify and print the local gateway's webhooks
+    tahsil env [--port P]              print the running local gateway's address and demo keys as shell exports:
+                                       eval "$(.venv/bin/tahsil env)"
     tahsil openapi [--check]           write docs/openapi.json from the code (or check it is current)
 """
 
@@ -345,7 +347,7 @@ def go_live(args: argparse.Namespace) -> int:
     import getpass
 
     from tahsil.console import golive
-    from tahsil.kernel.errors import TahsilError
+    from tahsil.kernel.errors import NotFound, TahsilError
 
     operator = args.operator or os.environ.get("TAHSIL_OPERATOR") or getpass.getuser()
     try:
@@ -353,9 +355,58 @@ def go_live(args: argparse.Namespace) -> int:
             result = golive.approve(args.merchant_id, operator=operator, force=args.force, reason=args.reason)
         else:
             result = golive.reject(args.merchant_id, operator=operator, reason=args.reason or "")
+    except NotFound as exc:
+        raise SystemExit(f"tahsil go-live {args.decision}: {exc.message}{_review_hint(args.merchant_id)}") from None
     except TahsilError as exc:
         raise SystemExit(f"tahsil go-live {args.decision}: {exc.message}") from None
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _review_hint(merchant_id: str) -> str:
+    """What to do when there is no review to decide: the merchant asks for one first."""
+    from tahsil.store import dal
+
+    merchant = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER")
+    if merchant is None:
+        return ""  # no such merchant: the message says so
+    if merchant.get("live_enabled"):
+        return "\nLive payments are already enabled for this merchant: there is nothing to approve."
+    return ("\nAn operator decides a review the merchant has asked for. Ask for one first, as the merchant: the "
+            "dashboard's Go-live page (Request review), or, with one of its keys:\n"
+            "  curl -s -X POST $TAHSIL_URL/v1/go-live/reviews -H \"X-API-Key: $TAHSIL_KEY\" "
+            "-H \"Content-Type: application/json\" -d '{}'\n"
+            "(`eval \"$(.venv/bin/tahsil env)\"` sets TAHSIL_URL and TAHSIL_KEY for the local demo merchant.)\n"
+            f"Then run this again; while checklist items fail (GET /v1/go-live), approve with "
+            f"--force --reason \"…\":\n  .venv/bin/tahsil go-live approve {merchant_id} --force --reason \"…\"")
+
+
+def env(args: argparse.Namespace) -> int:
+    """The running local gateway as shell exports (``eval "$(tahsil env)"``): whichever port it was started on,
+    later commands in that shell use its address and the demo merchant's keys."""
+    import shlex
+    from urllib.parse import urlsplit
+
+    state_file = state_file_for(args.port) if args.port else _running_state_file()
+    if not state_file.exists():
+        raise SystemExit(f"tahsil env: no local gateway on port {args.port} ({state_file} does not exist); "
+                         f"start one with `make run`")
+    state = json.loads(state_file.read_text())
+    keys = state["keys"]
+    exports = {
+        "TAHSIL_PORT": str(urlsplit(state["base_url"]).port),
+        "TAHSIL_URL": state["base_url"],
+        "TAHSIL_MERCHANT_ID": state["merchant_id"],
+        "TAHSIL_KEY": keys["test"]["secret"],
+        "TAHSIL_PUBLISHABLE_KEY": keys["test"]["publishable"],
+        "TAHSIL_LIVE_KEY": keys["live"]["secret"],
+        "TAHSIL_LIVE_PUBLISHABLE_KEY": keys["live"]["publishable"],
+    }
+    if state.get("dashboard"):
+        exports["TAHSIL_DASHBOARD_URL"] = state["dashboard"]["url"]
+    print(f"# the local gateway at {state['base_url']} ({state_file}); TAHSIL_KEY is the demo merchant's test key")
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
     return 0
 
 
@@ -634,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     p_listen.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
     p_listen.add_argument("--events", default="*", help="comma-separated event types (default: all)")
     p_listen.add_argument("--forward-to", help="also POST each verified event to this URL")
+    p_env = sub.add_parser("env", help='the running local gateway as shell exports: eval "$(.venv/bin/tahsil env)"')
+    p_env.add_argument("--port", type=int, help="the gateway on this port (default: TAHSIL_PORT, else the only one running)")
     p_openapi = sub.add_parser("openapi", help="write or check docs/openapi.json")
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
@@ -654,6 +707,8 @@ def main(argv: list[str] | None = None) -> int:
         return merchant_limits(args) if args.action == "limits" else create_merchant(args)
     if args.command == "listen":
         return listen(args)
+    if args.command == "env":
+        return env(args)
     if args.command == "go-live":
         return go_live(args)
     if args.command == "users":

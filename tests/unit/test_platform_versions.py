@@ -86,7 +86,9 @@ def test_new_merchants_get_the_latest_version_and_the_list_says_so(sk: str) -> N
     assert data["latest"] == data["pinned"] == "2026-06-14.basra" and data["upgrade_available"] is False
     assert [(v["version"], v["status"]) for v in data["versions"]] == [
         ("2026-06-14.basra", "latest"), ("2025-12-01.tigris", "supported")]
-    assert {c["name"] for c in data["versions"][0]["changes"]} == {"structured_errors", "event_envelope"}
+    assert {c["name"] for c in data["versions"][0]["changes"]} == {
+        "structured_errors", "event_envelope", "intent_statuses", "intent_statuses_in_events",
+        "confirm_paid_intent_conflict"}
     assert answer.headers["tahsil-version"] == "2026-06-14.basra"
 
 

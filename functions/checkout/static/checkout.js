@@ -11,6 +11,8 @@
   var intentId = form.getAttribute("data-intent");
   var secret = new URLSearchParams(window.location.search).get("client_secret") || "";
   var confirmUrl = "../public/payment-intents/" + encodeURIComponent(intentId) + "/confirm";
+  // The page reads the shapes of the version it was written for, whatever the merchant's pin.
+  var apiVersion = form.getAttribute("data-api-version");
 
   var inputs = {
     email: document.getElementById("email"),
@@ -329,7 +331,7 @@
     };
     fetch(confirmUrl, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Client-Secret": secret },
+      headers: { "Content-Type": "application/json", "X-Client-Secret": secret, "Tahsil-Version": apiVersion },
       body: JSON.stringify(payload),
       credentials: "omit",
       cache: "no-store",

@@ -501,6 +501,15 @@
 
   const RANGES = { "1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
 
+  // The go-live card leads with what the account can do (the status); the checklist is the detail. An account
+  // approved with --force may still fail items: "0% / approved" read as a contradiction.
+  function goLiveStat(g) {
+    const passed = (g.checks || []).filter((c) => c.status === "passed").length, total = (g.checks || []).length;
+    const checklist = `checklist ${passed} of ${total} passed (${g.score}%)`;
+    const detail = g.status === "approved" ? `live payments enabled · ${checklist}` : checklist;
+    return stat("Go-live", g.status.replace(/_/g, " "), detail, "golive");
+  }
+
   PAGES.overview = async function () {
     const range = STORE.getItem("tahsil.range") || "24h";
     const to = new Date(), from = new Date(to.getTime() - RANGES[range] * 1000);
@@ -526,7 +535,7 @@
         stat("Event deliveries", `${fmtNum(d.delivered)} delivered`, `${fmtNum(d.attempts)} attempts · ${fmtNum(d.failed)} failed · ${fmtNum(d.retrying + d.pending)} in flight`, "deliveries"),
         stat("Latest webhook response", latest ? (latest.status_code ? String(latest.status_code) : (latest.error_class || "no answer")) : "—",
           latest ? `${fmtMs(latest.latency_ms)} · ${latest.event_type || ""} · ${fmtDate(latest.at)}` : "no deliveries in this window", "webhook"),
-        stat("Go-live", golive ? `${golive.score}%` : "—", golive ? golive.status.replace(/_/g, " ") : "", "golive")),
+        golive ? goLiveStat(golive) : stat("Go-live", "—", "", "golive")),
       h("div", { class: "grid grid-2 stack" },
         card("Requests over time", [barChart("requests", o.buckets, seconds), legend([["c-ok", "succeeded"], ["c-bad", "errors (4xx, 5xx)"]])]),
         card("HTTP status codes", statusChart(o.status_codes)),
@@ -848,11 +857,11 @@
       form, card(null, [tableHost, more]));
   };
 
-  // ------------------------------------------------------------------ Health (credential guards)
+  // ------------------------------------------------------------------ Credential guards (route #/health)
 
   PAGES.health = async function () {
     const g = await api("GET", "/v1/credential-guards");
-    return h("div", {}, pageHead("Health", "Credential database guards: rules every credential write passes, and an audit of older rows."),
+    return h("div", {}, pageHead("Credential guards", "Rules every write of an API key or webhook secret passes, and an audit of older rows that break them."),
       h("div", { class: "grid grid-4 stack" }, stat("Healthy", g.healthy ? "Yes" : "No", null, "healthy"), stat("Installed", `${g.installed} / ${g.total}`),
         stat("Legacy issues", fmtNum(g.legacy_issues)), stat("Blocking rules", fmtNum(g.rules.filter((r) => r.enforcement === "block").length))),
       card("Credential database guards", table([

@@ -225,8 +225,10 @@ def _route_checks(principal: Principal, request: RequestFacts) -> None:
                            required_scope=None)
     principal.require(scope)
     if principal.livemode and not principal.live_enabled and (request.method, request.resource) in LIVE_GATED_ROUTES:
-        raise LiveModeNotEnabled("live payments are not enabled for this account yet: complete the go-live checklist "
-                                 "and have a review approved (GET /v1/go-live)")
+        raise LiveModeNotEnabled("live payments are not enabled for this account yet. Ask for a go-live review "
+                                 "(POST /v1/go-live/reviews, or Request review on the dashboard's Go-live page; "
+                                 "GET /v1/go-live shows the checklist); once an operator approves it, live keys "
+                                 "take payments from the next request. Until then use your test key (sk_test_...)")
 
 
 def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None, audit: dict[str, Any]) -> Principal:

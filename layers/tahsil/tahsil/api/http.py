@@ -108,7 +108,16 @@ _FIELD_MESSAGES = {
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
     "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number (an integer, no decimals)",
     "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a JSON array",
+    "model_type": "must be a JSON object",  # pydantic names the internal model ("instance of Customer")
+    "too_short": "has too few items",  # pydantic adds "after validation"
+    # A pattern the model did not word (kernel.models.worded): never show the regular expression.
+    "string_pattern_mismatch": "is not in the expected form",
 }
 
 

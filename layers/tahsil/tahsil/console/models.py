@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
-from tahsil.kernel.models import Strict
+from tahsil.kernel.models import CURRENCY_FORM, EMAIL_FORM, Strict, worded
 from tahsil.kernel.principal import SCOPES
 from tahsil.kernel.versions import NAMES
 
@@ -18,18 +18,27 @@ def _upper(value: object) -> object:
 
 
 Name = Annotated[str, StringConstraints(min_length=2, max_length=140)]
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")]
-Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$"),
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
+_PHONE = r"^\+[1-9][0-9]{6,14}$"
+_HTTPS_URL = r"^https://[^\s/$.?#][^\s]*$"
+_MCC = r"^(07[4-9][0-9]|0[89][0-9]{2}|[1-9][0-9]{3})$"
+_CURRENCY = r"^[A-Z]{3}$"
+Email = Annotated[str, StringConstraints(max_length=254, pattern=_EMAIL), worded(_EMAIL, EMAIL_FORM)]
+Phone = Annotated[str, StringConstraints(pattern=_PHONE),
+                  worded(_PHONE, "must be a phone number in E.164 form: +, the country code and the number, "
+                                 "7 to 15 digits in all, such as +9647701234567"),
                   Field(description="E.164: + and country code, 7 to 15 digits", examples=["+9647701234567"])]
-HttpsUrl = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://[^\s/$.?#][^\s]*$")]
-Mcc = Annotated[str, StringConstraints(pattern=r"^(07[4-9][0-9]|0[89][0-9]{2}|[1-9][0-9]{3})$"),
+HttpsUrl = Annotated[str, StringConstraints(max_length=2048, pattern=_HTTPS_URL),
+                     worded(_HTTPS_URL, "must be an https:// URL such as https://shop.example/support")]
+Mcc = Annotated[str, StringConstraints(pattern=_MCC),
+                worded(_MCC, "must be a 4-digit ISO 18245 merchant category code from 0742 to 9999, such as 5999"),
                 Field(description="ISO 18245 merchant category code, 4 digits (0742-9999)", examples=["8220"])]
 
 
 class PayoutDestinationUpdate(Strict):
     """Bank details for payouts: an IBAN for IBAN currencies (EUR, TRY, MAD, IQD, ...), ABA details for USD."""
 
-    currency: Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{3}$")]
+    currency: Annotated[str, worded(_CURRENCY, CURRENCY_FORM), BeforeValidator(_upper), StringConstraints(pattern=_CURRENCY)]
     account_holder_name: Name
     bank_name: Annotated[str, StringConstraints(min_length=2, max_length=140)] | None = None
     iban: Annotated[str, StringConstraints(max_length=42)] | None = None

@@ -36,6 +36,25 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_date_time)]
 """A date-time as the spec writes it (ISO 8601 / RFC 3339, with its offset), never a Unix time ("0.5")."""
 
 
+def worded(pattern: str, expected: str) -> Any:
+    """Refuse a string that does not match ``pattern`` with ``expected`` ("must be an e-mail address such as
+    name@example.com"), never with the regular expression itself. Put it beside
+    ``StringConstraints(pattern=pattern)``, which keeps the pattern in the OpenAPI document; this check runs
+    first (a before-validator), on the value as it will be stripped."""
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not compiled.search(value.strip()):
+            raise ValueError(expected)
+        return value
+
+    return BeforeValidator(check)
+
+
+EMAIL_FORM = "must be an e-mail address such as name@example.com"
+CURRENCY_FORM = "must be a three-letter ISO 4217 currency code such as USD"
+
+
 class Envelope(BaseModel, Generic[T]):
     success: bool = True
     data: T

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from tahsil.kernel.money import MINOR_UNITS
+from tahsil.kernel.versions import LATEST
 
 CSP = "; ".join([
     "default-src 'none'",
@@ -167,7 +168,7 @@ def render_form(state: dict[str, Any], assets: dict[str, str]) -> str:
 <section class="pay" aria-labelledby="pay-title">
 <h1 id="pay-title">Pay with card</h1>
 <div id="form-error" class="alert" role="alert"{alert_hidden}>{alert_text}</div>
-<form id="checkout-form" novalidate data-intent="{_e(state["id"])}" data-remaining="{remaining}">
+<form id="checkout-form" novalidate data-intent="{_e(state["id"])}" data-remaining="{remaining}" data-api-version="{LATEST}">
 <div class="field">
 <label for="email">Email</label>
 <input id="email" name="email" type="email" autocomplete="email" inputmode="email" spellcheck="false" maxlength="254"

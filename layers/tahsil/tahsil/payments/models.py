@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from tahsil.kernel.models import Strict, described
+from tahsil.kernel.models import CURRENCY_FORM, EMAIL_FORM, Strict, described, worded
 from tahsil.kernel.money import MINOR_UNITS, SUPPORTED_CURRENCIES
 from tahsil.payments import cards
 
@@ -62,10 +62,13 @@ def _supported(value: str) -> str:
     return value
 
 
+_CURRENCY = r"^[A-Z]{3}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 Currency = Annotated[
     str,
+    worded(_CURRENCY, CURRENCY_FORM),  # runs after _upper: before-validators run last-declared first
     BeforeValidator(_upper),
-    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    StringConstraints(pattern=_CURRENCY),
     AfterValidator(_supported),
     Field(description="ISO 4217 code; amounts use its minor unit (USD cents, IQD fils)", examples=["USD"]),
 ]
@@ -121,7 +124,7 @@ class Card(Strict):
 
 
 class Customer(Strict):
-    email: Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: Annotated[str, StringConstraints(max_length=254, pattern=_EMAIL), worded(_EMAIL, EMAIL_FORM)] | None = None
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
@@ -292,7 +295,7 @@ RedirectUrl = Annotated[
                       "`{CHECKOUT_SESSION_ID}` is replaced with the intent id",
           examples=["https://shop.example/order/success?session_id={CHECKOUT_SESSION_ID}"]),
 ]
-Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=_EMAIL), worded(_EMAIL, EMAIL_FORM)]
 # The payment made from an intent carries its metadata plus `payment_intent` and `order_id`: 48 + 2 = 50.
 IntentMetadata = Annotated[
     dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], Annotated[str, StringConstraints(max_length=500)]],
