@@ -324,3 +324,30 @@ os._exit(0)  # as a SIGKILL would: no chance to stop the pool
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_a_function_runs_at_most_its_limit_of_environments_and_requests_wait_for_one(probe_pool: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = probe_pool()
+    pool.max_environments = 2
+    with ThreadPoolExecutor(5) as ex:
+        answers = list(ex.map(lambda _: pool.invoke({"sleep": 0.3}), range(5)))
+    assert len({a["pid"] for a in answers}) == 2  # five requests, two environments: three waited for one
+    assert pool.cold_starts == 2 and len(pool.processes) == 2
+    assert sorted(a["calls"] for a in answers)[-1] >= 2
+
+
+def test_at_the_overall_limit_another_functions_idle_environment_makes_room(probe_pool: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil_local import runtime
+
+    first, second = probe_pool(), probe_pool(COLOR="green")
+    monkeypatch.setattr(runtime, "MAX_ENVIRONMENTS", runtime._Capacity.in_use() + 1)
+    pid = first.invoke({})["pid"]
+    assert second.invoke({})["color"] == "green"  # the limit is reached: first's idle environment was stopped
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid) and first.processes == [] and len(second.processes) == 1
+    assert first.invoke({})["calls"] == 1  # and back: a cold start, making room in turn
