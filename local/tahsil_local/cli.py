@@ -1,6 +1,6 @@
 """``tahsil``: run the gateway locally, create merchants, and keep the OpenAPI document current.
 
-    tahsil dev                         start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
+    tahsil dev [--log-format json]     start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT)
     tahsil merchants create --name N [--api-version V]   create a merchant and its first keys
                                        (--local: the running local gateway; --stack S: a deployed stack)
     tahsil merchants limits ID --set payments.per_second=40 [--set ...]
@@ -460,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     p_dev = sub.add_parser("dev", help="run the local gateway")
     p_dev.add_argument("--port", type=int, default=int(os.environ.get("TAHSIL_PORT", DEFAULT_PORT)))
     p_dev.add_argument("--verbose", action="store_true", help="log every request")
+    p_dev.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("TAHSIL_LOG_FORMAT", "text"),
+                       help="one line per request and per worker invocation: text, or JSON objects "
+                            "(default: $TAHSIL_LOG_FORMAT or text)")
     p_merchants = sub.add_parser("merchants", help="manage merchants")
     merchants_sub = p_merchants.add_subparsers(dest="action", required=True)
     p_create = merchants_sub.add_parser("create", help="create a merchant and its first test and live keys")
@@ -531,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "dev":
+        from tahsil_local import accesslog
+
+        accesslog.configure(args.log_format)
         code = dev(args.port, verbose=args.verbose)
         # Step Functions executions (expiry timers wait for days) live in moto's threads; the
         # state they guard is in memory and gone anyway, so leave now rather than wait for them.

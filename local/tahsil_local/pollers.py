@@ -28,6 +28,7 @@ import time
 import uuid
 from typing import Any
 
+from tahsil_local import accesslog
 from tahsil_local.runtime import FunctionError, FunctionPool
 from tahsil_local.template import Function
 
@@ -61,6 +62,18 @@ def _matches(pattern: Any, value: Any) -> bool:
                 return True
         return False
     return pattern == value
+
+
+def _invoke(pool: FunctionPool, event: dict[str, Any], source: str, path: str, records: int) -> Any:
+    """Invoke a worker, with its line in the log (``tahsil_local.accesslog``): ok, partial or error."""
+    request_id, started, status = str(uuid.uuid4()), time.perf_counter(), "error"
+    try:
+        result = pool.invoke(event, request_id=request_id)
+        status = "partial" if isinstance(result, dict) and result.get("batchItemFailures") else "ok"
+        return result
+    finally:
+        accesslog.line(source, path, status, (time.perf_counter() - started) * 1000, request_id, pool.fn.logical_id,
+                       kind="worker", records=records)
 
 
 def passes(filters: list[dict[str, Any]] | None, record: dict[str, Any]) -> bool:
@@ -124,7 +137,7 @@ class SqsPoller(_Poller):
             "awsRegion": REGION,
         } for m in messages]}
         try:
-            result = self.pool.invoke(event) or {}
+            result = _invoke(self.pool, event, "SQS", self.queue_url.rsplit("/", 1)[-1], len(messages)) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             if failed:
                 sys.stderr.write(f"{self.name}: {len(failed)} message(s) failed; they return after the visibility timeout\n")
@@ -175,7 +188,7 @@ class StreamPoller(_Poller):
             self.after = records[-1]["dynamodb"]["SequenceNumber"]
             return True
         try:
-            result = self.pool.invoke({"Records": batch}) or {}
+            result = _invoke(self.pool, {"Records": batch}, "STREAM", self.table_name, len(batch)) or {}
             failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
         except Exception as exc:  # noqa: BLE001 - retry the whole batch, as Lambda does
             sys.stderr.write(f"{self.name}: batch failed: {exc!r}\n")
@@ -271,7 +284,7 @@ def route_lambda_invocations(pools: dict[str, FunctionPool]) -> None:
         pool = pools[name]
         payload = json.loads(body) if body else {}
         try:
-            result = pool.invoke(payload)
+            result = _invoke(pool, payload, "SFN", name, 1)
         except FunctionError as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(exc.payload).encode()

@@ -274,8 +274,8 @@ class Environment:
         self._api.shutdown()
         self._api.server_close()
 
-    def invoke(self, body: bytes) -> bytes | None:
-        invocation = _Invocation(str(uuid.uuid4()), body)
+    def invoke(self, body: bytes, request_id: str | None = None) -> bytes | None:
+        invocation = _Invocation(request_id or str(uuid.uuid4()), body)
         self._inbox.put(invocation)
         if not self._wait(invocation.picked, INIT_TIMEOUT_S if self.init_ms is None else self.fn.timeout + 5):
             code = self.process.poll()
@@ -382,8 +382,9 @@ class FunctionPool:
             if evict and not _Capacity.evict_idle(exclude=self):
                 time.sleep(0.05)  # every environment is busy: wait for one to finish
 
-    def invoke(self, event: Any) -> Any:
-        """Run one invocation; its JSON result, or FunctionError."""
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
+        """Run one invocation (``request_id``: Lambda's, the context's ``aws_request_id``; a new one by
+        default); its JSON result, or FunctionError."""
         body = json.dumps(event).encode()
         env = self._checkout()
         if env is None:
@@ -403,7 +404,7 @@ class FunctionPool:
             if stopped:
                 env.stop()
         try:
-            result = env.invoke(body)
+            result = env.invoke(body, request_id)
         finally:
             with self._lock:
                 if env.alive and not self._stopped:
