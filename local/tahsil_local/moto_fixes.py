@@ -113,7 +113,53 @@ def install() -> None:
         setattr(models.DynamoDBBackend, name, functools.wraps(method)(atomic))
     _install_doorbells()
     _cache_backend_lookup()
+    _plain_dynamodb_answers()
     _installed = True
+
+
+def _wire_json(value: Any) -> Any:
+    """``json.dumps``'s default for what a DynamoDB answer may hold besides JSON: blobs, times, decimals."""
+    import base64
+    import datetime as dt
+    import decimal
+
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _plain_dynamodb_answers() -> None:
+    """DynamoDB's item operations answer in JSON that moto already builds in wire form (``{"Item": {"pk":
+    {"S": ...}}}``); moto still walks it through its generic, model-driven serializer, which costs more than
+    the rest of the request (a GetItem: ~2 of ~3 ms). Those answers are written with ``json.dumps`` instead;
+    errors, and every other operation, keep moto's serializer."""
+    import json
+
+    from moto.dynamodb.responses import DynamoResult
+
+    serialize = DynamoResult.execute_result
+    plain = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems", "TransactGetItems",
+             "BatchGetItem", "BatchWriteItem", "Scan"}
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if isinstance(self.result, dict) and context.operation_model.name in plain:
+            body = json.dumps(_drop_none(self.result), default=_wire_json, separators=(",", ":"))
+            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        return serialize(self, context)
+
+    DynamoResult.execute_result = functools.wraps(serialize)(execute_result)  # type: ignore[method-assign]
 
 
 def _install_doorbells() -> None:
