@@ -17,9 +17,13 @@ docs/benchmarks.md explains the method and holds the last results.
    moto's latency is not DynamoDB's: the figure is the gateway's own overhead plus moto's.
    "Outside AWS calls" subtracts the time spent in botocore calls (botocore and moto).
 
+4. The local runtime (``scripts/bench_runtime.py``, issue 27): ``tahsil dev``'s peak RSS over a
+   burst of 40 authorizes (target <= 1 GiB), and authorizations a second sustained with 8
+   concurrent clients (target >= 20).
+
 Exits 1 if authorize takes more than 4 sequential DynamoDB round trips (``--gate-on calls``:
 more than 4 calls; the rate-limit counters make 6), or a handler's cold import takes 250 ms
-or more; the report says which.
+or more, or a local runtime target is missed; the report says which.
 """
 
 from __future__ import annotations
@@ -712,6 +716,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed authorizations for the raw-boto3 floor comparison (default 100)")
     parser.add_argument("--skip-scale", action="store_true",
                         help="leave out the scale and cost report (scripts/bench_scale.py)")
+    parser.add_argument("--skip-runtime", action="store_true",
+                        help="leave out the local runtime's burst and sustained runs (scripts/bench_runtime.py)")
+    parser.add_argument("--runtime-seconds", type=float, default=20.0,
+                        help="the local runtime's sustained window, in seconds (default 20)")
     parser.add_argument("--gate-on", choices=("calls", "sequential"), default="sequential",
                         help="what the authorize <= 4 check counts: the sequential round trips (default; calls in "
                              "flight together count once, as the rate-limit counters are with the idempotency lock), "
@@ -787,13 +795,22 @@ def main(argv: list[str] | None = None) -> int:
         del noise
         print(text)
         failures += scale_failures
+    if not args.skip_runtime:
+        from scripts import bench_runtime
+
+        print("\n## Local runtime (scripts/bench_runtime.py): peak RSS of a 40-request burst, "
+              "authorizations a second with 8 clients\n", flush=True)
+        runtime = bench_runtime.run(seconds=args.runtime_seconds)
+        print(runtime.text())
+        failures += runtime.failures()
     print(f"\ntook {time.perf_counter() - began:.1f} s; at the end: {load()}")
     if failures:
         print("\nFAIL:")
         for failure in failures:
             print(f"- {failure}")
         return 1
-    print(f"\nOK: authorize <= {AUTHORIZE_MAX_ROUND_TRIPS} {what}; every cold import < {COLD_IMPORT_MAX_MS:.0f} ms")
+    print(f"\nOK: authorize <= {AUTHORIZE_MAX_ROUND_TRIPS} {what}; every cold import < {COLD_IMPORT_MAX_MS:.0f} ms"
+          + ("" if args.skip_runtime else "; local runtime: peak RSS and sustained authorizations on target"))
     return 0
 
 

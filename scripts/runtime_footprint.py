@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             if proc.poll() is not None:
                 raise SystemExit("gateway exited:\n" + (state_dir / "gateway.log").read_text())
             try:
-                state = json.loads((state_dir / "dev.json").read_text())
+                state = json.loads((state_dir / f"dev-{port}.json").read_text())
                 key = state["keys"]["test"]["secret"]
                 if requests.get(state["base_url"] + "/v1/payments", headers={"X-API-Key": key}, timeout=30).ok:
                     break

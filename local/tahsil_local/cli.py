@@ -1,6 +1,7 @@
 """``tahsil``: run the gateway locally, create merchants, and keep the OpenAPI document current.
 
-    tahsil dev [--fake-adyen]          start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT); --fake-adyen (or
+    tahsil dev [--fake-adyen] [--log-format json]
+                                       start the local gateway on 127.0.0.1:3000 (TAHSIL_PORT); --fake-adyen (or
                                        TAHSIL_FAKE_ADYEN=1): the demo merchant's live payments go to a fake Adyen
     tahsil merchants create --name N [--api-version V]   create a merchant and its first keys
                                        (--local: the running local gateway; --stack S: a deployed stack)
@@ -592,6 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     p_dev.add_argument("--fake-adyen", action="store_true", default=os.environ.get("TAHSIL_FAKE_ADYEN", "") not in ("", "0"),
                        help="route the demo merchant's live payments through a fake Adyen on 127.0.0.1, approve its "
                             "go-live, and deliver the fake's notifications here (also TAHSIL_FAKE_ADYEN=1)")
+    p_dev.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("TAHSIL_LOG_FORMAT", "text"),
+                       help="one line per request and per worker invocation: text, or JSON objects "
+                            "(default: $TAHSIL_LOG_FORMAT or text)")
     p_merchants = sub.add_parser("merchants", help="manage merchants")
     merchants_sub = p_merchants.add_subparsers(dest="action", required=True)
     p_create = merchants_sub.add_parser("create", help="create a merchant and its first test and live keys")
@@ -691,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
     p_openapi.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "dev":
+        from tahsil_local import accesslog
+
+        accesslog.configure(args.log_format)
         code = dev(args.port, verbose=args.verbose, fake_adyen=args.fake_adyen)
         # Step Functions executions (expiry timers wait for days) live in moto's threads; the
         # state they guard is in memory and gone anyway, so leave now rather than wait for them.

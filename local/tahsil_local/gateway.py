@@ -16,7 +16,6 @@ belongs to the one function its process runs, and concurrency tests run real par
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tahsil_local import accesslog
 from tahsil_local.runtime import FunctionPool
 from tahsil_local.template import Function, Route, specificity
 
@@ -161,12 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
         """The access line is written by ``_access`` once the answer is sent, naming the function."""
 
     def _access(self, status: int, function: str, started: float) -> None:
-        """One line per request: time, method, path, status, latency, and the function that answered."""
-        stamp = dt.datetime.now().strftime("%H:%M:%S")
-        elapsed = int((time.perf_counter() - started) * 1000)
-        path = urlsplit(self.path).path
-        sys.stdout.write(f"{stamp} {self.command} {path} {status} {elapsed}ms {function}\n")
-        sys.stdout.flush()
+        """One line per request: time, method, path, status, latency, request id, and the function that
+        answered (``tahsil_local.accesslog``)."""
+        accesslog.line(self.command, urlsplit(self.path).path, status, (time.perf_counter() - started) * 1000,
+                       self._request_id, function)
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         try:
@@ -182,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, code: str, message: str, *, param: str | None = None,
                headers: dict[str, str] | None = None) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = self._request_id = str(uuid.uuid4())
         body = json.dumps({"success": False, "error": {"code": code, "message": message, "param": param,
                                                         "request_id": request_id}}).encode()
         self._send(status, {"Content-Type": "application/json", "X-Request-Id": request_id, **(headers or {})}, body)
@@ -197,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         started = time.perf_counter()
+        self._request_id: str | None = None
         status, function = self._answer()
         self._access(status, function, started)
 
@@ -243,6 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         route, pool, params = found
         headers = {k: v for k, v in self.headers.items()}
         event = build_event(route, self.command, url.path, url.query, headers, body, params, self.client_address[0])
+        self._request_id = event["requestContext"]["requestId"]
         try:
             result = pool.invoke(event)
         except Exception as exc:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway
@@ -257,6 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
             out_headers[k] = str(v)
         for k, vs in (result.get("multiValueHeaders") or {}).items():
             out_headers[k] = ", ".join(str(v) for v in vs)
+        self._request_id = next((v for k, v in out_headers.items() if k.lower() == "x-request-id"), self._request_id)
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         status = int(result.get("statusCode", 200))

@@ -8,6 +8,11 @@
   makes the poller retry from that record, as Lambda does (bisect-free, in order). After
   ``MaximumRetryAttempts`` retries the batch is described on the ``DestinationConfig.OnFailure``
   queue (as Lambda's on-failure record) and the poller moves past it; `tahsil ops redrive` replays it.
+- A poller looks when its queue or stream rings its doorbell (``moto_fixes.doorbell``: moto
+  runs in this process), and otherwise every ``TAHSIL_POLL_INTERVAL`` seconds (0.5), for what
+  no write announces: a message whose delay or visibility timeout ran out. While a poll finds
+  work it polls again at once. (Ten polls a second per poller, as before, cost a third of a
+  core with nothing to do.)
 - Step Functions: moto executes state machines; their Lambda tasks are routed here, to
   the same pools of execution environments (processes) that serve HTTP.
 """
@@ -16,17 +21,21 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import threading
 import time
 import uuid
 from typing import Any
 
+from tahsil_local import accesslog
 from tahsil_local.runtime import FunctionError, FunctionPool
 from tahsil_local.template import Function
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# How often a poller looks without being rung (delayed messages, visibility timeouts running out).
+POLL_INTERVAL_S = float(os.environ.get("TAHSIL_POLL_INTERVAL", "0.5"))
 
 
 def function_arn(logical_id: str) -> str:
@@ -55,6 +64,18 @@ def _matches(pattern: Any, value: Any) -> bool:
     return pattern == value
 
 
+def _invoke(pool: FunctionPool, event: dict[str, Any], source: str, path: str, records: int) -> Any:
+    """Invoke a worker, with its line in the log (``tahsil_local.accesslog``): ok, partial or error."""
+    request_id, started, status = str(uuid.uuid4()), time.perf_counter(), "error"
+    try:
+        result = pool.invoke(event, request_id=request_id)
+        status = "partial" if isinstance(result, dict) and result.get("batchItemFailures") else "ok"
+        return result
+    finally:
+        accesslog.line(source, path, status, (time.perf_counter() - started) * 1000, request_id, pool.fn.logical_id,
+                       kind="worker", records=records)
+
+
 def passes(filters: list[dict[str, Any]] | None, record: dict[str, Any]) -> bool:
     if not filters:
         return True
@@ -65,31 +86,38 @@ def passes(filters: list[dict[str, Any]] | None, record: dict[str, Any]) -> bool
 
 
 class _Poller(threading.Thread):
-    def __init__(self, name: str, interval: float) -> None:
+    def __init__(self, name: str, interval: float, bell: str | None = None) -> None:
         super().__init__(name=name, daemon=True)
+        from tahsil_local import moto_fixes
+
         self.interval = interval
         self.stopping = threading.Event()
+        # Rung by moto when something arrives (see moto_fixes); stop() rings it too.
+        self.bell = moto_fixes.doorbell(bell) if bell else threading.Event()
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            self.bell.clear()  # before looking: what arrives while we look rings it again
             try:
                 busy = self.poll()
             except Exception as exc:  # noqa: BLE001 - a poller must survive a failed round
                 sys.stderr.write(f"{self.name}: {exc!r}\n")
                 busy = False
             if not busy:
-                self.stopping.wait(self.interval)
+                self.bell.wait(self.interval)
 
     def poll(self) -> bool:
         raise NotImplementedError
 
     def stop(self) -> None:
         self.stopping.set()
+        self.bell.set()
 
 
 class SqsPoller(_Poller):
-    def __init__(self, pool: FunctionPool, queue_url: str, queue_arn: str, batch_size: int, interval: float = 0.1) -> None:
-        super().__init__(f"sqs:{pool.fn.logical_id}", interval)
+    def __init__(self, pool: FunctionPool, queue_url: str, queue_arn: str, batch_size: int,
+                 interval: float = POLL_INTERVAL_S) -> None:
+        super().__init__(f"sqs:{pool.fn.logical_id}", interval, bell=queue_url.rstrip("/").rsplit("/", 1)[-1])
         import boto3
 
         self.sqs = boto3.client("sqs", region_name=REGION)
@@ -109,7 +137,7 @@ class SqsPoller(_Poller):
             "awsRegion": REGION,
         } for m in messages]}
         try:
-            result = self.pool.invoke(event) or {}
+            result = _invoke(self.pool, event, "SQS", self.queue_url.rsplit("/", 1)[-1], len(messages)) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             if failed:
                 sys.stderr.write(f"{self.name}: {len(failed)} message(s) failed; they return after the visibility timeout\n")
@@ -125,8 +153,8 @@ class SqsPoller(_Poller):
 
 class StreamPoller(_Poller):
     def __init__(self, pool: FunctionPool, table_name: str, batch_size: int, filters: list[dict[str, Any]] | None,
-                 interval: float = 0.1, on_failure_url: str | None = None, max_retries: int = -1) -> None:
-        super().__init__(f"stream:{pool.fn.logical_id}", interval)
+                 interval: float = POLL_INTERVAL_S, on_failure_url: str | None = None, max_retries: int = -1) -> None:
+        super().__init__(f"stream:{pool.fn.logical_id}", interval, bell=table_name)
         self.on_failure_url, self.max_retries, self.retries = on_failure_url, max_retries, 0
         import boto3
 
@@ -160,7 +188,7 @@ class StreamPoller(_Poller):
             self.after = records[-1]["dynamodb"]["SequenceNumber"]
             return True
         try:
-            result = self.pool.invoke({"Records": batch}) or {}
+            result = _invoke(self.pool, {"Records": batch}, "STREAM", self.table_name, len(batch)) or {}
             failures = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
         except Exception as exc:  # noqa: BLE001 - retry the whole batch, as Lambda does
             sys.stderr.write(f"{self.name}: batch failed: {exc!r}\n")
@@ -256,7 +284,7 @@ def route_lambda_invocations(pools: dict[str, FunctionPool]) -> None:
         pool = pools[name]
         payload = json.loads(body) if body else {}
         try:
-            result = pool.invoke(payload)
+            result = _invoke(pool, payload, "SFN", name, 1)
         except FunctionError as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             return json.dumps(exc.payload).encode()

@@ -22,6 +22,18 @@ reclaims idle ones. At most one environment per core initialises at a time (``PA
 a request waiting for its turn takes an environment that comes back idle meanwhile.
 ``FunctionPool.stop`` ends every process of the pool.
 
+A real account limits concurrency too (a function's reserved concurrency, the account's limit);
+the local runtime has limits of its own, sized for a laptop rather than for AWS: at most
+``MAX_PER_FUNCTION`` environments of one function (``TAHSIL_MAX_ENVIRONMENTS_PER_FUNCTION``,
+default twice the cores, at least 2) and ``MAX_ENVIRONMENTS`` in all
+(``TAHSIL_MAX_ENVIRONMENTS``, default four times the cores, at least 8). Where Lambda would
+throttle, an invocation here waits for an environment of its function to come back idle (as
+a client that retries a throttled call would); at the overall limit, the environment of another
+function that has been idle longest is stopped to make room. Each environment is still its own
+process serving one request at a time: a burst of 40 requests on 2 cores runs on 4
+environments of its function instead of starting 20 to 30 processes (about 60 MB each) that
+the 2 cores could not run at once anyway.
+
 Each process gets the function's own environment variables from template.yaml (not the other
 functions'), the Lambda runtime's reserved variables (``AWS_LAMBDA_FUNCTION_NAME``, ``_HANDLER``,
 ``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_RUNTIME_API``...), and the local AWS endpoint and credentials.
@@ -55,6 +67,10 @@ INIT_TIMEOUT_S = float(os.environ.get("TAHSIL_INIT_TIMEOUT", "60"))
 # environment that comes back idle meanwhile (it would have found it idle a moment later).
 PARALLEL_INITS = int(os.environ.get("TAHSIL_PARALLEL_INITS", "0")) or max(2, os.cpu_count() or 2)
 _INIT_SLOTS = threading.BoundedSemaphore(PARALLEL_INITS)
+# Concurrency limits (see the module's docstring): per function, and over every function.
+MAX_PER_FUNCTION = int(os.environ.get("TAHSIL_MAX_ENVIRONMENTS_PER_FUNCTION", "0")) or max(2, 2 * (os.cpu_count() or 1))
+MAX_ENVIRONMENTS = max(int(os.environ.get("TAHSIL_MAX_ENVIRONMENTS", "0")) or max(8, 4 * (os.cpu_count() or 1)),
+                       MAX_PER_FUNCTION)
 # Lambda reclaims environments that stay idle; so does the local runtime, after this long.
 IDLE_TIMEOUT_S = float(os.environ.get("TAHSIL_IDLE_TIMEOUT", "300"))
 _RESULT_PATH = re.compile(rf"^{re.escape(API_VERSION)}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
@@ -258,8 +274,8 @@ class Environment:
         self._api.shutdown()
         self._api.server_close()
 
-    def invoke(self, body: bytes) -> bytes | None:
-        invocation = _Invocation(str(uuid.uuid4()), body)
+    def invoke(self, body: bytes, request_id: str | None = None) -> bytes | None:
+        invocation = _Invocation(request_id or str(uuid.uuid4()), body)
         self._inbox.put(invocation)
         if not self._wait(invocation.picked, INIT_TIMEOUT_S if self.init_ms is None else self.fn.timeout + 5):
             code = self.process.poll()
@@ -325,29 +341,50 @@ class FunctionPool:
             "TZ": ":UTC",
         }
         self.cold_starts = 0
+        self.max_environments = MAX_PER_FUNCTION
         self._idle: list[Environment] = []
         self._all: set[Environment] = set()
+        self._starting = 0  # cold starts decided, their Environment not yet in _all
         self._lock = threading.Condition()
         self._stopped = False
+        _Capacity.register(self)
+
+    def _forget(self, env: Environment) -> None:
+        """Drop an environment from the pool (under self._lock); its place in the overall limit is freed."""
+        if env in self._all:
+            self._all.discard(env)
+            _Capacity.release()
 
     def _checkout(self) -> Environment | None:
-        """An idle environment, or None once an init slot is held for a new one (a cold start)."""
-        with self._lock:
-            while True:
+        """An idle environment, or None once an init slot and a place under the limits are held for a new
+        one (a cold start)."""
+        while True:
+            evict = False
+            with self._lock:
                 if self._stopped:
                     raise FunctionError({"errorType": "Runtime.Stopped", "errorMessage": "the local runtime is stopping"})
                 while self._idle:
                     candidate = self._idle.pop()
                     if candidate.alive:
                         return candidate
-                    self._all.discard(candidate)
-                if _INIT_SLOTS.acquire(blocking=False):
-                    self.cold_starts += 1
-                    return None
-                self._lock.wait(0.05)  # an environment may come back idle, or an init slot free up
+                    self._forget(candidate)
+                if len(self._all) + self._starting < self.max_environments:
+                    if not _Capacity.take():
+                        evict = True  # the overall limit: make room below, outside this pool's lock
+                    elif _INIT_SLOTS.acquire(blocking=False):
+                        self.cold_starts += 1
+                        self._starting += 1
+                        return None
+                    else:
+                        _Capacity.release()
+                if not evict:
+                    self._lock.wait(0.05)  # an environment may come back idle, or an init slot free up
+            if evict and not _Capacity.evict_idle(exclude=self):
+                time.sleep(0.05)  # every environment is busy: wait for one to finish
 
-    def invoke(self, event: Any) -> Any:
-        """Run one invocation; its JSON result, or FunctionError."""
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
+        """Run one invocation (``request_id``: Lambda's, the context's ``aws_request_id``; a new one by
+        default); its JSON result, or FunctionError."""
         body = json.dumps(event).encode()
         env = self._checkout()
         if env is None:
@@ -356,14 +393,18 @@ class FunctionPool:
                                   init_slot_held=True)
             except BaseException:
                 _INIT_SLOTS.release()
+                with self._lock:
+                    self._starting -= 1
+                _Capacity.release()
                 raise
             with self._lock:
+                self._starting -= 1
                 self._all.add(env)
                 stopped = self._stopped
             if stopped:
                 env.stop()
         try:
-            result = env.invoke(body)
+            result = env.invoke(body, request_id)
         finally:
             with self._lock:
                 if env.alive and not self._stopped:
@@ -371,7 +412,7 @@ class FunctionPool:
                     self._idle.append(env)
                     self._lock.notify()
                 else:
-                    self._all.discard(env)
+                    self._forget(env)
         _Reaper.ensure(self)
         return json.loads(result) if result else None
 
@@ -381,10 +422,33 @@ class FunctionPool:
         with self._lock:
             old = [env for env in self._idle if now - env.idle_since >= max_idle]
             self._idle = [env for env in self._idle if env not in old]
-            self._all.difference_update(old)
+            for env in old:
+                self._forget(env)
         for env in old:
             env.stop()
         return len(old)
+
+    def evict_oldest_idle(self) -> float | None:
+        """Stop the environment idle longest (to make room under the overall limit); when it went idle."""
+        with self._lock:
+            dead = [env for env in self._idle if not env.alive]
+            for env in dead:  # exited while idle: their places are free at once
+                self._idle.remove(env)
+                self._forget(env)
+            if dead:
+                return 0.0
+            live = list(self._idle)
+            if not live:
+                return None
+            env = min(live, key=lambda e: e.idle_since)
+            self._idle.remove(env)
+            self._forget(env)
+        env.stop()
+        return env.idle_since
+
+    def oldest_idle(self) -> float | None:
+        with self._lock:
+            return min((env.idle_since for env in self._idle), default=None)
 
     @property
     def processes(self) -> list[int]:
@@ -395,6 +459,8 @@ class FunctionPool:
         with self._lock:
             self._stopped = True
             envs, self._idle = list(self._all), []
+            for env in envs:
+                self._forget(env)
         for env in envs:
             env.alive = False
             env._inbox.put(None)
@@ -402,6 +468,46 @@ class FunctionPool:
                 env.process.terminate()
         for env in envs:
             env.stop()
+
+
+class _Capacity:
+    """The overall limit on environments (``MAX_ENVIRONMENTS``), over every pool of this process."""
+
+    _lock = threading.Lock()
+    _used = 0
+    _pools: weakref.WeakSet[FunctionPool] = weakref.WeakSet()
+
+    @classmethod
+    def register(cls, pool: FunctionPool) -> None:
+        with cls._lock:
+            cls._pools.add(pool)
+
+    @classmethod
+    def take(cls) -> bool:
+        with cls._lock:
+            if cls._used >= MAX_ENVIRONMENTS:
+                return False
+            cls._used += 1
+            return True
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._used = max(0, cls._used - 1)
+
+    @classmethod
+    def in_use(cls) -> int:
+        with cls._lock:
+            return cls._used
+
+    @classmethod
+    def evict_idle(cls, exclude: FunctionPool) -> bool:
+        """Stop the environment of another function that has been idle longest; False if none is idle."""
+        with cls._lock:
+            pools = [p for p in cls._pools if p is not exclude]
+        ranked = sorted(((since, id(p), p) for p in pools if (since := p.oldest_idle()) is not None),
+                        key=lambda t: t[:2])
+        return any(pool.evict_oldest_idle() is not None for _, _, pool in ranked)
 
 
 class _Reaper:

@@ -192,7 +192,8 @@ def test_the_log_has_one_line_per_request_naming_its_function(gateway: Gateway) 
     import time
 
     marker = f"/v1/payments/pay_{os.urandom(6).hex()}"
-    assert gateway.call("GET", marker).status_code in (400, 404)
+    missing = gateway.call("GET", marker)
+    assert missing.status_code in (400, 404)
     assert gateway.call("GET", "/api/v1/payments?limit=1").status_code == 200
     for _ in range(5):  # browsers that close the tab mid-answer
         with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
@@ -202,6 +203,12 @@ def test_the_log_has_one_line_per_request_naming_its_function(gateway: Gateway) 
     log = (Path(gateway.state_dir) / "gateway.log").read_text()
     lines = [line for line in log.splitlines() if marker in line]
     assert len(lines) == 1 and lines[0].endswith("GetPaymentFunction") and f"GET {marker} " in lines[0]
+    # time, method, path, status, ms, request id (the answer's X-Request-Id), function
+    assert lines[0].split(" ")[3:6] == [str(missing.status_code), lines[0].split(" ")[4], missing.headers["X-Request-Id"]]
+    assert lines[0].split(" ")[4].endswith("ms")
+    # workers' lines have the same shape: the request log's consumer took this request's record from its queue
+    workers = [line.split(" ") for line in log.splitlines() if line.split(" ")[1:2] == ["SQS"]]
+    assert workers and all(len(w) == 7 and w[3] in ("ok", "partial") and w[4].endswith("ms") for w in workers), workers
     assert any(line.endswith("ListPaymentsFunction") and "GET /api/v1/payments 200 " in line for line in log.splitlines())
     assert "Traceback" not in log and "BrokenPipeError" not in log
     assert "No application metrics" not in log

@@ -324,3 +324,61 @@ os._exit(0)  # as a SIGKILL would: no chance to stop the pool
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_a_function_runs_at_most_its_limit_of_environments_and_requests_wait_for_one(probe_pool: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = probe_pool()
+    pool.max_environments = 2
+    with ThreadPoolExecutor(5) as ex:
+        answers = list(ex.map(lambda _: pool.invoke({"sleep": 0.3}), range(5)))
+    assert len({a["pid"] for a in answers}) == 2  # five requests, two environments: three waited for one
+    assert pool.cold_starts == 2 and len(pool.processes) == 2
+    assert sorted(a["calls"] for a in answers)[-1] >= 2
+
+
+def test_at_the_overall_limit_another_functions_idle_environment_makes_room(probe_pool: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from tahsil_local import runtime
+
+    first, second = probe_pool(), probe_pool(COLOR="green")
+    monkeypatch.setattr(runtime, "MAX_ENVIRONMENTS", runtime._Capacity.in_use() + 1)
+    pid = first.invoke({})["pid"]
+    assert second.invoke({})["color"] == "green"  # the limit is reached: first's idle environment was stopped
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid) and first.processes == [] and len(second.processes) == 1
+    assert first.invoke({})["calls"] == 1  # and back: a cold start, making room in turn
+
+
+def test_the_log_has_one_shape_for_requests_and_workers_in_text_and_json() -> None:
+    import io
+
+    from tahsil_local import accesslog
+
+    out = io.StringIO()
+    try:
+        accesslog.configure("text")
+        accesslog.line("POST", "/v1/payments/authorize", 200, 48.7, "req-1", "AuthorizePaymentFunction", stream=out)
+        accesslog.line("SQS", "tahsil-local-RequestLogQueue", "partial", 9.2, "lam-1", "RequestLogFunction",
+                       kind="worker", records=3, stream=out)
+        http, worker = [line.split(" ") for line in out.getvalue().splitlines()]
+        assert http[1:] == ["POST", "/v1/payments/authorize", "200", "48ms", "req-1", "AuthorizePaymentFunction"]
+        assert worker[1:] == ["SQS", "tahsil-local-RequestLogQueue", "partial", "9ms", "lam-1", "RequestLogFunction"]
+        out = io.StringIO()
+        accesslog.configure("json")
+        accesslog.line("GET", "/v1/payments", 404, 3.04, None, "gateway", stream=out)
+        accesslog.line("STREAM", "tahsil-local-PaymentsTable", "ok", 12.0, "lam-2", "WebhookFanoutFunction",
+                       kind="worker", records=2, stream=out)
+        first, second = (json.loads(line) for line in out.getvalue().splitlines())
+        assert {k: first[k] for k in ("kind", "method", "path", "status", "ms", "request_id", "function")} == {
+            "kind": "http", "method": "GET", "path": "/v1/payments", "status": 404, "ms": 3.0, "request_id": None,
+            "function": "gateway"}
+        assert first["time"].endswith("Z") and "records" not in first
+        assert second["kind"] == "worker" and second["records"] == 2 and second["status"] == "ok"
+        with pytest.raises(ValueError):
+            accesslog.configure("xml")
+    finally:
+        accesslog.configure("text")
