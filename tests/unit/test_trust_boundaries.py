@@ -38,7 +38,7 @@ KMS_GRANTS: dict[str, dict[str, frozenset[str]]] = {
         "AuthorizePaymentFunction", "SalePaymentFunction", "CapturePaymentFunction", "VoidPaymentFunction",
         "RefundPaymentFunction", "ConfirmPaymentIntentFunction", "ProcessorRecoveryFunction",
         "AdyenNotificationsFunction",
-        "ExpiryFunction")},  # an expired live authorization is cancelled at its processor
+        "ExpiryFunction", "ExpiryRetryFunction")},  # an expired live authorization is cancelled at its processor
 }
 # Grants that must carry a condition, and the condition key that must be in it.
 CONDITIONS: dict[tuple[str, str], str] = {
