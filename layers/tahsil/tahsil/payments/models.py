@@ -172,7 +172,11 @@ class Payment(BaseModel):
     currency: str
     captured_amount: int
     refunded_amount: int
-    remaining_amount: int
+    remaining_amount: int = Field(description="Seed 002's name for what is left to refund (captured - refunded); "
+                                              "0 on an authorized payment")
+    amount_capturable: int = Field(default=0, description="What can still be captured: the amount of an unexpired "
+                                                          "authorization, else 0")
+    amount_refundable: int = Field(default=0, description="What can still be refunded: captured - refunded")
     card_brand: str
     card_last4: str
     card_exp_month: int
@@ -198,6 +202,10 @@ class Payment(BaseModel):
     pending_action: dict[str, Any] | None = Field(
         default=None, description="A capture, void or refund acknowledged by the processor and not yet confirmed: "
                                   "type, amount, transaction_id")
+    decline_code: str | None = Field(default=None, description="processor_unreachable when no answer came from the "
+                                                               "processor before the recovery deadline (live payments)")
+    review: dict[str, Any] | None = Field(default=None, description="Set when the processor's notification "
+                                                                  "contradicted Tahsil's record: reason, at")
 
 
 class Transaction(BaseModel):
