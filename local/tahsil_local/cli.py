@@ -77,7 +77,8 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False, fake_adyen: b
     doc = template.load()
     functions = template.functions(doc)
     try:  # take the port first: a second `make run` on it says so at once, before starting anything
-        server = GatewayServer((host, port), Router([], {}), verbose=verbose)  # its routes once the pools exist
+        server = GatewayServer((host, port), Router([], {}), verbose=verbose,  # its routes once the pools exist
+                               control=os.environ.get("TAHSIL_LOCAL_CONTROL", "") in ("1", "true"))
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             print(_port_in_use(host, port), file=sys.stderr, flush=True)
@@ -108,6 +109,7 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False, fake_adyen: b
     for fn in functions:
         pools[fn.logical_id] = FunctionPool(fn, {**inherited, **per_function[fn.logical_id], **local})
     server.router = Router(functions, pools, base_paths=template.base_paths(doc))
+    server.pools = pools
     os.environ.update(env)
     os.environ.update(local)
 

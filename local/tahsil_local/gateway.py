@@ -11,12 +11,18 @@ Each function gets a pool of execution environments, as Lambda does (``tahsil_lo
 an environment is its own process, serves one request at a time, and a request that finds none
 idle gets a new one (a cold start). So module state behaves as it does in Lambda, each log line
 belongs to the one function its process runs, and concurrency tests run real parallel handlers.
+
+With ``TAHSIL_LOCAL_CONTROL=1`` (tests only; not an AWS route), ``GET /_local/environments`` lists every
+execution environment of every function (``function``, ``pid``, ``state``: init, busy or idle, ``age_s``),
+to loopback clients only: the chaos test (tests/integration/test_chaos.py) picks processes there to kill.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import os
 import sys
 import time
 import uuid
@@ -37,6 +43,7 @@ GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 DEMO_PAGES = {"/demo/order/success": "success", "/demo/order/cancel": "cancel"}
 DEMO_PAGE = Path(__file__).with_name("demo_order.html")
 DRAIN_LIMIT = 4 * MAX_BODY  # a larger body is not even read: the connection is closed after the 413
+CONTROL_PATH = "/_local/environments"  # TAHSIL_LOCAL_CONTROL=1 only: the execution environments' processes
 
 
 @dataclass
@@ -204,6 +211,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, body)
         return 200, "local demo shop"
 
+    def _environments(self) -> tuple[int, str]:
+        """The local runtime's execution environments (loopback clients only), for tests that kill them."""
+        if not ipaddress.ip_address(self.client_address[0]).is_loopback:
+            self._error(404, "NOT_FOUND", f"no such endpoint: GET {CONTROL_PATH}", param="path")
+            return 404, "gateway"
+        found = [env for pool in self.server.pools.values() for env in pool.environments()]
+        body = json.dumps({"gateway_pid": os.getpid(), "environments": found}).encode()
+        self._send(200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, body)
+        return 200, "local runtime"
+
     def _answer(self) -> tuple[int, str]:
         url = urlsplit(self.path)
         try:
@@ -230,6 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         if self.command in ("GET", "HEAD") and url.path in DEMO_PAGES:
             return self._demo(DEMO_PAGES[url.path])
+        if self.server.control and self.command == "GET" and url.path == CONTROL_PATH:
+            return self._environments()
         found = self.server.router.match(self.command, url.path)
         if found is None:  # no ANY fallback in the template for this path: API Gateway's own 404 / 405
             allow = self.server.router.allowed(url.path)
@@ -279,10 +298,13 @@ class GatewayServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], router: Router, verbose: bool = False) -> None:
+    def __init__(self, address: tuple[str, int], router: Router, verbose: bool = False, *,
+                 pools: dict[str, FunctionPool] | None = None, control: bool = False) -> None:
         super().__init__(address, _Handler)
         self.router = router
         self.verbose = verbose
+        self.pools = pools if pools is not None else {}  # every function's, HTTP or not (CONTROL_PATH lists them)
+        self.control = control
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up is not an error worth a traceback; anything else still gets one."""

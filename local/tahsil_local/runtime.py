@@ -18,8 +18,11 @@ invocation that finds no idle environment starts a new one (a cold start: a new 
 the handler module and the layer); idle environments are reused, the most recent first. An
 environment whose process exits, fails its init or overruns the function's timeout is discarded,
 as Lambda discards it, and one idle for ``TAHSIL_IDLE_TIMEOUT`` seconds (300) is stopped, as Lambda
-reclaims idle ones. At most one environment per core initialises at a time (``PARALLEL_INITS``):
-a request waiting for its turn takes an environment that comes back idle meanwhile.
+reclaims idle ones. A process killed mid-invocation (``kill -9``: a dead Lambda) fails that invocation
+(the front door answers 502) and the next one gets a new environment; an invocation handed to a warm
+environment that died idle, before taking it, runs on another one (nothing of it ran). At most one
+environment per core initialises at a time (``PARALLEL_INITS``): a request waiting for its turn
+takes an environment that comes back idle meanwhile.
 ``FunctionPool.stop`` ends every process of the pool.
 
 A real account limits concurrency too (a function's reserved concurrency, the account's limit);
@@ -45,13 +48,15 @@ import json
 import os
 import queue
 import re
+import select
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,6 +78,8 @@ MAX_ENVIRONMENTS = max(int(os.environ.get("TAHSIL_MAX_ENVIRONMENTS", "0")) or ma
                        MAX_PER_FUNCTION)
 # Lambda reclaims environments that stay idle; so does the local runtime, after this long.
 IDLE_TIMEOUT_S = float(os.environ.get("TAHSIL_IDLE_TIMEOUT", "300"))
+# An invocation handed to a warm environment that turns out dead (killed while idle) is tried on this many.
+UNDELIVERED_TRIES = 3
 _RESULT_PATH = re.compile(rf"^{re.escape(API_VERSION)}/invocation/(?P<id>[^/]+)/(?P<kind>response|error)$")
 
 
@@ -95,8 +102,14 @@ class _Invocation:
     picked: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     deadline_ms: int = 0
+    delivered: bool = False  # the process took it from /next: from then on only its own answer (or death) ends it
     result: bytes | None = None
     error: dict[str, Any] | None = None
+
+
+class _Undelivered(FunctionError):
+    """A warm environment died before it took the invocation (killed while idle): nothing of the function ran,
+    so the pool hands the invocation to another environment, as Lambda places an invoke on a live one."""
 
 
 class _RuntimeApi(BaseHTTPRequestHandler):
@@ -121,8 +134,8 @@ class _RuntimeApi(BaseHTTPRequestHandler):
         if self.path != f"{API_VERSION}/invocation/next":
             self._reply(404, b'{"errorType":"InvalidRequest","errorMessage":"no such Runtime API path"}')
             return
-        invocation = self.server.environment.next_invocation()
-        if invocation is None:  # the environment is being stopped
+        invocation = self.server.environment.next_invocation(gone=self._caller_gone)
+        if invocation is None:  # the environment is being stopped, or its process died waiting
             self.close_connection = True
             self._reply(410, b'{"errorType":"Runtime.Stopped","errorMessage":"the environment is stopping"}')
             return
@@ -133,6 +146,14 @@ class _RuntimeApi(BaseHTTPRequestHandler):
             "Lambda-Runtime-Invoked-Function-Arn": env.function_arn,
             "Content-Type": "application/json",
         })
+
+    def _caller_gone(self) -> bool:
+        """The process waiting on /next has died (its socket closed): it will never take an invocation."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
@@ -216,7 +237,7 @@ class Environment:
         if held:
             _INIT_SLOTS.release()
 
-    def next_invocation(self) -> _Invocation | None:
+    def next_invocation(self, gone: Callable[[], bool] = lambda: False) -> _Invocation | None:
         if self.init_ms is None:
             self.init_ms = (time.monotonic() - self.started) * 1000
             self._init_done()
@@ -224,12 +245,18 @@ class Environment:
             try:
                 invocation = self._inbox.get(timeout=0.5)
             except queue.Empty:
+                if gone():
+                    return None
                 continue
             if invocation is None:
+                return None
+            if gone():  # killed while idle: the invocation stays undelivered (``_watch`` fails it, and it runs elsewhere)
+                self._inbox.put(invocation)
                 return None
             with self._lock:
                 self._current = invocation
                 invocation.deadline_ms = int((time.time() + self.fn.timeout) * 1000)
+                invocation.delivered = True
             invocation.picked.set()
             return invocation
         return None
@@ -274,8 +301,16 @@ class Environment:
         self._api.shutdown()
         self._api.server_close()
 
+    @property
+    def state(self) -> str:
+        """``init`` (its process is importing the handler), ``busy`` (a handler runs an invocation) or ``idle``."""
+        if self.init_ms is None:
+            return "init"
+        return "busy" if self._current is not None else "idle"
+
     def invoke(self, body: bytes, request_id: str | None = None) -> bytes | None:
         invocation = _Invocation(request_id or str(uuid.uuid4()), body)
+        warm = self.init_ms is not None
         self._inbox.put(invocation)
         if not self._wait(invocation.picked, INIT_TIMEOUT_S if self.init_ms is None else self.fn.timeout + 5):
             code = self.process.poll()
@@ -287,6 +322,8 @@ class Environment:
             self._abandon(invocation, {"errorType": "Sandbox.Timedout",
                                        "errorMessage": f"Task timed out after {self.fn.timeout:.2f} seconds"})
         if invocation.error is not None:
+            if warm and not invocation.delivered:
+                raise _Undelivered(invocation.error)
             raise FunctionError(invocation.error)
         return invocation.result
 
@@ -384,35 +421,46 @@ class FunctionPool:
 
     def invoke(self, event: Any, request_id: str | None = None) -> Any:
         """Run one invocation (``request_id``: Lambda's, the context's ``aws_request_id``; a new one by
-        default); its JSON result, or FunctionError."""
+        default); its JSON result, or FunctionError.
+
+        An environment killed while idle (``kill -9`` of its process) may be handed out before the pool has
+        seen it die; the invocation it never took goes to another environment. One killed during its init or
+        while running the invocation fails it (API Gateway answers 502), as in Lambda, and is discarded: the
+        next invocation starts a new one."""
         body = json.dumps(event).encode()
-        env = self._checkout()
-        if env is None:
-            try:
-                env = Environment(self.fn, {**self.variables, "AWS_LAMBDA_LOG_STREAM_NAME": uuid.uuid4().hex},
-                                  init_slot_held=True)
-            except BaseException:
-                _INIT_SLOTS.release()
+        for attempt in range(UNDELIVERED_TRIES):
+            env = self._checkout()
+            if env is None:
+                try:
+                    env = Environment(self.fn, {**self.variables, "AWS_LAMBDA_LOG_STREAM_NAME": uuid.uuid4().hex},
+                                      init_slot_held=True)
+                except BaseException:
+                    _INIT_SLOTS.release()
+                    with self._lock:
+                        self._starting -= 1
+                    _Capacity.release()
+                    raise
                 with self._lock:
                     self._starting -= 1
-                _Capacity.release()
-                raise
-            with self._lock:
-                self._starting -= 1
-                self._all.add(env)
-                stopped = self._stopped
-            if stopped:
-                env.stop()
-        try:
-            result = env.invoke(body, request_id)
-        finally:
-            with self._lock:
-                if env.alive and not self._stopped:
-                    env.idle_since = time.monotonic()
-                    self._idle.append(env)
-                    self._lock.notify()
-                else:
-                    self._forget(env)
+                    self._all.add(env)
+                    stopped = self._stopped
+                if stopped:
+                    env.stop()
+            try:
+                result = env.invoke(body, request_id)
+            except _Undelivered:
+                if attempt + 1 == UNDELIVERED_TRIES:
+                    raise
+                continue
+            finally:
+                with self._lock:
+                    if env.alive and not self._stopped:
+                        env.idle_since = time.monotonic()
+                        self._idle.append(env)
+                        self._lock.notify()
+                    else:
+                        self._forget(env)
+            break
         _Reaper.ensure(self)
         return json.loads(result) if result else None
 
@@ -449,6 +497,14 @@ class FunctionPool:
     def oldest_idle(self) -> float | None:
         with self._lock:
             return min((env.idle_since for env in self._idle), default=None)
+
+    def environments(self) -> list[dict[str, Any]]:
+        """This function's live environments: process id, ``state`` (init, busy, idle) and age in seconds."""
+        now = time.monotonic()
+        with self._lock:
+            envs = [env for env in self._all if env.alive]
+        return [{"function": self.fn.logical_id, "pid": env.process.pid, "state": env.state,
+                 "age_s": round(now - env.started, 1)} for env in envs]
 
     @property
     def processes(self) -> list[int]:
