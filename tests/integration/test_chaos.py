@@ -64,6 +64,8 @@ MERCHANTS = 3
 CALL_BUDGET_S = 40.0  # one request's retries: a dead Lambda's key stays locked for its 15 s timeout
 QUIESCE_S = 60.0  # unanswered keys retried, notifications delivered, recovery run: at most this long
 TWIN_P, REPLAY_P = 0.1, 0.2  # a request sent twice at once; a final answer asked again at once
+MONEY = {"AuthorizePaymentFunction", "SalePaymentFunction", "CapturePaymentFunction", "VoidPaymentFunction",
+         "RefundPaymentFunction", "AdyenNotificationsFunction", "ProcessorRecoveryFunction"}
 PENDING = {"processing", "capture_pending", "void_pending", "refund_pending"}
 TEST_APPROVE, TEST_DECLINE = ("4242424242424242", "5555555555554444"), "4000000000000002"
 REFUSED_HOLDER = "Not enough balance"  # the fake Adyen refuses with this reason
@@ -321,21 +323,32 @@ class Chaos:
     # ---- the killer
 
     def killer(self) -> None:
+        """Every ~KILL_EVERY_S: mostly a money-path function's environment caught mid-request (the endpoint is
+        polled for up to a second until one is busy, then a random 0-150 ms more, so the kill lands anywhere
+        in the handler), else any environment, idle or starting."""
         rng = random.Random(f"{SEED}-killer")
+        session = requests.Session()
         try:
             while not self.killing.wait(rng.uniform(0.3, 1.7) * KILL_EVERY_S):
-                envs = requests.get(self.gw.url + "/_local/environments", timeout=10).json()
-                gateway_pid = envs["gateway_pid"]
-                busy = [e for e in envs["environments"] if e["state"] == "busy"]
-                pool = busy if busy and rng.random() < 0.8 else envs["environments"]
+                mid_request = rng.random() < 0.8
+                give_up = time.monotonic() + 1.0
+                while True:
+                    envs = session.get(self.gw.url + "/_local/environments", timeout=10).json()
+                    busy = [e for e in envs["environments"] if e["state"] == "busy" and e["function"] in MONEY]
+                    if busy or not mid_request or time.monotonic() > give_up or self.killing.is_set():
+                        break
+                    time.sleep(0.02)
+                pool = busy if busy and mid_request else envs["environments"]
                 if not pool:
                     continue
                 victim = rng.choice(pool)
-                if _parent_of(victim["pid"]) != gateway_pid:  # gone since, or not the gateway's: never kill it
+                if victim in busy:
+                    time.sleep(rng.uniform(0, 0.15))
+                if _parent_of(victim["pid"]) != envs["gateway_pid"]:  # gone since, or not the gateway's: spare it
                     continue
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(victim["pid"], signal.SIGKILL)
-                    self.kills.append({**victim, "at": round(time.monotonic() - self.traffic_end, 2)})
+                    self.kills.append({**victim, "at": round(time.monotonic() - self.traffic_end + TRAFFIC_S, 2)})
         except Exception as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(f"killer: {exc!r}")
 
