@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 IN_ROOT := cd "$(ROOT)" &&
 
-.PHONY: install run run-live test unit integration lint template-checks openapi bench build validate deploy clean
+.PHONY: install run run-live test unit integration chaos lint template-checks openapi bench build validate deploy clean
 
 $(STAMP): $(ROOT)/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Tahsil needs Python 3.11 or newer"'
@@ -48,6 +48,9 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(IN_ROOT) $(BIN)/pytest -q tests/integration
+
+chaos: $(STAMP)                    ## kill execution environments at random under mixed traffic; TAHSIL_CHAOS_SECONDS, _SEED, _CLIENTS, _KILL_EVERY
+	$(IN_ROOT) $(BIN)/pytest -q -s tests/integration/test_chaos.py
 
 lint: $(STAMP)
 	$(IN_ROOT) $(BIN)/lint-imports

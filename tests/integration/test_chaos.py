@@ -5,7 +5,8 @@ live-enabled with a fake Adyen of its own (tests/fakes/adyen.py, started here on
 Client threads send authorize, sale, capture, void and refund in test and live mode, each with its own
 Idempotency-Key, retried with that key on 5xx, 202, connection errors and refusals marked ``"retryable": true``
 until a final answer (or a bounded time). Some requests are sent twice at once (a double click), and some final
-answers are asked again at once. Meanwhile a killer thread SIGKILLs a random execution environment process every
+answers are asked again at once; 5 % of the fake's calls fail (a 500 before or after acting, or an answer
+later than Tahsil's processor timeout). Meanwhile a killer thread SIGKILLs a random execution environment process every
 ~``KILL_EVERY`` seconds (a busy one, mid-request, when there is one), found with ``GET /_local/environments``;
 the runtime answers that request 502 and starts a new environment for the next one. A deliverer thread takes the
 fakes' notifications and POSTs each to the gateway until it answers ``[accepted]``.
@@ -26,7 +27,8 @@ events) and the fakes' ledgers:
    the answers the simulator gave in test mode).
 
 Knobs (environment): ``TAHSIL_CHAOS_SEED`` (printed on every run and on failure), ``TAHSIL_CHAOS_SECONDS`` (traffic,
-default 20), ``TAHSIL_CHAOS_CLIENTS`` (6), ``TAHSIL_CHAOS_KILL_EVERY`` (mean seconds between kills, 1.5). A report
+default 20), ``TAHSIL_CHAOS_CLIENTS`` (6), ``TAHSIL_CHAOS_KILL_EVERY`` (mean seconds between kills, 1.5),
+``TAHSIL_CHAOS_PROCESSOR_FAULTS`` (0.05). A report
 of every request and kill is written to the test's temporary directory (its path is printed). ``make chaos``
 runs this test alone.
 """
@@ -60,6 +62,8 @@ SEED = int(os.environ.get("TAHSIL_CHAOS_SEED") or secrets.randbelow(2**31))
 TRAFFIC_S = float(os.environ.get("TAHSIL_CHAOS_SECONDS", "20"))
 CLIENTS = int(os.environ.get("TAHSIL_CHAOS_CLIENTS", "6"))
 KILL_EVERY_S = float(os.environ.get("TAHSIL_CHAOS_KILL_EVERY", "1.5"))
+PROCESSOR_FAULTS = float(os.environ.get("TAHSIL_CHAOS_PROCESSOR_FAULTS", "0.05"))  # share of fake Adyen calls faulted
+PROCESSOR_TIMEOUT_S = 2  # the gateway's PROCESSOR_TIMEOUT_SECONDS: a hanging fake is an unknown outcome
 MERCHANTS = 3
 CALL_BUDGET_S = 40.0  # one request's retries: a dead Lambda's key stays locked for its 15 s timeout
 QUIESCE_S = 60.0  # unanswered keys retried, notifications delivered, recovery run: at most this long
@@ -646,14 +650,28 @@ def _processor_checks(where: str, fake: FakeAdyen, payments: dict[str, dict[str,
 # ------------------------------------------------------------------ the test
 
 
+def _faults(seed: int) -> Any:
+    """The fake's fault per request, PROCESSOR_FAULTS of them: a 500 before or after it acted, or an answer
+    later than Tahsil waits (after it acted); each leaves Tahsil's outcome unknown until asked again."""
+    rng, lock = random.Random(f"{seed}-faults"), threading.Lock()
+
+    def fault(op: str) -> str | None:
+        with lock:
+            draw = rng.random() / max(PROCESSOR_FAULTS, 1e-9)
+        return "500_after" if draw < 0.4 else "500_before" if draw < 0.7 else "hang_after" if draw < 1 else None
+
+    return fault
+
+
 def _start(tmp: Path) -> tuple[Gateway, list[Merchant]]:
-    with _environ(TAHSIL_LOCAL_CONTROL="1", RECOVERY_DELAY_SECONDS="1"):
+    with _environ(TAHSIL_LOCAL_CONTROL="1", RECOVERY_DELAY_SECONDS="1", PROCESSOR_TIMEOUT_SECONDS=str(PROCESSOR_TIMEOUT_S)):
         gw = Gateway(tmp)
     fakes, spec = [], []
     try:
         for n in range(MERCHANTS):
             fake = FakeAdyen(api_key="fake_" + secrets.token_urlsafe(16), hmac_key=secrets.token_hex(32).upper(),
-                             merchant_account=f"Chaos{n}ECOM", seed=SEED + n)
+                             merchant_account=f"Chaos{n}ECOM", seed=SEED + n, fault=_faults(SEED + n),
+                             hang_seconds=PROCESSOR_TIMEOUT_S + 0.5)
             fake.start()
             fakes.append(fake)
             spec.append({"name": f"Chaos Shop {n}", "account": fake.merchant_account, "api_key": fake.api_key,
