@@ -19,6 +19,7 @@ UNDOCUMENTED: dict[str, tuple[str, ...]] = {
     "/dashboard": ("GET",),
     "/dashboard/assets/{name}": ("GET",),
     "/dashboard/session": ("POST",),
+    "/favicon.ico": ("GET",),
     "/checkout/{id}": ("GET",),
     "/checkout/assets/{name}": ("GET",),
     "/connectors/adyen/{merchant_id}/notifications": ("POST",),  # Adyen's, not a merchant's (docs/connectors.md)
