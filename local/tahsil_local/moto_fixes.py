@@ -9,7 +9,8 @@ checks that a cancelled transaction leaves no write and no stream record behind)
 
 DynamoDB applies each write (a conditional put/update/delete, a whole transaction) atomically;
 moto checks conditions and then writes without a lock, so two threads can both pass a condition.
-Each write here holds one lock, as the real service serializes writes to an item.
+Each write here holds one lock, as the real service serializes writes to an item, and answers
+with a copy of the item taken under that lock.
 
 Two more, for the local runtime's throughput (issue 27):
 
@@ -108,7 +109,9 @@ def install() -> None:
 
         def atomic(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
             with lock:
-                return _method(self, *args, **kwargs)
+                # moto answers with the stored item itself and serializes it after the write: a copy taken
+                # under the lock, or a racing write can change the answer (two requests told count 50).
+                return copy.deepcopy(_method(self, *args, **kwargs))
 
         setattr(models.DynamoDBBackend, name, functools.wraps(method)(atomic))
     _install_doorbells()
