@@ -33,7 +33,7 @@ from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id, random_token
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import LATEST_API_VERSION, Principal
-from tahsil.payments import lifecycle, payments
+from tahsil.payments import lifecycle, payments, transitions
 from tahsil.payments.models import (
     INTENT_TRANSITIONS,
     Customer,
@@ -412,7 +412,7 @@ def confirm(p: Principal, intent_id: str, client_secret: str | None, req: Intent
         try:
             payment = lifecycle.create(p, payment_req, capture=item["capture_method"] == "automatic", ctx=ctx,
                                        extra_actions=attempt, bind=bind if ctx.answer is not None else None)
-        except lifecycle.AlsoFailed:
+        except transitions.AlsoFailed:
             continue  # the intent changed first (paid, declined, canceled, expired): read it again
         except PaymentDeclined:
             raise declined() from None

@@ -22,21 +22,18 @@ from tahsil.kernel.events import RequestContext
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
 from tahsil.payments import lifecycle, machine
-from tahsil.payments.lifecycle import (
+from tahsil.payments.lifecycle import call, connector_of, derived_id, schedule_recovery
+from tahsil.payments.models import CaptureRequest, PaymentStatus, RefundRequest, VoidRequest
+from tahsil.payments.payments import load_payment, load_transaction, new_txn_id, transaction_row, view
+from tahsil.payments.transitions import (
     Step,
-    call,
     capture_amount,
-    connector_of,
-    derived_id,
     psp_rows,
     refund_amount,
     require,
-    schedule_recovery,
     transition,
     txn_key_of,
 )
-from tahsil.payments.models import CaptureRequest, PaymentStatus, RefundRequest, VoidRequest
-from tahsil.payments.payments import load_payment, load_transaction, new_txn_id, transaction_row, view
 from tahsil.store import dal
 
 PENDING_STATUS = {"capture": PaymentStatus.CAPTURE_PENDING, "void": PaymentStatus.VOID_PENDING,

@@ -21,7 +21,7 @@ from tahsil.connectors.base import Outcome, OutcomeUnknown
 from tahsil.kernel import clock
 from tahsil.kernel.errors import PaymentProcessing, ProcessorRefused, Unauthenticated
 from tahsil.kernel.telemetry import logger, metrics
-from tahsil.payments import lifecycle, modifications
+from tahsil.payments import lifecycle, modifications, transitions
 from tahsil.payments.models import PaymentStatus
 from tahsil.payments.payments import load_transaction
 from tahsil.store import dal
@@ -138,7 +138,7 @@ def _ignore(merchant_id: str, note: Notification, why: str) -> None:
     metrics.add_metric(name="NotificationIgnored", unit="Count", value=1)
     logger.warning("adyen notification ignored", extra={"why": why, "event_code": note.event_code,
                                                         "reference": note.merchant_reference[:64]})
-    lifecycle.record_only([dal.put_action(dal.payments_table(), _identity_row(merchant_id, note, None, why))])
+    transitions.record_only([dal.put_action(dal.payments_table(), _identity_row(merchant_id, note, None, why))])
 
 
 def _apply_one(merchant_id: str, note: Notification) -> str:
