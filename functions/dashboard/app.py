@@ -1,39 +1,62 @@
-"""GET /dashboard: the developer console for merchant staff; GET /dashboard/assets/{name}: its script and styles;
-GET /favicon.ico: the icon, for browsers and tools that ask the site root for it.
+"""GET /dashboard: the developer console for merchant staff; GET /dashboard/assets/{name}: its ES modules,
+styles and icon; GET /favicon.ico: the icon, for browsers and tools that ask the site root for it.
 
 The page is a static shell: it signs in through POST /dashboard/session (Cognito), then calls the
 /v1 API with the user's ID token (``Authorization: Bearer``) and ``Tahsil-Mode``. No inline script
 or style, so the CSP is as strict as the checkout page's; everything comes from this origin.
+
+The script is native ES modules (static/*.js, no bundler) plus ``constants.js``, generated from the
+backend's definitions (``tahsil.console.constants``). Every asset URL carries the release (a hash of
+all the assets): the page's links and each module's ``from "./x.js"`` imports, rewritten here, so a
+browser never mixes modules of two releases and may cache each URL for a day.
 """
 
 import functools
 import hashlib
+import re
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 
 from tahsil.api import http
+from tahsil.console import constants
 from tahsil.kernel.errors import NotFound
 from tahsil.payments import checkout
 
 app = http.resolver()
 
 STATIC = Path(__file__).resolve().parent / "static"
-TYPES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8",
-         "icon.svg": "image/svg+xml"}
+TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+ASSET_HEADERS = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+IMPORT = re.compile(r'(\bfrom\s*")(\./[a-z0-9-]+\.js)(")')  # a static import of a sibling module
 
 
 @functools.cache
-def asset(name: str) -> str:
-    return (STATIC / name).read_text(encoding="utf-8")
+def release() -> tuple[str, dict[str, str]]:
+    """The release tag and name -> served text of every asset (index.html is the page, not an asset)."""
+    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(STATIC.iterdir()) if p.suffix in TYPES}
+    files[constants.MODULE] = constants.module()
+    tag = hashlib.sha256("".join(f"{name}\0{text}\0" for name, text in sorted(files.items())).encode()).hexdigest()[:12]
+    served = {name: IMPORT.sub(rf"\g<1>\g<2>?v={tag}\g<3>", text) if name.endswith(".js") else text
+              for name, text in files.items()}
+    return tag, served
+
+
+def assets() -> dict[str, str]:
+    return release()[1]
 
 
 @functools.cache
 def page() -> str:
-    """The shell, with asset URLs relative to /dashboard (so a stage prefix works) and versioned by content."""
-    html = asset("index.html")
-    for name in TYPES:
-        html = html.replace("{{" + name + "}}", f"dashboard/assets/{name}?v={hashlib.sha256(asset(name).encode()).hexdigest()[:12]}")
+    """The shell, with asset URLs relative to /dashboard (so a stage prefix works) and versioned by the release.
+    Every module is preloaded, so the browser fetches them in parallel instead of import by import."""
+    tag, served = release()
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    preload = "\n".join(f'<link rel="modulepreload" href="dashboard/assets/{name}?v={tag}">'
+                        for name in sorted(served) if name.endswith(".js") and name != "dashboard.js")
+    html = html.replace("{{modulepreload}}", preload)
+    for name in served:
+        html = html.replace("{{" + name + "}}", f"dashboard/assets/{name}?v={tag}")
     return html
 
 
@@ -44,17 +67,16 @@ def dashboard_page():
 
 @app.get("/dashboard/assets/<name>", include_in_schema=False)
 def dashboard_asset(name: str):
-    if name not in TYPES:
+    served = assets()
+    if name not in served:
         raise NotFound("no such asset", param="name")
-    return Response(200, TYPES[name], asset(name),
-                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return Response(200, TYPES[Path(name).suffix], served[name], headers=dict(ASSET_HEADERS))
 
 
 @app.get("/favicon.ico", include_in_schema=False)
 def favicon():
     # The SVG icon: the API has no binary media types, and browsers read an icon by its Content-Type.
-    return Response(200, TYPES["icon.svg"], asset("icon.svg"),
-                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return Response(200, TYPES[".svg"], assets()["icon.svg"], headers=dict(ASSET_HEADERS))
 
 
 handler = http.entrypoint(app, rate_class="public")
