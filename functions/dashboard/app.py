@@ -28,7 +28,7 @@ app = http.resolver()
 STATIC = Path(__file__).resolve().parent / "static"
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 ASSET_HEADERS = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
-IMPORT = re.compile(r'(\bfrom\s*")(\./[a-z0-9-]+\.js)(")')  # a static import of a sibling module
+IMPORT = re.compile(r'(^import\b[^"]*\bfrom\s*")(\./[a-z0-9-]+\.js)(")', re.M)  # a static import of a sibling module
 
 
 @functools.cache

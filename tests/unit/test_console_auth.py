@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from tests.unit.console_support import (
     user_token,  # noqa: F401 - fixture
 )
 from tests.unit.platform_support import flush_logs
+
+STATIC = Path(__file__).resolve().parents[2] / "functions" / "dashboard" / "static"
 
 
 def test_a_signed_in_user_acts_for_their_merchant_in_test_mode_by_default(user_token: str, merchant: dict[str, Any]) -> None:  # noqa: F811
@@ -200,15 +203,20 @@ def test_the_page_has_a_strict_csp_and_no_inline_code(aws_env: Any) -> None:
 def test_assets_are_served_and_unknown_ones_are_404(aws_env: Any) -> None:
     status, headers, js = page("dashboard-asset")
     assert status == 200 and headers["content-type"].startswith("text/javascript")
-    assert ".innerHTML" not in js and "eval(" not in js and "import(" not in js
-    status, _, _ = page("dashboard-asset", pathParameters={"name": "nope.js"}, path="/dashboard/assets/nope.js")
-    assert status == 404
+    modules = [p.name for p in STATIC.glob("*.js")] + ["constants.js"]
+    for name in modules:
+        status, headers, js = page("dashboard-asset", pathParameters={"name": name}, path=f"/dashboard/assets/{name}")
+        assert status == 200 and headers["content-type"].startswith("text/javascript"), name
+        assert ".innerHTML" not in js and "eval(" not in js and "import(" not in js, name
+    for name in ("nope.js", "index.html", "../app.py"):
+        status, _, _ = page("dashboard-asset", pathParameters={"name": name}, path=f"/dashboard/assets/{name}")
+        assert status == 404, name
 
 
 def test_the_page_offers_every_scope_and_event_type_the_api_knows(aws_env: Any) -> None:
     from tahsil.kernel.principal import SCOPES
     from tahsil.webhooks import webhooks
 
-    _, _, js = page("dashboard-asset")
+    _, _, js = page("dashboard-asset", pathParameters={"name": "constants.js"}, path="/dashboard/assets/constants.js")
     for name in list(SCOPES) + list(webhooks.EVENT_TYPES):
         assert f'"{name}"' in js, name

@@ -18,12 +18,12 @@ def test_favicon_ico_is_served_as_the_dashboards_icon(aws_env: Any) -> None:
 
 
 def test_the_credential_guards_page_is_named_for_what_it_shows() -> None:
-    html, js = (STATIC / "index.html").read_text(), (STATIC / "dashboard.js").read_text()
+    html, js = (STATIC / "index.html").read_text(), (STATIC / "page-health.js").read_text()
     assert ">Credential guards</a>" in html and ">Health</a>" not in html
     assert 'pageHead("Credential guards"' in js
 
 
 def test_the_go_live_card_leads_with_the_status_and_counts_the_checklist() -> None:
-    js = (STATIC / "dashboard.js").read_text()
+    js = (STATIC / "page-overview.js").read_text()
     assert 'stat("Go-live", g.status.replace(/_/g, " "), detail, "golive")' in js
     assert "checklist ${passed} of ${total} passed (${g.score}%)" in js
