@@ -494,3 +494,53 @@ def test_no_page_is_wider_than_the_window_and_no_table_clips_its_last_column(
         assert not problems, "\n".join(problems)
     finally:
         context.close()
+
+
+def served_constants(gw: Gateway) -> dict[str, Any]:
+    """constants.js as the gateway serves it (generated from the backend), each export parsed back."""
+    text = requests.get(f"{gw.url}/dashboard/assets/constants.js", timeout=30).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("export const "):
+            name, _, rest = line[len("export const "):].partition(" = Object.freeze(")
+            found[name] = json.loads(rest.removesuffix(");"))
+    return found
+
+
+def test_the_forms_offer_exactly_what_the_backend_defines(gateway: Gateway, page: Any) -> None:  # noqa: F811
+    served = served_constants(gateway)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, gateway)
+
+    open_page(page, "events")
+    options = page.locator("#events-type option").evaluate_all("os => os.map(o => o.value)")
+    assert options == ["", *served["EVENT_TYPES"], served["TEST_EVENT"]]
+    statuses = page.locator("#events-status option").evaluate_all("os => os.map(o => o.value)")
+    assert statuses == ["", *served["STATUSES"]["event_delivery"]] and "no_endpoints" in statuses
+
+    open_page(page, "keys")
+    page.locator("#new-key").click()
+    scopes = page.locator("#key-form .checks input").evaluate_all("bs => bs.map(b => [b.value, b.checked])")
+    assert [s for s, _ in scopes] == list(served["SCOPES"])
+    assert {s for s, checked in scopes if checked} == {"payments:create", "payments:read"}
+
+    open_page(page, "webhooks")
+    page.locator("#add-endpoint").click()
+    events = page.locator("#endpoint-form .checks input").evaluate_all("bs => bs.map(b => b.value)")
+    assert events == served["EVENT_TYPES"]
+
+    open_page(page, "account")
+    currencies = page.locator("#payout-currency option").evaluate_all("os => os.map(o => o.value)")
+    assert currencies == list(served["PAYOUT_SCHEMES"])
+    page.locator("#payout-currency").select_option("USD")
+    assert page.locator("#payout-routing").is_visible() and not page.locator("#payout-iban").is_visible()
+    page.locator("#payout-currency").select_option("KWD")
+    assert page.locator("#payout-iban").is_visible() and not page.locator("#payout-routing").is_visible()
+
+    # Money is shown with the currency's own decimals (IQD has three), from the served exponents.
+    assert served["MINOR_UNITS"]["IQD"] == 3
+    shown = page.evaluate("async () => (await import('./dashboard/assets/format.js')).money(1234567, 'IQD')")
+    assert shown == "1,234.567 IQD"
+    assert not errors, errors
+    no_csp_violations(page)
