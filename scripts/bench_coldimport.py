@@ -16,8 +16,9 @@ What is measured, per function and per tree (``--before`` a git ref, and the wor
    (``importlib.import_module`` of the handler's module) up to reading the handler attribute. The
    function's code has no .pyc (Lambda's code directory is read-only; sam build writes none).
 
-Runs alternate between the trees, so drift on a shared machine falls on both; the report gives the median
-and the minimum per function (ms). The median is the figure docs/benchmarks.md quotes.
+Runs alternate between the trees, so drift on a shared machine falls on both. The report gives, per function
+and tree, the median CPU ms of the import (``time.process_time``: on a shared machine wall time mostly measures
+the queue for a core, which a Lambda's own vCPU does not have) and the median wall ms beside it.
 """
 
 from __future__ import annotations
@@ -48,15 +49,22 @@ PAYMENT_FUNCTIONS = ("AuthorizePaymentFunction", "SalePaymentFunction", "Capture
                      "VoidPaymentFunction", "RefundPaymentFunction", "CreatePaymentIntentFunction",
                      "ConfirmPaymentIntentFunction")
 
+# Lambda SnapStart for Python, us-east-1 list prices (aws.amazon.com/lambda/pricing, "SnapStart"): the cache is
+# charged per GB of the function's memory per second a published version is cached (at least 3 hours), each
+# restore per GB of memory restored, on top of the usual request and duration charges.
+SNAPSTART_CACHE_PER_GB_S = 0.0000015046
+SNAPSTART_RESTORE_PER_GB = 0.0001397998
+PAYMENTS_PER_S = 10  # the cost table's load (docs/benchmarks.md, "Cost per 1M payments")
+
 PROBE = """
 import importlib, sys, time
 code_dir, layer, runtime, module_name, attr = sys.argv[1:6]
 sys.path[:0] = [code_dir, layer]
 sys.path.append(runtime)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 module = importlib.import_module(module_name)
 getattr(module, attr)
-print((time.perf_counter() - start) * 1000)
+print((time.process_time() - cpu) * 1000, (time.perf_counter() - start) * 1000)
 """
 
 
@@ -65,7 +73,7 @@ class Tree:
     name: str
     root: Path  # holds template.yaml, functions/, layers/tahsil/
     layer: Path  # the built layer's python/ directory
-    runs: dict[str, list[float]] = field(default_factory=dict)
+    runs: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (CPU ms, wall ms) per run
 
 
 def python313(explicit: str | None) -> str:
@@ -90,8 +98,11 @@ def build_layer(source: Path, out: Path, python: str) -> Path:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    subprocess.run(["make", "-s", "-C", str(source / "layers" / "tahsil"), "build-TahsilLayer",
-                    f"ARTIFACTS_DIR={out}", f"PYTHON={python}", f"PLATFORM=manylinux2014_{arch}"], check=True)
+    built = subprocess.run(["make", "-s", "-C", str(source / "layers" / "tahsil"), "build-TahsilLayer",
+                            f"ARTIFACTS_DIR={out}", f"PYTHON={python}", f"PLATFORM=manylinux2014_{arch}"],
+                           capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise SystemExit(f"bench_coldimport: building the layer of {source} failed:\n{built.stdout}{built.stderr}")
     return out / "python"
 
 
@@ -138,7 +149,7 @@ def environment(fn: template.Function, parameters: dict[str, str]) -> dict[str, 
     return env
 
 
-def probe(python: str, tree: Tree, fn: template.Function, runtime: Path) -> float:
+def probe(python: str, tree: Tree, fn: template.Function, runtime: Path) -> tuple[float, float]:
     parameters = template.parameter_defaults(template.load(tree.root / "template.yaml"))
     code_dir = tree.root / fn.code_dir.relative_to(ROOT)
     module_name, attr = fn.handler.rsplit(".", 1)
@@ -147,7 +158,23 @@ def probe(python: str, tree: Tree, fn: template.Function, runtime: Path) -> floa
                          check=False)
     if out.returncode != 0:
         raise SystemExit(f"bench_coldimport: importing {fn.logical_id} ({tree.name}) failed:\n{out.stderr}")
-    return float(out.stdout.strip().splitlines()[-1])
+    cpu, wall = out.stdout.strip().splitlines()[-1].split()
+    return float(cpu), float(wall)
+
+
+def snapstart_cost(doc: dict) -> list[str]:
+    """What SnapStart on the payment functions adds to the bill, from their memory sizes in template.yaml."""
+    fns = {f.logical_id: f for f in template.functions(doc)}
+    gb = sum(fns[name].memory for name in PAYMENT_FUNCTIONS) / 1024  # one live version each
+    per_month = gb * SNAPSTART_CACHE_PER_GB_S * 30 * 86400
+    per_million = gb * SNAPSTART_CACHE_PER_GB_S * 1_000_000 / PAYMENTS_PER_S
+    restore = fns["AuthorizePaymentFunction"].memory / 1024 * SNAPSTART_RESTORE_PER_GB * 1000
+    return [f"SnapStart=PublishedVersions on the {len(PAYMENT_FUNCTIONS)} payment functions ({gb:g} GB in all):",
+            f"  cache ${per_month:.2f} a month for one cached version of each (${per_million:.2f} per 1M payments "
+            f"at {PAYMENTS_PER_S} payments/s); each further cached version of a function "
+            f"${per_month / len(PAYMENT_FUNCTIONS):.2f} a month",
+            f"  restore ${restore:.3f} per 1,000 new execution environments at "
+            f"{fns['AuthorizePaymentFunction'].memory} MB"]
 
 
 def main() -> int:
@@ -177,22 +204,24 @@ def main() -> int:
                 tree.runs.setdefault(name, []).append(probe(python, tree, fns[name], runtime))
 
     print(f"\nCold import of the handler module on the built layer: Python {version} ({platform.machine()}), "
-          f"{args.runs} fresh interpreters per function and tree, ms (median / min)\n")
-    header = "| function | " + " | ".join(t.name for t in trees) + (" | change (median) |" if len(trees) == 2 else " |")
-    print(header)
-    print("|---|" + "---:|" * (len(trees) + (1 if len(trees) == 2 else 0)))
-    medians: dict[str, list[float]] = {t.name: [] for t in trees}
+          f"{args.runs} fresh interpreters per function and tree, alternating; ms, CPU median (wall median)\n")
+    pair = len(trees) == 2
+    print("| function | " + " | ".join(t.name for t in trees) + (" | change, CPU |" if pair else " |"))
+    print("|---|" + "---:|" * (len(trees) + pair))
+    cpu_medians: dict[str, list[float]] = {t.name: [] for t in trees}
     for name in PAYMENT_FUNCTIONS:
         cells = []
         for tree in trees:
-            med = statistics.median(tree.runs[name])
-            medians[tree.name].append(med)
-            cells.append(f"{med:.1f} / {min(tree.runs[name]):.1f}")
-        change = f" | {medians[trees[1].name][-1] - medians[trees[0].name][-1]:+.1f}" if len(trees) == 2 else ""
+            cpu = statistics.median(r[0] for r in tree.runs[name])
+            cpu_medians[tree.name].append(cpu)
+            cells.append(f"{cpu:.1f} ({statistics.median(r[1] for r in tree.runs[name]):.1f})")
+        change = f" | {cpu_medians[trees[1].name][-1] - cpu_medians[trees[0].name][-1]:+.1f}" if pair else ""
         print(f"| {name} | " + " | ".join(cells) + change + " |")
-    overall = [statistics.median(medians[t.name]) for t in trees]
-    change = f" | {overall[1] - overall[0]:+.1f}" if len(trees) == 2 else ""
-    print("| median of the functions | " + " | ".join(f"{v:.1f}" for v in overall) + change + " |")
+    overall = [statistics.median(cpu_medians[t.name]) for t in trees]
+    change = f" | {overall[1] - overall[0]:+.1f}" if pair else ""
+    print("| median of the seven, CPU | " + " | ".join(f"{v:.1f}" for v in overall) + change + " |")
+    print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print("\n".join(snapstart_cost(template.load())))
     return 0
 
 

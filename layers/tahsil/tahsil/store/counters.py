@@ -53,6 +53,9 @@ from tahsil.store import dal
 MINUTE, HOUR = "m", "h"
 MAX_ACTIONS = 100  # TransactWriteItems' limit
 CONFLICT_RETRIES = 6
+# Jitter from the OS: execution environments restored from one SnapStart snapshot share the ``random`` module's
+# state, and would retry in step; os.urandom differs in each.
+_JITTER = random.SystemRandom()
 
 
 def minute_key(moment: dt.datetime) -> str:
@@ -230,7 +233,7 @@ def _record_chunk(table: str, rows: list[Row]) -> list[dict[str, Any]]:
             conflicts += 1
             if conflicts > CONFLICT_RETRIES:
                 return [item for item, *_ in pending]
-            time.sleep(random.uniform(0, 0.02 * 2 ** conflicts))  # noqa: S311 - jitter, not a secret
+            time.sleep(_JITTER.uniform(0, 0.02 * 2 ** conflicts))
     return []
 
 
@@ -381,7 +384,7 @@ def _commit_chunk(table: str, units: list[Unit], chunk: list[int], out: list[boo
             conflicts += 1
             if conflicts > CONFLICT_RETRIES:
                 return
-            time.sleep(random.uniform(0, 0.02 * 2 ** conflicts))  # noqa: S311 - jitter, not a secret
+            time.sleep(_JITTER.uniform(0, 0.02 * 2 ** conflicts))
             continue
         for i in pending:
             out[i] = True
