@@ -413,12 +413,12 @@ def floor_ratio(n: int) -> dict[str, float]:
     import boto3
     from botocore.client import BaseClient
 
-    from scripts import bench
+    from scripts import benchlib
     from tahsil.console import ops
     from tests.conftest import handler_of
 
     key = ops.create_merchant("Bench Floor")["keys"]["test"]["secret"]
-    client = bench.Client(key)
+    client = benchlib.Client(key)
     handler = handler_of("AuthorizePaymentFunction")
     recorded: list[tuple[str, str, dict[str, Any]]] = []
     original = BaseClient._make_api_call
@@ -429,12 +429,12 @@ def floor_ratio(n: int) -> dict[str, float]:
         return original(c, operation, params)
 
     def event() -> dict[str, Any]:
-        return client.event("payments-authorize", body=bench.card_body("payments-authorize", bench.APPROVING_CARD),
-                            idem=bench.new_key())
+        return client.event("payments-authorize", body=benchlib.card_body("payments-authorize", benchlib.APPROVING_CARD),
+                            idem=benchlib.new_key())
 
-    bench.clear_tables()
+    benchlib.clear_tables()
     handler(event(), client.context("AuthorizePaymentFunction"))  # warm-up
-    bench.clear_tables()
+    benchlib.clear_tables()
     BaseClient._make_api_call = record  # type: ignore[method-assign]
     try:
         handler(event(), client.context("AuthorizePaymentFunction"))
@@ -442,7 +442,7 @@ def floor_ratio(n: int) -> dict[str, float]:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
     ours: list[float] = []
     for _ in range(n):
-        bench.clear_tables()
+        benchlib.clear_tables()
         e, ctx = event(), client.context("AuthorizePaymentFunction")
         start = time.perf_counter()
         handler(e, ctx)
@@ -453,7 +453,7 @@ def floor_ratio(n: int) -> dict[str, float]:
     calls = [(getattr(raw_clients[service], _snake(op)), params) for service, op, params in recorded]
     floor: list[float] = []
     for _ in range(n):
-        bench.clear_tables()
+        benchlib.clear_tables()
         start = time.perf_counter()
         for fn, params in calls:
             try:
@@ -461,8 +461,8 @@ def floor_ratio(n: int) -> dict[str, float]:
             except raw.exceptions.ConditionalCheckFailedException:
                 pass  # a counter's conditional form replayed against another second: the same round trip
         floor.append((time.perf_counter() - start) * 1000)
-    p50, p99 = bench.percentile(ours, 50), bench.percentile(ours, 99)
-    f50, f99 = bench.percentile(floor, 50), bench.percentile(floor, 99)
+    p50, p99 = benchlib.percentile(ours, 50), benchlib.percentile(ours, 99)
+    f50, f99 = benchlib.percentile(floor, 50), benchlib.percentile(floor, 99)
     return {"p50": p50, "p99": p99, "floor_p50": f50, "floor_p99": f99, "ratio_p50": p50 / f50,
             "ratio_p99": p99 / f99, "calls": len(recorded),
             "services": ", ".join(f"{n} {service}" for service, n in sorted(
@@ -548,7 +548,7 @@ def _epoch(seconds: float) -> Any:
 def listings(sizes: tuple[int, ...] = (100, 1000, 10000), runs: int = 20) -> list[dict[str, Any]]:
     from botocore.client import BaseClient
 
-    from scripts import bench
+    from scripts import benchlib
     from tahsil.console import ops
     from tahsil.kernel import clock
     from tahsil.kernel.principal import Principal
@@ -566,7 +566,7 @@ def listings(sizes: tuple[int, ...] = (100, 1000, 10000), runs: int = 20) -> lis
         return original(c, operation, params)
 
     for size in sizes:
-        bench.clear_tables()
+        benchlib.clear_tables()
         merchant = ops.create_merchant(f"Bench List {size}")
         key = merchant["keys"]["test"]["secret"]
         p = Principal(merchant_id=merchant["id"] if "id" in merchant else merchant["merchant_id"], mode="test",
@@ -589,7 +589,7 @@ def listings(sizes: tuple[int, ...] = (100, 1000, 10000), runs: int = 20) -> lis
             shard["authorized"] += 1  # events/transactions-list.json lists status=authorized
         failed = dal.batch_put(dal.payments_table(), rows + counters)
         assert not failed and payments.transaction_total(p) == size, (len(failed), payments.transaction_total(p))
-        client = bench.Client(key)
+        client = benchlib.Client(key)
         handler = handler_of("ListTransactionsFunction")
         samples = []
         handler(client.event("transactions-list"), client.context("ListTransactionsFunction"))  # warm
@@ -618,7 +618,7 @@ def listings(sizes: tuple[int, ...] = (100, 1000, 10000), runs: int = 20) -> lis
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         count_ms = (time.perf_counter() - start) * 1000
         out.append({"size": size, "calls": len([c for c in calls if c in ("Query", "GetItem", "BatchGetItem")]),
-                    "all_calls": len(calls), "p50": bench.percentile(samples, 50), "p99": bench.percentile(samples, 99),
+                    "all_calls": len(calls), "p50": benchlib.percentile(samples, 50), "p99": benchlib.percentile(samples, 99),
                     "count_pages": len(pages), "count_ms": count_ms,
                     "count_rru": math.ceil(sum(item_size(_sample_row(rows)) for _ in range(size)) / 4096) / 2})
     return out
@@ -635,7 +635,7 @@ def overview_reads(sizes: tuple[int, ...] = (100, 10_000), runs: int = 20) -> li
 
     from botocore.client import BaseClient
 
-    from scripts import bench
+    from scripts import benchlib
     from tahsil.api import requestlog
     from tahsil.console import ops
     from tahsil.kernel import clock
@@ -652,7 +652,7 @@ def overview_reads(sizes: tuple[int, ...] = (100, 10_000), runs: int = 20) -> li
         return original(c, operation, params)
 
     for size in sizes:
-        bench.clear_tables()
+        benchlib.clear_tables()
         merchant = ops.create_merchant(f"Bench Overview {size}")
         key = merchant["keys"]["test"]["secret"]
         merchant_id = merchant.get("merchant_id") or merchant["id"]
@@ -670,7 +670,7 @@ def overview_reads(sizes: tuple[int, ...] = (100, 10_000), runs: int = 20) -> li
             assert not requestlog.store(sample[first:first + 10])
         consume_ms = (time.perf_counter() - start) * 1000 / len(sample)
         _seed_counted_logs(records[100:])
-        client = bench.Client(key)
+        client = benchlib.Client(key)
         handler = handler_of("GetOverviewFunction")
         event = client.event("overview-get")
         window = {"from": clock.iso(since), "to": clock.iso(now)}
@@ -699,8 +699,8 @@ def overview_reads(sizes: tuple[int, ...] = (100, 10_000), runs: int = 20) -> li
             if last is None:
                 break
         out.append({"size": size, "calls": len(calls), "queries": data["limits"]["counter_queries"],
-                    "items": data["limits"]["counter_items_read"], "p50": bench.percentile(samples, 50),
-                    "p99": bench.percentile(samples, 99), "old_pages": pages,
+                    "items": data["limits"]["counter_items_read"], "p50": benchlib.percentile(samples, 50),
+                    "p99": benchlib.percentile(samples, 99), "old_pages": pages,
                     "old_ms": (time.perf_counter() - start) * 1000, "consume_ms": consume_ms})
     return out
 
@@ -797,7 +797,7 @@ def cold_server(requests: int) -> None:
     merchant, for the cold start probe. Prints one JSON line (the authorize function's environment,
     resolved as deployed, the endpoint, and N authorize events, each with a fresh card and
     Idempotency-Key), then serves until its stdin closes."""
-    from scripts import bench
+    from scripts import benchlib
     from tahsil_local import aws as local_aws
     from tahsil_local import template
 
@@ -813,12 +813,12 @@ def cold_server(requests: int) -> None:
             if name.startswith("RATE_LIMIT_") and name.endswith(("_PER_SECOND", "_PER_HOUR")):
                 env[name] = str(10**9)
         os.environ.update({k: v for k, v in env.items() if not k.startswith("POWERTOOLS_")})
-        bench._reset_caches()
+        benchlib._reset_caches()
         from tahsil.console import ops
 
         key = ops.create_merchant("Bench Cold Start")["keys"]["test"]["secret"]
-        events = [bench.load_event("payments-authorize", key=key, headers={"Idempotency-Key": f"cold-{i}-{time.time_ns()}"},
-                                   body=bench.card_body("payments-authorize", bench.fresh_card(7 * 10**6 + i)))
+        events = [benchlib.load_event("payments-authorize", key=key, headers={"Idempotency-Key": f"cold-{i}-{time.time_ns()}"},
+                                   body=benchlib.card_body("payments-authorize", benchlib.fresh_card(7 * 10**6 + i)))
                   for i in range(requests)]
         sys.stdout.write(json.dumps({"endpoint": url, "env": env, "events": events}) + "\n")
         sys.stdout.flush()
@@ -1060,7 +1060,7 @@ def capacity_section(capacity: dict[str, Any], lines: list[str], failures: list[
 
 def capacity_report() -> tuple[str, list[str]]:
     """Section 1 alone (``bench_scale.py capacity``): what a change to the write path needs re-measured."""
-    from scripts import bench
+    from scripts import benchlib
 
     lines: list[str] = []
     failures: list[str] = []
@@ -1070,14 +1070,14 @@ def capacity_report() -> tuple[str, list[str]]:
         alone = payment_capacity(meter, payments=1)
         capacity_section(payment_capacity(meter), lines, failures, alone)
     finally:
-        bench._reset_caches()
+        benchlib._reset_caches()
         mock.stop()
     return "\n".join(lines), failures
 
 
 def report(n: int, import_runs: int) -> tuple[str, list[str]]:
     """Run every measurement (in its own moto account) and return the markdown and the failed targets."""
-    from scripts import bench
+    from scripts import benchlib
 
     lines: list[str] = []
     failures: list[str] = []
@@ -1091,7 +1091,7 @@ def report(n: int, import_runs: int) -> tuple[str, list[str]]:
         lists = listings()
         overviews = overview_reads()
     finally:
-        bench._reset_caches()
+        benchlib._reset_caches()
         mock.stop()
     cold = cold_start(import_runs)
 
@@ -1206,7 +1206,7 @@ def start_aws() -> Any:
     environment; rate limits out of reach (their counters still run)."""
     from moto import mock_aws
 
-    from scripts import bench
+    from scripts import benchlib
     from tahsil_local import aws as local_aws
     from tahsil_local import pollers, template
 
@@ -1224,7 +1224,7 @@ def start_aws() -> Any:
     for name in list(os.environ):
         if name.startswith("RATE_LIMIT_") and name.endswith(("_PER_SECOND", "_PER_HOUR")):
             os.environ[name] = str(10**9)
-    bench._reset_caches()
+    benchlib._reset_caches()
     return mock
 
 
@@ -1234,7 +1234,7 @@ if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/b
     import warnings
 
     sys.path.insert(0, str(ROOT))
-    from scripts import bench  # noqa: F401 - sets the bench environment (tracing and metrics off)
+    from scripts import benchlib  # noqa: F401 - sets the bench environment (tracing and metrics off)
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     if sys.argv[1:2] == ["cold-server"]:  # the cold start probe's moto server (cold_start runs it)
@@ -1246,9 +1246,9 @@ if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/b
             try:
                 figures = overview_reads()
             finally:
-                bench._reset_caches()
+                benchlib._reset_caches()
                 mock.stop()
-        print(f"machine load: {bench.load()}")
+        print(f"machine load: {benchlib.load()}")
         print("\n".join(overview_lines(figures)))
         sys.exit(0)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -1256,6 +1256,7 @@ if __name__ == "__main__":  # the scale report alone: .venv/bin/python scripts/b
             text, failed = capacity_report()
         else:
             text, failed = report(int(sys.argv[1]) if len(sys.argv) > 1 else 50, 5)
-    print(f"machine load: {bench.load()}")
+    print(f"machine load: {benchlib.load()}")
     print(text)
     print("\n".join(f"FAIL: {f}" for f in failed) or "OK")
+    sys.exit(1 if failed else 0)
