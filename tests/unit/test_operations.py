@@ -207,6 +207,33 @@ def test_alarms_notify_the_topic_and_rollback_alarms_guard_every_money_path_depl
                     "AWS::Serverless::Function", f"{name} calls a function without its alias"
 
 
+SNAPSTART_FUNCTIONS = frozenset({
+    "AuthorizePaymentFunction", "SalePaymentFunction", "CapturePaymentFunction", "VoidPaymentFunction",
+    "RefundPaymentFunction", "CreatePaymentIntentFunction", "ConfirmPaymentIntentFunction",
+})
+
+
+def test_snapstart_is_a_parameter_off_by_default_on_the_payment_functions_and_publishes_a_version(
+        doc: dict[str, Any]) -> None:
+    param = doc["Parameters"]["SnapStart"]
+    assert param["Default"] == "None" and param["AllowedValues"] == ["None", "PublishedVersions"]
+    assert doc["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "PublishedVersions"]}
+    assert doc["Globals"]["Function"]["AutoPublishAlias"] == "live"  # SnapStart needs published versions
+    on = {"Fn::If": ["SnapStartOn", {"ApplyOn": "PublishedVersions"}, {"Ref": "AWS::NoValue"}]}
+    for name, res in _of_type(doc, "AWS::Serverless::Function").items():
+        props = res["Properties"]
+        if name not in SNAPSTART_FUNCTIONS:
+            assert "SnapStart" not in props, name
+            continue
+        assert props["SnapStart"] == on, name
+        # switching the parameter must publish a new version: only then is a snapshot taken
+        assert props["AutoPublishCodeSha256"] == {"Ref": "SnapStart"}, name
+        # SnapStart excludes provisioned concurrency, EFS and ephemeral storage over 512 MB
+        assert "ProvisionedConcurrencyConfig" not in props and "FileSystemConfigs" not in props, name
+        assert int((props.get("EphemeralStorage") or {}).get("Size", 512)) <= 512, name
+        assert (props.get("Runtime") or doc["Globals"]["Function"]["Runtime"]) in ("python3.12", "python3.13"), name
+
+
 def test_api_functions_cannot_scan_credentials_and_webhook_functions_cannot_touch_card_data(doc: dict[str, Any]) -> None:
     scan = []
     for fn, res in _of_type(doc, "AWS::Serverless::Function").items():
