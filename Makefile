@@ -62,6 +62,7 @@ openapi: $(STAMP)                  ## regenerate docs/openapi.json from the code
 
 bench: $(STAMP)                    ## DynamoDB round trips, cold import, warm latency per endpoint; scale and cost
 	$(IN_ROOT) $(BIN)/python scripts/bench.py
+	$(IN_ROOT) $(BIN)/python scripts/bench_coldimport.py  # cold import on the built layer: before (8d3d855) and now
 
 build:                             ## sam build (needs aws-sam-cli and Python 3.13 on PATH)
 	$(IN_ROOT) PATH="$(PY313):$$PATH" sam build
