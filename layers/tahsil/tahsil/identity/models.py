@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, StringConstraints, field_validator
 
-from tahsil.kernel.models import Strict
+from tahsil.kernel.models import Strict, worded
 from tahsil.kernel.principal import SCOPES
 from tahsil.kernel.versions import NAMES
 
@@ -124,6 +124,9 @@ class ApiVersionPin(BaseModel):
 # ---------------------------------------------------------------- the dashboard's sign-in form
 
 
+_MFA_CODE = r"^[0-9]{6}$"
+
+
 class SessionCreate(Strict):
     """POST /dashboard/session (``tahsil.identity.sessions.handle``)."""
 
@@ -132,5 +135,6 @@ class SessionCreate(Strict):
     password: SecretStr | None = None
     session: Annotated[str, StringConstraints(max_length=4096)] | None = None
     new_password: SecretStr | None = None
-    mfa_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")] | None = None
+    mfa_code: Annotated[str, StringConstraints(pattern=_MFA_CODE),
+                        worded(_MFA_CODE, "must be the 6 digits your authenticator app shows, such as 123456")] | None = None
     refresh_token: Annotated[SecretStr, StringConstraints(max_length=8192)] | None = None
