@@ -32,13 +32,17 @@ from tahsil.identity import sessions
 from tahsil.identity.models import SessionCreate
 
 app = http.resolver()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def authorization() -> str | None:
+    return app.current_event.headers.get("Authorization")
 
 
 @app.post("/dashboard/session", include_in_schema=False)
 def create_session(body: Annotated[SessionCreate, Body()]):
-    answer = sessions.handle(body, app.current_event.headers.get("Authorization"))
-    return Response(200, http.JSON, json.dumps({"success": True, "data": answer}),
-                    headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return Response(200, http.JSON, json.dumps({"success": True, "data": sessions.handle(body, authorization())}),
+                    headers=NO_STORE)
 
 
 handler = http.entrypoint(app, rate_class="public")
