@@ -127,9 +127,8 @@ class ApiVersionPin(BaseModel):
 _MFA_CODE = r"^[0-9]{6}$"
 
 
+# POST /dashboard/session (tahsil.identity.sessions.handle); no docstring: it would become the schema's description.
 class SessionCreate(Strict):
-    """POST /dashboard/session (``tahsil.identity.sessions.handle``)."""
-
     action: Literal["sign_in", "new_password", "mfa", "refresh", "sign_out", "totp_setup", "totp_verify"] | None = None
     email: Annotated[str, StringConstraints(min_length=3, max_length=254)] | None = None
     password: SecretStr | None = None
