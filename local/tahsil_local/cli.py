@@ -113,11 +113,12 @@ def dev(port: int, host: str = "127.0.0.1", verbose: bool = False, fake_adyen: b
     os.environ.update(env)
     os.environ.update(local)
 
-    from tahsil.console import cognito, ops
+    from tahsil.console import ops
+    from tahsil.identity import users
 
     merchant = ops.create_merchant("Demo Store")
     dashboard = {"url": f"{base_url}/dashboard", "username": DEMO_USER, "password": _demo_password()}
-    cognito.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True,
+    users.create_user(DEMO_USER, merchant["merchant_id"], temporary_password=dashboard["password"], permanent=True,
                         role="owner")
     state = {
         "base_url": base_url,
@@ -315,7 +316,7 @@ def create_merchant(args: argparse.Namespace) -> int:
 
 
 def merchant_limits(args: argparse.Namespace) -> int:
-    """Per-merchant rate-limit overrides: ``--set <class>.<per_second|per_hour>=<n>`` (tahsil.api.ratelimit)."""
+    """Per-merchant rate-limit overrides: ``--set <class>.<per_second|per_hour>=<n>`` (tahsil.identity.account.set_rate_limits)."""
     overrides: dict[str, dict[str, int]] = {}
     for item in args.set:
         name, _, value = item.partition("=")
@@ -327,11 +328,11 @@ def merchant_limits(args: argparse.Namespace) -> int:
         _use_stack(args.stack, args.region)
     else:
         _use_local_state()
-    from tahsil.api import ratelimit
+    from tahsil.identity import account
     from tahsil.kernel.errors import TahsilError
 
     try:
-        print(json.dumps(ratelimit.set_rate_limits(args.merchant_id, overrides), indent=2))
+        print(json.dumps(account.set_rate_limits(args.merchant_id, overrides), indent=2))
     except TahsilError as exc:
         raise SystemExit(f"tahsil merchants limits: {exc.message}") from None
     return 0
@@ -418,7 +419,7 @@ def create_user(args: argparse.Namespace) -> int:
     _where(args)
     import secrets
 
-    from tahsil.console import cognito
+    from tahsil.identity import users
     from tahsil.kernel.errors import TahsilError
     from tahsil.store import dal
 
@@ -426,7 +427,7 @@ def create_user(args: argparse.Namespace) -> int:
         raise SystemExit(f"tahsil users create: no merchant {args.merchant_id}")
     password = "Tmp-" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y") + "9Z"
     try:
-        made = cognito.create_user(args.email, args.merchant_id, temporary_password=password, role=args.role)
+        made = users.create_user(args.email, args.merchant_id, temporary_password=password, role=args.role)
     except TahsilError as exc:
         raise SystemExit(f"tahsil users create: {exc.message}") from None
     print(json.dumps({**made, "temporary_password": password}, indent=2))
@@ -437,11 +438,11 @@ def create_user(args: argparse.Namespace) -> int:
 def set_role(args: argparse.Namespace) -> int:
     """Change a dashboard user's role (operators): owner, developer or viewer. The user's sessions end."""
     _where(args)
-    from tahsil.console import cognito
+    from tahsil.identity import users
     from tahsil.kernel.errors import TahsilError
 
     try:
-        changed = cognito.set_role(args.email, args.role, merchant_id=args.merchant_id)
+        changed = users.set_role(args.email, args.role, merchant_id=args.merchant_id)
     except TahsilError as exc:
         raise SystemExit(f"tahsil users set-role: {exc.message}") from None
     print(json.dumps(changed, indent=2))

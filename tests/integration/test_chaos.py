@@ -101,9 +101,9 @@ def operator_setup() -> None:
     from tahsil_local import cli
 
     cli._use_local_state()
-    from tahsil.api import ratelimit
     from tahsil.connectors import settings
     from tahsil.console import golive, ops
+    from tahsil.identity import account
 
     out = []
     for m in spec["merchants"]:
@@ -113,7 +113,7 @@ def operator_setup() -> None:
                               headers={"X-API-Key": created["keys"]["test"]["secret"]})
         assert asked.status_code == 201, asked.text
         golive.approve(mid, operator="chaos@tahsil.example", force=True, reason="chaos test")
-        ratelimit.set_rate_limits(mid, {"payments": {"per_second": 10_000, "per_hour": 10_000_000},
+        account.set_rate_limits(mid, {"payments": {"per_second": 10_000, "per_hour": 10_000_000},
                                         "queries": {"per_second": 10_000}})
         settings.configure(mid, mode="live", connector="adyen", operator="chaos@tahsil.example",
                            merchant_account=m["account"], api_key=m["api_key"], hmac_key=m["hmac_key"],

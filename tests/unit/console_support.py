@@ -83,8 +83,8 @@ def moto_jwks() -> dict[str, Any]:
 
 @pytest.fixture
 def jwks(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> list[str]:
-    """The pool's JWKS as moto publishes it, fetched through ``tahsil.console.cognito.fetch_jwks`` (counted)."""
-    from tahsil.console import cognito
+    """The pool's JWKS as moto publishes it, fetched through ``tahsil.identity.cognito.fetch_jwks`` (counted)."""
+    from tahsil.identity import cognito
 
     fetched: list[str] = []
 
@@ -101,17 +101,17 @@ def jwks(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> list[str]:
 
 
 def new_user(merchant_id: str, email: str = "staff@shop.example", role: str = "owner") -> str:
-    from tahsil.console import cognito
+    from tahsil.identity import users
 
-    cognito.create_user(email, merchant_id, temporary_password=PASSWORD, permanent=True, role=role)
+    users.create_user(email, merchant_id, temporary_password=PASSWORD, permanent=True, role=role)
     return email
 
 
 def sign_in(email: str, password: str = PASSWORD) -> str:
     """The session's access token (what the dashboard sends as Authorization: Bearer)."""
-    from tahsil.console import cognito
+    from tahsil.identity import sessions
 
-    return cognito.sign_in(email, password)["access_token"]
+    return sessions.sign_in(email, password)["access_token"]
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def pool_key() -> Any:
     """moto's signing key for the dashboard pool (to mint tokens with chosen claims)."""
     from moto.cognitoidp.models import cognitoidp_backends
 
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     pool_id, _ = cognito.pool()
     return cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id].json_web_key
@@ -136,7 +136,7 @@ def mint(claims: dict[str, Any], *, header: dict[str, Any] | None = None, key: A
 
 
 def claims_for(merchant_id: str, **over: Any) -> dict[str, Any]:
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     pool_id, client_id = cognito.pool()
     now = int(time.time())

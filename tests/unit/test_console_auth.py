@@ -36,9 +36,9 @@ def test_a_signed_in_user_acts_for_their_merchant_in_test_mode_by_default(user_t
 
 
 def test_tahsil_mode_picks_live_and_anything_else_is_a_400(user_token: str) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import sessions
 
-    cognito.record_mfa(user_token)  # a live key is a live power: the session has passed MFA (tests/unit/test_payout_changes.py)
+    sessions.record_mfa(user_token)  # a live key is a live power: the session has passed MFA (tests/unit/test_payout_changes.py)
     made = call("api-keys-create", token=user_token, mode="live", body={"name": "server", "scopes": ["payments:read"]})
     assert made.status == 201 and made.data["mode"] == "live" and made.data["secret"].startswith("sk_live_")
     bad = call("account-get", token=user_token, mode="production")
@@ -66,7 +66,7 @@ def test_a_token_that_fails_any_check_is_a_401(jwks: list[str], merchant: dict[s
     from cryptography.hazmat.primitives.asymmetric import rsa
     from joserfc.jwk import RSAKey
 
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     asked: list[str] = []  # each check refuses the token before Cognito is even asked about the session
     monkeypatch.setattr(cognito, "_get_user", lambda token: asked.append(token))
@@ -114,10 +114,10 @@ def test_a_valid_token_for_a_merchant_that_does_not_exist_is_a_401(jwks: list[st
 
 
 def test_a_user_not_linked_to_a_merchant_is_a_401(jwks: list[str], aws_env: Any) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     pool_id, _ = cognito.pool()
-    client = cognito._client()
+    client = cognito.client()
     client.admin_create_user(UserPoolId=pool_id, Username="loose@shop.example", MessageAction="SUPPRESS",
                              TemporaryPassword=PASSWORD, UserAttributes=[{"Name": "email", "Value": "loose@shop.example"}])
     client.admin_set_user_password(UserPoolId=pool_id, Username="loose@shop.example", Password=PASSWORD, Permanent=True)
@@ -126,7 +126,7 @@ def test_a_user_not_linked_to_a_merchant_is_a_401(jwks: list[str], aws_env: Any)
 
 
 def test_the_jwks_is_fetched_once_from_the_configured_pool_and_cached(user_token: str, jwks: list[str]) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     for _ in range(3):
         assert call("account-get", token=user_token).status == 200
@@ -138,7 +138,7 @@ def test_the_jwks_is_fetched_once_from_the_configured_pool_and_cached(user_token
 
 
 def test_the_jwks_url_follows_the_local_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
     assert cognito.jwks_url("us-east-1_abc") == "http://127.0.0.1:5000/us-east-1_abc/.well-known/jwks.json"
@@ -171,9 +171,9 @@ def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(jwks: list[str
 
 
 def test_a_new_user_sets_a_password_at_first_sign_in(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import users
 
-    cognito.create_user("new@shop.example", merchant["merchant_id"], temporary_password="Temporary-pass-1")
+    users.create_user("new@shop.example", merchant["merchant_id"], temporary_password="Temporary-pass-1")
     first = call("dashboard-session", body={"email": "new@shop.example", "password": "Temporary-pass-1"})
     assert first.status == 200 and first.data["challenge"] == "NEW_PASSWORD_REQUIRED" and "id_token" not in first.data
     done = call("dashboard-session", body={"email": "new@shop.example", "session": first.data["session"],

@@ -18,7 +18,7 @@ from tests.unit.console_support import (
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The session cache's clock, moved by hand: ``clock[0] += 61``."""
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     now = [1000.0]
     monkeypatch.setattr(cognito, "_clock", lambda: now[0])
@@ -31,9 +31,9 @@ def _session(body: dict[str, Any], token: str | None = None) -> Any:
 
 
 def _admin() -> tuple[Any, str]:
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
-    return cognito._client(), cognito.pool()[0]
+    return cognito.client(), cognito.pool()[0]
 
 
 # ------------------------------------------------------------------ sessions end with the user
@@ -42,7 +42,7 @@ def _admin() -> tuple[Any, str]:
 @pytest.mark.parametrize("ending", ["disabled", "deleted", "signed_out_by_operator", "signed_out_by_user"])
 def test_a_session_ends_within_the_check_window_when_the_user_is_disabled_deleted_or_signed_out(
         jwks: list[str], merchant: dict[str, Any], clock: list[float], ending: str) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     email = new_user(merchant["merchant_id"])
     token = sign_in(email)
@@ -71,7 +71,7 @@ def test_a_session_ends_within_the_check_window_when_the_user_is_disabled_delete
 
 def test_the_session_check_is_cached_per_token_for_a_minute(jwks: list[str], merchant: dict[str, Any],  # noqa: F811
                                                             clock: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     asked: list[str] = []
     real = cognito._get_user
@@ -148,12 +148,12 @@ def test_a_developer_builds_but_cannot_change_the_account(jwks: list[str], merch
 
 
 def test_an_owner_may_do_everything_and_a_user_without_a_role_is_a_viewer(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     owner = sign_in(new_user(merchant["merchant_id"], "owner@shop.example", role="owner"))
     assert call("account-update", token=owner, body={"legal_name": "Renamed Shop LLC"}).status == 200
     pool_id = cognito.pool()[0]
-    client = cognito._client()
+    client = cognito.client()
     client.admin_create_user(UserPoolId=pool_id, Username="old@shop.example", MessageAction="SUPPRESS",
                              TemporaryPassword=PASSWORD,
                              UserAttributes=[{"Name": "email", "Value": "old@shop.example"},
@@ -166,11 +166,11 @@ def test_an_owner_may_do_everything_and_a_user_without_a_role_is_a_viewer(jwks: 
 
 
 def test_create_user_refuses_an_unknown_role(aws_env: Any) -> None:
-    from tahsil.console import cognito
+    from tahsil.identity import users
     from tahsil.kernel.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest) as refused:
-        cognito.create_user("x@shop.example", "mer_12345678abcd", temporary_password=PASSWORD, role="admin")
+        users.create_user("x@shop.example", "mer_12345678abcd", temporary_password=PASSWORD, role="admin")
     assert refused.value.param == "role"
 
 

@@ -216,10 +216,10 @@ def test_seed_approval_cards_approve_every_time_in_test_mode_whatever_the_amount
 
 def test_seed_decline_cards_keep_their_code_and_gain_no_fraud_points_however_often_used(sk: str,
                                                                                      merchant: dict[str, Any]) -> None:
-    from tahsil.api import ratelimit
+    from tahsil.identity import account
 
     # 22 authorizations in well under a second: above the default 20/s, which is not what this test is about.
-    ratelimit.set_rate_limits(merchant["merchant_id"], {"payments": {"per_second": 1000}})
+    account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_second": 1000}})
     for _ in range(11):
         answer = authorize(sk, body(amount=2_000_000, card={"number": "4000000000009995"}))
         assert answer.status == 402
@@ -577,9 +577,9 @@ def test_transaction_totals_come_from_counters_not_from_counting_history(sk: str
 def test_transaction_counters_stay_exact_under_concurrent_writes(sk: str, merchant: dict[str, Any]) -> None:
     import threading
 
-    from tahsil.api import ratelimit
+    from tahsil.identity import account
 
-    ratelimit.set_rate_limits(merchant["merchant_id"], {"payments": {"per_second": 1000}})  # 24 writes at once
+    account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_second": 1000}})  # 24 writes at once
 
     from tests.integration.test_webhooks_pipeline import card_number
 

@@ -43,15 +43,15 @@ def _account_events(merchant_id: str, mode: str) -> list[dict[str, Any]]:
 
 def _mfa_session(merchant_id: str, email: str, role: str = "owner") -> str:
     """Sign a user in with TOTP (set up first, then the challenge answered): a session that just passed MFA."""
-    from tahsil.console import cognito
+    from tahsil.identity import sessions
 
     new_user(merchant_id, email, role=role)
     first = sign_in(email)
-    cognito.totp_setup(first)
-    cognito.totp_verify(first, "123456")  # moto accepts any 6 digits
-    challenge = cognito.sign_in(email, PASSWORD)
+    sessions.totp_setup(first)
+    sessions.totp_verify(first, "123456")  # moto accepts any 6 digits
+    challenge = sessions.sign_in(email, PASSWORD)
     assert challenge["challenge"] == "SOFTWARE_TOKEN_MFA"
-    return str(cognito.answer_mfa(email, challenge["session"], "654321")["access_token"])
+    return str(sessions.answer_mfa(email, challenge["session"], "654321")["access_token"])
 
 
 # ------------------------------------------------------------------ API keys
@@ -137,7 +137,7 @@ def test_an_owner_changes_payouts_only_within_15_minutes_of_mfa(jwks: list[str],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     plain = sign_in(new_user(merchant["merchant_id"], "owner@shop.example"))  # password only
     refused = call("account-update", token=plain, body={"payout_destination": IQD})
@@ -200,12 +200,12 @@ def test_an_owner_uses_live_powers_only_after_mfa(jwks: list[str], merchant: dic
 
 
 def test_an_operator_changes_a_role_and_the_users_sessions_end(jwks: list[str], merchant: dict[str, Any]) -> None:  # noqa: F811
-    from tahsil.console import cognito
+    from tahsil.identity import cognito, users
     from tahsil.kernel.errors import InvalidRequest
 
     email = new_user(merchant["merchant_id"], "dev@shop.example", role="developer")
     token = sign_in(email)
-    changed = cognito.set_role(email, "viewer", merchant_id=merchant["merchant_id"])
+    changed = users.set_role(email, "viewer", merchant_id=merchant["merchant_id"])
     assert (changed["previous_role"], changed["role"]) == ("developer", "viewer")
     cognito.SESSIONS.clear()
     assert call("account-get", token=token).status == 401  # signed out everywhere
@@ -213,6 +213,6 @@ def test_an_operator_changes_a_role_and_the_users_sessions_end(jwks: list[str], 
     refused = call("api-keys-create", token=viewer, body={"name": "k", "scopes": ["payments:read"]})
     assert refused.status == 403 and "viewer" in refused.error["message"]
     with pytest.raises(InvalidRequest):
-        cognito.set_role(email, "admin")
+        users.set_role(email, "admin")
     with pytest.raises(InvalidRequest):
-        cognito.set_role(email, "owner", merchant_id="mer_someoneelse1")
+        users.set_role(email, "owner", merchant_id="mer_someoneelse1")

@@ -32,7 +32,7 @@ def raw_put(item: dict[str, Any]) -> None:
 
 
 def key_row(merchant: dict[str, Any], **over: Any) -> dict[str, Any]:
-    from tahsil.console import keys
+    from tahsil.identity import keys
 
     _, item, _ = keys.new_key_item({"merchant_id": merchant["merchant_id"], "name": "Test Store",
                                     "api_version": "2026-06-14.basra"}, mode="test", key_type="secret", name="legacy",

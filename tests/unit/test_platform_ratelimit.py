@@ -70,9 +70,9 @@ def test_queries_have_their_own_100_per_second(sk: str, frozen: dict[str, float]
 
 def test_the_hourly_limit_holds_across_seconds_and_is_overridable_per_merchant(merchant: dict[str, Any], sk: str,
                                                                                 frozen: dict[str, float]) -> None:
-    from tahsil.api import ratelimit
+    from tahsil.identity import account
 
-    ratelimit.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 3}})
+    account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 3}})
     frozen["t"] = (int(frozen["t"]) // 3600) * 3600 + 10.5  # early in an hour
     results = []
     for _ in range(4):
@@ -237,9 +237,9 @@ def test_the_per_second_window_stays_exact_when_containers_race_for_a_new_second
 
 
 def test_the_hour_window_starts_afresh_with_the_hour(merchant: dict[str, Any], sk: str, frozen: dict[str, float]) -> None:
-    from tahsil.api import ratelimit
+    from tahsil.identity import account
 
-    ratelimit.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 2}})
+    account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_hour": 2}})
     frozen["t"] = (int(frozen["t"]) // 3600 + 1) * 3600 - 1.5  # late in an hour
     assert [authorize(sk).status for _ in range(3)] == [200, 200, 429]
     frozen["t"] += 2  # the next hour

@@ -24,7 +24,7 @@ DOC_GET = "v1=0b52194825e0256a6b407d0db9ac5b89e04a4da9d1d298d4c1bbdd59fafdc68c"
 
 
 def test_the_worked_example_of_the_docs_holds_for_server_and_client() -> None:
-    from tahsil.console import signing
+    from tahsil.identity import signing
 
     assert hashlib.sha256(BODY).hexdigest() == "d497688c0b87d5ac44fdfaf1b92f1c585e60373ff6616ebfef6177779434c8ec"
     server = signing.sign(SECRET, signing.canonical_request("POST", "/v1/payments/authorize", [], "1767225600", BODY))

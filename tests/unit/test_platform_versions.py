@@ -68,7 +68,7 @@ def sk(merchant: dict[str, Any]) -> str:
 
 def pin(merchant_id: str, version: str) -> None:
     """Move a merchant's pin directly in the table (the API only moves it forward)."""
-    from tahsil.console import account
+    from tahsil.identity import account
     from tahsil.store import dal
 
     dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET api_version = :v", vals=dal.values(v=version))

@@ -70,10 +70,11 @@ def test_every_request_models_pattern_is_worded() -> None:
     from pydantic import BaseModel, ValidationError
 
     from tahsil.console import models as console
+    from tahsil.identity import models as identity
     from tahsil.payments import models as payments
     from tahsil.webhooks import models as webhooks
 
-    for module in (payments, console, webhooks):
+    for module in (payments, console, identity, webhooks):
         for model in vars(module).values():
             if not (isinstance(model, type) and issubclass(model, BaseModel) and model.model_config.get("extra") == "forbid"):
                 continue

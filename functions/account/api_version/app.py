@@ -4,8 +4,8 @@ from typing import Annotated
 
 from tahsil.api import http, schemas
 from tahsil.api.params import Body
-from tahsil.console import account
-from tahsil.console.models import ApiVersionPin, ApiVersionUpdate
+from tahsil.identity import account
+from tahsil.identity.models import ApiVersionPin, ApiVersionUpdate
 
 app = http.resolver()
 

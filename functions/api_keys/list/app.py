@@ -4,8 +4,8 @@ from typing import Annotated, Literal
 
 from tahsil.api import http, schemas
 from tahsil.api.params import Query
-from tahsil.console import keys
-from tahsil.console.models import ApiKeyList
+from tahsil.identity import keys
+from tahsil.identity.models import ApiKeyList
 
 app = http.resolver()
 

@@ -1,8 +1,8 @@
 """DELETE /v1/api-keys/{id}: revoke a key; it fails from the next request on."""
 
 from tahsil.api import http, schemas
-from tahsil.console import keys
-from tahsil.console.models import ApiKey
+from tahsil.identity import keys
+from tahsil.identity.models import ApiKey
 
 app = http.resolver()
 

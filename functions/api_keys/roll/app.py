@@ -4,8 +4,8 @@ from typing import Annotated
 
 from tahsil.api import http, schemas
 from tahsil.api.params import Body
-from tahsil.console import keys
-from tahsil.console.models import ApiKey, ApiKeyRoll
+from tahsil.identity import keys
+from tahsil.identity.models import ApiKey, ApiKeyRoll
 
 app = http.resolver()
 NOW = ApiKeyRoll()  # no body: the old key stops working at once

@@ -1,8 +1,8 @@
 """GET /v1/api-versions: the dated versions, what each changed, and the one this account is pinned to."""
 
 from tahsil.api import http, schemas
-from tahsil.console import account
-from tahsil.console.models import ApiVersions
+from tahsil.identity import account
+from tahsil.identity.models import ApiVersions
 
 app = http.resolver()
 

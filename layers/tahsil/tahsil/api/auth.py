@@ -6,14 +6,14 @@ constant-time compare) brings everything the checks need, in this order:
 1. the key exists, is active, and (when rolled with a grace period) has not expired: else 401;
 2. its type: publishable keys (``pk_``) work only on the public endpoints: else 403;
 3. the IP allowlist, against API Gateway's ``requestContext.identity.sourceIp``: else 403;
-4. the request signature, when the key requires signing (``tahsil.console.signing``): else 401 naming
+4. the request signature, when the key requires signing (``tahsil.identity.signing``): else 401 naming
    what failed (missing headers, timestamp, clock drift, mismatch);
 5. the scope the route needs (``ROUTE_SCOPES``, the one table of route -> scope): else 403;
 6. live payments (``LIVE_GATED_ROUTES``) only once go-live is approved: else 403
    ``LIVE_MODE_NOT_ENABLED``. The approval is copied onto the key row (``live_enabled``), so
    this costs no extra read (``tahsil.console.golive``).
 
-Dashboard users (``Authorization: Bearer <Cognito access token>``, ``tahsil.console.cognito``) are
+Dashboard users (``Authorization: Bearer <Cognito access token>``, ``tahsil.identity.cognito``) are
 checked by the token's signature and claims and by Cognito (is the session still alive) instead,
 act for their merchant in the mode named by ``Tahsil-Mode`` (default test) with the scopes of their
 role in that mode (``role_scopes``: owner, developer, viewer; a developer has no live powers), and pass the
@@ -26,26 +26,22 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 import time
 from typing import Any, NamedTuple
 
-from tahsil.console import signing
+from tahsil.identity import keys, principals, signing
+from tahsil.identity.roles import ROLE_SCOPES
 from tahsil.kernel.errors import (
     InvalidRequest,
     IpNotAllowed,
     KeyTypeNotAllowed,
     LiveModeNotEnabled,
     MissingScope,
-    SignatureMismatch,
-    SignatureRequired,
-    SignatureTimestampInvalid,
     Unauthenticated,
 )
-from tahsil.kernel.principal import LATEST_API_VERSION, ROLE_SCOPES, Principal, role_scopes
-from tahsil.store import crypto, dal
+from tahsil.kernel.principal import Principal
 
-KEY_PATTERN = re.compile(r"^(sk|pk)_(test|live)_[A-Za-z0-9]{24,64}$")
+KEY_PATTERN = keys.KEY_PATTERN
 
 
 # Route (method, API Gateway resource path) -> the scope it needs. Every /v1 route has one.
@@ -82,7 +78,7 @@ LIVE_GATED_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("POST", "/v1/payments/authorize"), ("POST", "/v1/payments/sale"), ("POST", "/v1/payment-intents"),
 })
 # Live powers a dashboard session uses only within 15 minutes of passing MFA (live mode; the role must hold the
-# scope in live mode too: tahsil.kernel.principal.role_scopes). PATCH /v1/account's payout details are checked
+# scope in live mode too: tahsil.identity.roles.role_scopes). PATCH /v1/account's payout details are checked
 # where the body is known (tahsil.console.profile).
 STEP_UP_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/v1/api-keys"): "creating a live secret key",
@@ -179,43 +175,14 @@ def in_allowlist(source_ip: str | None, allowlist: list[str]) -> bool:
 
 
 def _signature(item: dict[str, Any], request: RequestFacts, audit: dict[str, Any]) -> None:
-    secret = signing.secret_for(item["key_id"], item["signing"]["nonce"])
-    check = signing.verify(
-        secret, method=request.method, path=request.path, query=request.query, body=request.body,
-        timestamp=request.headers.get(signing.TIMESTAMP_HEADER.lower()),
-        signature=request.headers.get(signing.SIGNATURE_HEADER.lower()), now=_now(),
-    )
+    check = signing.check_key(item, method=request.method, path=request.path, query=request.query, body=request.body,
+                              headers=request.headers, now=_now())
     audit["signature"] = check.record()
-    if check.outcome == "passed":
-        return
-    if check.reason == "missing":
-        raise SignatureRequired("this API key requires signed requests: send Tahsil-Timestamp and Tahsil-Signature",
-                                param=signing.SIGNATURE_HEADER)
-    if check.reason == "bad_timestamp":
-        raise SignatureTimestampInvalid("Tahsil-Timestamp must be unix seconds", param=signing.TIMESTAMP_HEADER)
-    if check.reason == "clock_drift":
-        raise SignatureTimestampInvalid(
-            f"Tahsil-Timestamp is {abs(check.drift_s or 0)} s {'behind' if (check.drift_s or 0) > 0 else 'ahead of'} "
-            f"our clock; at most {signing.TOLERANCE_S} s of drift is tolerated",
-            param=signing.TIMESTAMP_HEADER, drift_s=check.drift_s)
-    if check.reason == "malformed":
-        raise SignatureMismatch("Tahsil-Signature must be v1=<64 hex digits>", param=signing.SIGNATURE_HEADER)
-    raise SignatureMismatch("Tahsil-Signature does not match the request (method, path, query, timestamp and body)",
-                            param=signing.SIGNATURE_HEADER)
+    signing.enforce(check)
 
 
 def principal_of(item: dict[str, Any]) -> Principal:
-    return Principal(
-        merchant_id=item["merchant_id"],
-        mode=item["mode"],
-        key_id=item["key_id"],
-        key_type=item["type"],
-        api_version=item.get("api_version", LATEST_API_VERSION),
-        merchant_name=item.get("merchant_name", ""),
-        scopes=frozenset(item.get("scopes") or ()),
-        rate_limits=item.get("rate_limits") or None,
-        live_enabled=bool(item.get("live_enabled")),
-    )
+    return principals.of_key(item)
 
 
 def _route_checks(principal: Principal, request: RequestFacts) -> None:
@@ -233,27 +200,17 @@ def _route_checks(principal: Principal, request: RequestFacts) -> None:
 
 def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None, audit: dict[str, Any]) -> Principal:
     """A signed-in dashboard user: the merchant from the verified token, the mode from Tahsil-Mode."""
-    from tahsil.console import cognito
+    from tahsil.identity import cognito
 
     claims = cognito.verify(token)
     role = cognito.role_of(claims)
     mode = (headers.get(DASHBOARD_MODE_HEADER) or "test").strip().lower()
     if mode not in ("test", "live"):
         raise InvalidRequest("Tahsil-Mode must be test or live", param="Tahsil-Mode")
-    merchant_id = claims[cognito.MERCHANT_CLAIM]
     audit["user"] = cognito.user_label(claims)
-    audit["merchant_id"], audit["mode"] = merchant_id, mode
+    audit["merchant_id"], audit["mode"] = claims[cognito.MERCHANT_CLAIM], mode
     cognito.require_mfa(claims)
-    merchant = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER", consistent=True)
-    if merchant is None:
-        raise Unauthenticated("this dashboard user's merchant account does not exist")
-    principal = Principal(
-        merchant_id=merchant_id, mode=mode, key_id="usr_" + str(claims["sub"]).replace("-", ""), key_type="dashboard",
-        api_version=merchant.get("api_version", LATEST_API_VERSION), merchant_name=merchant.get("name", ""),
-        scopes=role_scopes(role, mode), rate_limits=merchant.get("rate_limits") or None,
-        live_enabled=bool(merchant.get("live_enabled")), role=role, session=cognito.session_id(token),
-        user=cognito.user_label(claims),
-    )
+    principal = principals.of_session(token, claims, mode)
     if request is not None:
         try:
             _route_checks(principal, request)
@@ -266,7 +223,9 @@ def _dashboard(token: str, headers: dict[str, str], request: RequestFacts | None
                                "operator", required_scope=scope) from None
         power = STEP_UP_ROUTES.get((request.method, request.resource))
         if power is not None and mode == "live":
-            cognito.require_recent_mfa(principal, power)
+            from tahsil.identity import sessions
+
+            sessions.require_recent_mfa(principal, power)
     return principal
 
 
@@ -285,19 +244,12 @@ def authenticate(headers: dict[str, str], *, allow: frozenset[str] = frozenset({
     key = presented_key(headers)
     if not key:
         raise Unauthenticated("missing API key: send it in the X-API-Key header (or Authorization: Bearer)")
-    if not KEY_PATTERN.match(key):
-        raise Unauthenticated("invalid API key")
-    key_hash = crypto.hash_secret(key)
-    item = dal.get(dal.credentials_table(), f"KEY#{key_hash}", "KEY", consistent=True)
-    # One read, then a constant-time compare of the stored hash with the presented key's.
-    if item is None or not crypto.same_secret(item["key_hash"], key):
+    item = keys.lookup(key)  # one strongly consistent read, then a constant-time compare
+    if item is None:
         raise Unauthenticated("invalid API key")
     audit["key_id"] = item["key_id"]
     audit["merchant_id"], audit["mode"] = item["merchant_id"], item["mode"]
-    if item.get("status") != "active":
-        raise Unauthenticated("invalid API key: it has been revoked or rolled")
-    if item.get("expires_at") is not None and _now() >= int(item["expires_at"]):
-        raise Unauthenticated("invalid API key: it was rolled and its grace period has ended")
+    keys.require_usable(item, _now())
     if item["type"] not in allow:
         if item["type"] == "publishable":
             raise KeyTypeNotAllowed("a publishable key (pk_...) works only on the public endpoints; use a secret key (sk_...)")

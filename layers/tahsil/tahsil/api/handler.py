@@ -145,7 +145,7 @@ def _log(event: dict[str, Any], response: dict[str, Any], state: RequestState, v
         source_ip=(context.get("identity") or {}).get("sourceIp"),
         api_version=version,
         error_code=error_code,
-        user=state.audit.get("user"),  # a dashboard user (tahsil.console.cognito), else None
+        user=state.audit.get("user"),  # a dashboard user (tahsil.identity.cognito), else None
     )
     requestlog.send(record)
 

@@ -39,7 +39,8 @@ See docs/decisions.md ("Rate limits, expiry wheel and request logs: one write wh
 
 The defaults come from the environment (template Parameters); a merchant's overrides live on
 its ``MER#`` item as ``rate_limits`` = ``{"payments": {"per_second": 40, "per_hour": 20000}}`` and
-are copied onto its keys, so the key lookup that authenticates a request brings them along.
+are copied onto its keys, so the key lookup that authenticates a request brings them along
+(``tahsil.identity.account.set_rate_limits``, the operator's ``tahsil merchants limits``).
 
 The limiter fails open: if DynamoDB cannot count, the request goes through and the error is
 logged with a ``RateLimiterErrors`` metric. Refusing payments because a counter is unavailable
@@ -54,13 +55,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from tahsil.console import account
+from tahsil.identity.account import RATE_LIMIT_CLASSES
 from tahsil.kernel.config import settings
-from tahsil.kernel.errors import InvalidRequest, RateLimitExceeded
+from tahsil.kernel.errors import RateLimitExceeded
 from tahsil.kernel.telemetry import logger, metrics
 from tahsil.store import dal
 
-CLASSES = ("payments", "queries", "public", "other")  # per merchant overrides; "notifications" is per IP only
+CLASSES = RATE_LIMIT_CLASSES  # per merchant overrides (tahsil.identity.account); "notifications" is per IP only
 SECOND_TTL_S = 120
 HOUR_TTL_S = 2 * 3600
 
@@ -235,28 +236,6 @@ def check(subject: str, rate_class: str, limit: Limit) -> Decision:
 
 def retry_after(decision: Decision) -> int:
     return max(1, math.ceil(decision.reset - seconds()))
-
-
-def set_rate_limits(merchant_id: str, overrides: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Operator action (``tahsil merchants limits``): per-merchant overrides of the configured limits.
-
-    Stored on the merchant item and copied onto its keys (``tahsil.console.account``), so the
-    key lookup brings them.
-    """
-    clean: dict[str, dict[str, int]] = {}
-    for rate_class, limits in overrides.items():
-        if rate_class not in CLASSES:
-            raise InvalidRequest(f"unknown rate-limit class {rate_class!r}; classes: {', '.join(CLASSES)}",
-                                 param="rate_limits")
-        for name, value in limits.items():
-            if name not in ("per_second", "per_hour") or not isinstance(value, int) or value < 1:
-                raise InvalidRequest(f"{rate_class}.{name} must be per_second or per_hour, a positive integer",
-                                     param="rate_limits")
-        clean[rate_class] = dict(limits)
-    account.merchant(merchant_id)
-    dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET rate_limits = :r", vals=dal.values(r=clean))
-    updated = account.copy_to_keys(merchant_id, "rate_limits", clean)
-    return {"merchant_id": merchant_id, "rate_limits": clean, "keys_updated": updated}
 
 
 def admit(subject: str, rate_class: str) -> Decision:

@@ -1,7 +1,7 @@
-"""The developer console: account profile and settings, API keys and request signing secrets, the
-credential guards report, go-live readiness and reviews, overview, payment trace and fulfillment,
-dashboard sign-in (Cognito), and the operator's merchant set-up (``ops``).
+"""The developer console: account profile and payout settings, the credential guards report, go-live
+readiness and reviews, overview, payment trace and fulfillment, redrive, and the operator's merchant
+set-up (``ops``). Keys, signing, dashboard sessions and account limits are ``tahsil.identity``'s.
 
-May import ``tahsil.payments``, ``tahsil.webhooks``, ``tahsil.store`` and ``tahsil.kernel``;
-never ``tahsil.api``.
+May import ``tahsil.payments``, ``tahsil.webhooks``, ``tahsil.identity``, ``tahsil.store`` and
+``tahsil.kernel``; never ``tahsil.api``.
 """

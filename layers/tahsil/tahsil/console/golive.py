@@ -25,7 +25,7 @@ conditional on there being none. ``tahsil go-live approve|reject`` decides it: a
 transaction (the review, conditional on ``status = requested``; the merchant item's
 ``live_enabled``), then ``live_enabled`` is copied onto each of the merchant's key items, which
 authentication reads anyway, so the gate costs no read on the payment path. A key created in
-between reads the merchant item after its update, so it is enabled too (``tahsil.console.keys``).
+between reads the merchant item after its update, so it is enabled too (``tahsil.identity.keys``).
 Approval re-evaluates the checklist and refuses while items fail, unless the operator forces it.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tahsil.console import keys
+from tahsil.identity import keys
 from tahsil.kernel import clock, versions
 from tahsil.kernel.errors import InvalidRequest
 from tahsil.kernel.ids import new_id

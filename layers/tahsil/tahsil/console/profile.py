@@ -24,8 +24,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from tahsil.console import banking, cognito
+from tahsil.console import banking
 from tahsil.console.models import AccountUpdate
+from tahsil.identity import sessions
 from tahsil.kernel import clock
 from tahsil.kernel.errors import ConcurrentUpdate, InvalidRequest, LiveKeyRequired, NotFound
 from tahsil.kernel.events import RequestContext, event_row
@@ -90,7 +91,7 @@ def require_payout_power(p: Principal) -> None:
         if "payouts:write" not in p.scopes:
             raise LiveKeyRequired(f"only an owner may change the payout bank account (your role is {p.role!r})",
                                   param="payout_destination", required_scope="payouts:write")
-        cognito.require_recent_mfa(p, "changing the payout bank account")
+        sessions.require_recent_mfa(p, "changing the payout bank account")
         return
     if not p.livemode:
         raise LiveKeyRequired("the payout bank account receives live money: change it with a live secret key "

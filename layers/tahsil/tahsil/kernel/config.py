@@ -30,7 +30,7 @@ class Settings(BaseModel):
     rate_limit_public_per_second: int = 50
     rate_limit_notifications_per_second: int = 500  # processor notifications, per source IP (not browsers' budget)
     rate_limit_other_per_second: int = 100
-    # The dashboard's Cognito user pool (tahsil.console.cognito). Empty: dashboard sign-in is off.
+    # The dashboard's Cognito user pool (tahsil.identity.cognito). Empty: dashboard sign-in is off.
     cognito_user_pool_id: str = ""
     cognito_client_id: str = ""
     # Owners must use TOTP MFA (tahsil.api.auth), in the prod stage only (template: RequireOwnerMfa).

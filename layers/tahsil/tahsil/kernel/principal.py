@@ -1,9 +1,12 @@
 """Who a request acts for: the merchant, the mode, the key, and what that key may do.
 
-A ``Principal`` is built by ``tahsil.api.auth`` from an API key row or a dashboard token, and
-handed to every domain call; the domain never sees the HTTP request. The scope names live here
-because keys (``tahsil.console.keys``), the guards (``tahsil.store.guards``) and the route table
-(``tahsil.api.auth.ROUTE_SCOPES``) all speak them.
+A ``Principal`` is a frozen value with no I/O. ``tahsil.identity.principals`` builds it from an API
+key row or a dashboard session; it is handed to every domain call, and the domain never sees the
+HTTP request. It stays in the kernel (not in ``tahsil.identity``) because every package takes one,
+the store's guards and the payments and webhooks packages included, and those sit beside or below
+identity. The scope names live here for the same reason: keys (``tahsil.identity.keys``), the
+guards (``tahsil.store.guards``) and the route table (``tahsil.api.auth.ROUTE_SCOPES``) all speak
+them. Who holds which scopes (dashboard roles) is identity's policy: ``tahsil.identity.roles``.
 """
 
 from __future__ import annotations
@@ -34,30 +37,6 @@ SCOPES: dict[str, str] = {
     "payouts:write": "change the payout bank account (a live secret key, or an owner's session that passed MFA)",
 }
 ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
-
-# Dashboard users' roles (the Cognito attribute ``custom:role``, set by operators) and what each may do.
-# A user without a known role is a viewer. Only owners hold the account's own powers.
-OWNER_ONLY: frozenset[str] = frozenset({"account:write", "payouts:write"})
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    "owner": ALL_SCOPES,
-    "developer": ALL_SCOPES - OWNER_ONLY,
-    "viewer": frozenset(s for s in SCOPES if s.endswith(":read")),
-}
-ROLES: tuple[str, ...] = ("owner", "developer", "viewer")
-# Live powers: in live mode a role keeps these only if it is listed here (a developer builds in test mode and
-# reads live), and a dashboard session uses them only within STEP_UP_SECONDS of passing MFA
-# (tahsil.api.auth.STEP_UP_ROUTES, tahsil.console.cognito.require_recent_mfa).
-LIVE_POWERS: frozenset[str] = frozenset({"keys:write", "refunds:create", "payouts:write"})
-ROLE_LIVE_POWERS: dict[str, frozenset[str]] = {"owner": LIVE_POWERS, "developer": frozenset(), "viewer": frozenset()}
-STEP_UP_SECONDS = 15 * 60
-
-
-def role_scopes(role: str, mode: str) -> frozenset[str]:
-    """What a dashboard user of ``role`` may do in ``mode`` (the role table in docs/console.md)."""
-    scopes = ROLE_SCOPES.get(role, ROLE_SCOPES["viewer"])
-    if mode == "live":
-        scopes = scopes - (LIVE_POWERS - ROLE_LIVE_POWERS.get(role, frozenset()))
-    return scopes
 
 
 @dataclass(frozen=True)

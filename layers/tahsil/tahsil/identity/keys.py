@@ -1,13 +1,13 @@
-"""API keys: create (shown once), list (prefix and last 4), roll, revoke.
+"""API keys: create (shown once), look up (authentication), list (prefix and last 4), roll, revoke.
 
 A key is one CredentialsTable item, ``KEY#<keyed hash of the key>`` / ``KEY``, found by
-authentication with one GetItem. The merchant's keys are listed through the ``by_merchant``
+authentication with one GetItem (``lookup``). The merchant's keys are listed through the ``by_merchant``
 index (``gsi1pk = MER#<merchant>``). Revoking or rolling changes the item's ``status``; the
 lookup reads strongly consistent, so the old key fails on the very next request. A roll with
 ``expires_in`` keeps the old item active with an ``expires_at`` that authentication enforces.
 
 Keys carry copies of the merchant's API version pin and rate-limit overrides, so
-authenticating a request needs no second read (``tahsil.console.account`` keeps the copies current).
+authenticating a request needs no second read (``tahsil.identity.account`` keeps the copies current).
 
 Guard rails: a key may only hand out scopes it holds itself, and key management stays inside its
 mode, both ways: a test key (often less guarded) lists, creates, rolls and revokes test keys only,
@@ -19,22 +19,20 @@ mode with ``Tahsil-Mode``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
-from tahsil.console import signing
-from tahsil.console.models import ApiKeyCreate, ApiKeyRoll
+from tahsil.identity import account, signing
 from tahsil.kernel import clock
-from tahsil.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from tahsil.kernel.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthenticated
 from tahsil.kernel.ids import looks_like, new_id, random_token
 from tahsil.kernel.principal import ALL_SCOPES, Principal
 from tahsil.store import crypto, dal
 
+if TYPE_CHECKING:  # annotations only: authentication (``lookup``) needs no request models
+    from tahsil.identity.models import ApiKeyCreate, ApiKeyRoll
 
-def _merchant(merchant_id: str) -> dict[str, Any]:
-    item = dal.get(dal.credentials_table(), f"MER#{merchant_id}", "MER")
-    if item is None:
-        raise NotFound("merchant not found")
-    return item
+KEY_PATTERN = re.compile(r"^(sk|pk)_(test|live)_[A-Za-z0-9]{24,64}$")
 
 
 def new_key_item(merchant: dict[str, Any], *, mode: str, key_type: str, name: str, scopes: list[str] | frozenset[str],
@@ -116,7 +114,7 @@ def create(p: Principal, req: ApiKeyCreate) -> dict[str, Any]:
     _check_grant(p, mode, req.scopes)
     if req.type == "publishable" and req.require_signing:
         raise InvalidRequest("publishable keys are used in browsers and cannot sign requests", param="require_signing")
-    merchant = _merchant(p.merchant_id)
+    merchant = account.merchant(p.merchant_id)
     raw, item, signing_secret = new_key_item(merchant, mode=mode, key_type=req.type, name=req.name, scopes=req.scopes,
                                              ip_allowlist=req.ip_allowlist, require_signing=req.require_signing)
     _store(item)
@@ -156,7 +154,7 @@ def roll(p: Principal, key_id: str, req: ApiKeyRoll) -> dict[str, Any]:
     if old["status"] != "active" or (old.get("expires_at") is not None and clock.now().timestamp() >= int(old["expires_at"])):
         raise Conflict(f"API key {key_id} is {view(old)['status']}; only an active key can be rolled", param="id")
     now = clock.now()
-    merchant = _merchant(p.merchant_id)
+    merchant = account.merchant(p.merchant_id)
     raw, item, signing_secret = new_key_item(
         merchant, mode=old["mode"], key_type=old["type"], name=old.get("name", ""), scopes=old.get("scopes") or [],
         ip_allowlist=old.get("ip_allowlist") or [], require_signing=bool((old.get("signing") or {}).get("required")),
@@ -188,3 +186,27 @@ def revoke(p: Principal, key_id: str) -> dict[str, Any]:
 
 def all_scopes() -> list[str]:
     return sorted(ALL_SCOPES)
+
+
+# ---------------------------------------------------------------- authentication's side
+
+
+def lookup(raw: str) -> dict[str, Any] | None:
+    """The row of a presented key, whatever its status, or None when no key matches.
+
+    One strongly consistent GetItem by the key's keyed hash, then a constant-time compare of the
+    stored hash with the presented key's: a revoked or rolled key fails on the very next request."""
+    if not KEY_PATTERN.match(raw):
+        return None
+    item = dal.get(dal.credentials_table(), f"KEY#{crypto.hash_secret(raw)}", "KEY", consistent=True)
+    if item is None or not crypto.same_secret(item["key_hash"], raw):
+        return None
+    return item
+
+
+def require_usable(item: dict[str, Any], now: float) -> None:
+    """A 401 naming why, unless the key is active and (when rolled with a grace period) not yet expired."""
+    if item.get("status") != "active":
+        raise Unauthenticated("invalid API key: it has been revoked or rolled")
+    if item.get("expires_at") is not None and now >= int(item["expires_at"]):
+        raise Unauthenticated("invalid API key: it was rolled and its grace period has ended")

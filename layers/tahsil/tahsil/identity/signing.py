@@ -30,9 +30,10 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from tahsil.kernel.errors import SignatureMismatch, SignatureRequired, SignatureTimestampInvalid
 from tahsil.store import crypto
 
 ALGORITHM = "TAHSIL-HMAC-SHA256"
@@ -92,3 +93,31 @@ def verify(secret: str, *, method: str, path: str, query: Iterable[tuple[str, st
     if not hmac.compare_digest(expected, "v1=" + found.group(1)):
         return Check("denied", "mismatch", drift)
     return Check("passed", None, drift)
+
+
+def check_key(item: dict[str, Any], *, method: str, path: str, query: Iterable[tuple[str, str]], body: bytes,
+              headers: dict[str, str], now: float) -> Check:
+    """The signature check of a request made with the key row ``item`` (``headers`` lower-cased)."""
+    return verify(secret_for(item["key_id"], item["signing"]["nonce"]), method=method, path=path, query=query,
+                  body=body, timestamp=headers.get(TIMESTAMP_HEADER.lower()),
+                  signature=headers.get(SIGNATURE_HEADER.lower()), now=now)
+
+
+def enforce(check: Check) -> None:
+    """Nothing when the check passed; else the 401 that names what failed."""
+    if check.outcome == "passed":
+        return
+    if check.reason == "missing":
+        raise SignatureRequired("this API key requires signed requests: send Tahsil-Timestamp and Tahsil-Signature",
+                                param=SIGNATURE_HEADER)
+    if check.reason == "bad_timestamp":
+        raise SignatureTimestampInvalid("Tahsil-Timestamp must be unix seconds", param=TIMESTAMP_HEADER)
+    if check.reason == "clock_drift":
+        raise SignatureTimestampInvalid(
+            f"Tahsil-Timestamp is {abs(check.drift_s or 0)} s {'behind' if (check.drift_s or 0) > 0 else 'ahead of'} "
+            f"our clock; at most {TOLERANCE_S} s of drift is tolerated",
+            param=TIMESTAMP_HEADER, drift_s=check.drift_s)
+    if check.reason == "malformed":
+        raise SignatureMismatch("Tahsil-Signature must be v1=<64 hex digits>", param=SIGNATURE_HEADER)
+    raise SignatureMismatch("Tahsil-Signature does not match the request (method, path, query, timestamp and body)",
+                            param=SIGNATURE_HEADER)

@@ -1,4 +1,4 @@
-"""Account settings that ride on every key: the API version pin and rate-limit overrides.
+"""Account settings that ride on every key: the API version pin and the rate-limit overrides.
 
 Both live on the merchant item (``MER#<id>``) and are copied onto each of the merchant's key
 items, so authentication (one GetItem of the key) knows them without a second read. Changing
@@ -50,3 +50,30 @@ def upgrade_api_version(p: Principal, target: str) -> dict[str, Any]:
                vals=dal.values(v=target))
     updated = copy_to_keys(p.merchant_id, "api_version", target)
     return {"object": "account", "api_version": target, "previous_version": current, "keys_updated": updated}
+
+
+# Rate-limit classes a merchant's overrides may name (``tahsil.api.ratelimit`` counts them; "notifications"
+# is per source IP, never per merchant, so it has no override).
+RATE_LIMIT_CLASSES = ("payments", "queries", "public", "other")
+
+
+def set_rate_limits(merchant_id: str, overrides: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Operator action (``tahsil merchants limits``): per-merchant overrides of the configured limits.
+
+    Stored on the merchant item and copied onto its keys, so the key lookup that authenticates a
+    request brings them (``tahsil.api.ratelimit`` applies them).
+    """
+    clean: dict[str, dict[str, int]] = {}
+    for rate_class, limits in overrides.items():
+        if rate_class not in RATE_LIMIT_CLASSES:
+            raise InvalidRequest(f"unknown rate-limit class {rate_class!r}; classes: {', '.join(RATE_LIMIT_CLASSES)}",
+                                 param="rate_limits")
+        for name, value in limits.items():
+            if name not in ("per_second", "per_hour") or not isinstance(value, int) or value < 1:
+                raise InvalidRequest(f"{rate_class}.{name} must be per_second or per_hour, a positive integer",
+                                     param="rate_limits")
+        clean[rate_class] = dict(limits)
+    merchant(merchant_id)
+    dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET rate_limits = :r", vals=dal.values(r=clean))
+    updated = copy_to_keys(merchant_id, "rate_limits", clean)
+    return {"merchant_id": merchant_id, "rate_limits": clean, "keys_updated": updated}
