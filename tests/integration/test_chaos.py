@@ -55,8 +55,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes.adyen import FakeAdyen
-from tests.integration.conftest import ROOT, Gateway
+from tahsil_local.fake_adyen import FakeAdyen
+from tests.support.gateway import ROOT, Gateway
 
 SEED = int(os.environ.get("TAHSIL_CHAOS_SEED") or secrets.randbelow(2**31))
 TRAFFIC_S = float(os.environ.get("TAHSIL_CHAOS_SECONDS", "20"))

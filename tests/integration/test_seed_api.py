@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.integration.conftest import Gateway
+from tests.support.gateway import Gateway
 
 AUTHORIZE = {
     "amount": 9999, "currency": "USD",

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tahsil.kernel.events import payload_of, payload_text
-from tests.conftest import handler_of, invoke, load_event
+from tests.support.lambdas import handler_of, invoke, load_event
 
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
 DECLINED = "4000000000000002"
