@@ -291,8 +291,8 @@ def payment_capacity(meter: CapacityMeter, payments: int = STEADY_PAYMENTS) -> d
     any other payment.
     """
     from tahsil.console import ops
-    from tests.conftest import invoke, load_event
     from tests.integration.test_webhooks_pipeline import Receiver, card_number
+    from tests.support.lambdas import invoke, load_event
     from tests.unit import test_webhooks as tw
 
     os.environ["TAHSIL_LOCAL_RUNTIME"] = "true"  # test mode may deliver to http://127.0.0.1
@@ -415,7 +415,7 @@ def floor_ratio(n: int) -> dict[str, float]:
 
     from scripts import benchlib
     from tahsil.console import ops
-    from tests.conftest import handler_of
+    from tests.support.lambdas import handler_of
 
     key = ops.create_merchant("Bench Floor")["keys"]["test"]["secret"]
     client = benchlib.Client(key)
@@ -554,7 +554,7 @@ def listings(sizes: tuple[int, ...] = (100, 1000, 10000), runs: int = 20) -> lis
     from tahsil.kernel.principal import Principal
     from tahsil.payments import payments
     from tahsil.store import dal
-    from tests.conftest import handler_of
+    from tests.support.lambdas import handler_of
 
     out = []
     calls: list[str] = []
@@ -640,7 +640,7 @@ def overview_reads(sizes: tuple[int, ...] = (100, 10_000), runs: int = 20) -> li
     from tahsil.console import ops
     from tahsil.kernel import clock
     from tahsil.store import dal
-    from tests.conftest import handler_of
+    from tests.support.lambdas import handler_of
 
     out = []
     calls: list[str] = []

@@ -29,7 +29,8 @@ BENCH_ENV = {
 for _name, _value in BENCH_ENV.items():
     os.environ.setdefault(_name, _value)
 
-from tests.conftest import Answer, _reset_caches, handler_of, load_event  # noqa: E402
+from tests.conftest import _reset_caches  # noqa: E402
+from tests.support.lambdas import Answer, handler_of, load_event  # noqa: E402
 
 __all__ = ["APPROVING_CARD", "Answer", "BENCH_ENV", "Client", "EXP_YEAR", "ROOT", "_reset_caches", "card_body",
            "clear_tables", "fresh_card", "handler_of", "load", "load_event", "machine", "new_key", "ok",

@@ -1,7 +1,7 @@
 """Chaos: execution environments of the local gateway SIGKILLed at random under mixed traffic with same-key retries.
 
 A local gateway (its own, with ``TAHSIL_LOCAL_CONTROL=1`` and a 1 s recovery delay) serves three merchants, each
-live-enabled with a fake Adyen of its own (tests/fakes/adyen.py, started here on 127.0.0.1) as its live connector.
+live-enabled with a fake Adyen of its own (local/tahsil_local/fake_adyen.py, started here on 127.0.0.1) as its live connector.
 Client threads send authorize, sale, capture, void and refund in test and live mode, each with its own
 Idempotency-Key, retried with that key on 5xx, 202, connection errors and refusals marked ``"retryable": true``
 until a final answer (or a bounded time). Some requests are sent twice at once (a double click), and some final
@@ -55,8 +55,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes.adyen import FakeAdyen
-from tests.integration.conftest import ROOT, Gateway
+from tahsil_local.fake_adyen import FakeAdyen
+from tests.support.gateway import ROOT, Gateway
 
 SEED = int(os.environ.get("TAHSIL_CHAOS_SEED") or secrets.randbelow(2**31))
 TRAFFIC_S = float(os.environ.get("TAHSIL_CHAOS_SECONDS", "20"))

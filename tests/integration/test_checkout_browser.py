@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.integration.conftest import ROOT, Gateway
 from tests.integration.test_intents_api import expire
+from tests.support.gateway import ROOT, Gateway
 
 CHROMIUM = os.environ.get("TAHSIL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 from tahsil_local.fake_adyen import FakeAdyen
-from tests.integration.conftest import Gateway
 from tests.integration.test_console_gateway import tahsil
 from tests.integration.test_dashboard_browser import fresh_card
+from tests.support.gateway import Gateway
 
 SETTLE_S = 30
 

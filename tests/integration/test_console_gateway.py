@@ -10,8 +10,8 @@ from typing import Any
 
 import requests
 
-from tests.integration.conftest import Gateway
 from tests.integration.test_dashboard_browser import fresh_card
+from tests.support.gateway import Gateway
 
 
 def tahsil(gw: Gateway, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Gateway
+from tests.support.gateway import Gateway
 
 SEED = 42
 MAX_EXAMPLES = 5

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import Gateway
 from tests.integration.test_checkout_browser import SCREENSHOTS, WAIT_MS, browser, page  # noqa: F401 - fixtures
+from tests.support.gateway import Gateway
 
 _cards = itertools.count(1)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Gateway
+from tests.support.gateway import Gateway
 
 SETTLE_S = 30
 CARD = {"number": "4111111111111111", "exp_month": 12, "exp_year": 2030, "cvv": "737", "cardholder_name": "Ada L"}

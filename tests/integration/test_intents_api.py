@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import requests
 
-from tests.integration.conftest import Gateway
+from tests.support.gateway import Gateway
 
 TIMEOUT = 30
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from tests.integration.conftest import ROOT, Gateway
+from tests.support.gateway import ROOT, Gateway
 
 SEED_AUTHORIZE = {
     "amount": 9999, "currency": "USD",

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 
-from tests.integration.conftest import Gateway
+from tests.support.gateway import Gateway
 
 
 def test_redrive_returns_a_dead_lettered_request_log_to_the_running_consumer(gateway: Gateway) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.conftest import ROOT, Gateway
+from tests.support.gateway import ROOT, Gateway
 
 README = ROOT / "README.md"
 SNIPPET_TIMEOUT_S = 120

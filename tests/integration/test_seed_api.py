@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.integration.conftest import Gateway
+from tests.support.gateway import Gateway
 
 AUTHORIZE = {
     "amount": 9999, "currency": "USD",
@@ -140,7 +140,7 @@ def test_payment_intent_flow_from_the_seed(seed: Seed) -> None:
     public = requests.get(f"{seed.public}/payment-intents/{intent['id']}", timeout=30)
     shown = ok(public)
     assert "client_secret" not in shown
-    # unlike the seed's example, no return URLs: they carry order data (docs/decisions.md, "What the public read shows")
+    # unlike the seed's example, no return URLs: they carry order data (docs/decisions/security.md, "Public endpoints")
     assert "success_url" not in shown and "cancel_url" not in shown and shown["payment_id"] is None
 
     paid = requests.post(f"{seed.public}/payment-intents/{intent['id']}/confirm",

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.conftest import Gateway
 from tests.integration.test_local_gateway import SEED_AUTHORIZE, fresh_key
+from tests.support.gateway import Gateway
 
 
 class Receiver:
@@ -219,7 +219,7 @@ def test_tahsil_listen_prints_verified_events_and_cleans_up(gateway: Gateway) ->
     import subprocess
     import sys
 
-    from tests.integration.conftest import ROOT
+    from tests.support.gateway import ROOT
 
     env = {**os.environ, "TAHSIL_STATE_DIR": str(gateway.state_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "tahsil_local.cli", "listen", "--events", "payment.captured"],

@@ -1,4 +1,4 @@
-"""tahsil.store.aws: the shared botocore session and its data loader (cold start, docs/decisions.md)."""
+"""tahsil.store.aws: the shared botocore session and its data loader (docs/decisions/cost.md, docs/decisions/cold-start.md)."""
 
 from __future__ import annotations
 

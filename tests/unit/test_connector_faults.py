@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tahsil_local.fake_adyen import FakeAdyen
-from tests.unit.connector_support import LIVE_CARD, all_items, connect, notify, run_recovery
+from tests.support.connectors import LIVE_CARD, all_items, connect, notify, run_recovery
 
 PAYMENTS = int(os.environ.get("TAHSIL_FAULT_PAYMENTS", "300"))
 RETRIES = 3

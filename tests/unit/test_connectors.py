@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tahsil_local.fake_adyen import FakeAdyen
-from tests.unit.connector_support import (
+from tests.support.connectors import (
     HMAC_KEY,
     LIVE_CARD,
     act,

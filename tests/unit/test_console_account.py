@@ -9,8 +9,8 @@ import pytest
 
 from tahsil.console import banking
 from tahsil.kernel.errors import InvalidRequest
-from tests.unit.console_support import call
-from tests.unit.platform_support import create_key
+from tests.support.calls import create_key
+from tests.support.console import call
 
 PROFILE = {"legal_name": "Basra Private School LLC", "mcc": "8220", "support_email": "support@basra-school.example",
            "support_phone": "+9647701234567", "support_url": "https://basra-school.example/help"}

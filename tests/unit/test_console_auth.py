@@ -10,18 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.unit.console_support import (
+from tests.support.calls import flush_logs
+from tests.support.console import (
     PASSWORD,
     call,
     claims_for,
-    jwks,  # noqa: F401 - fixture
     mint,
     new_user,
     page,
     sign_in,
-    user_token,  # noqa: F401 - fixture
 )
-from tests.unit.platform_support import flush_logs
 
 STATIC = Path(__file__).resolve().parents[2] / "functions" / "dashboard" / "static"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.integration.test_webhooks_pipeline import Receiver
-from tests.unit.console_support import call
-from tests.unit.platform_support import CARD, fresh_card
+from tests.support.calls import CARD, fresh_card
+from tests.support.console import call
 from tests.unit.test_console_account import IQD, PROFILE
 from tests.unit.test_webhooks import create_endpoint, local, run_pipeline  # noqa: F401 - fixture
 
@@ -90,7 +90,7 @@ def test_a_new_merchants_live_keys_cannot_create_payments(fresh: dict[str, Any])
 
 def test_approval_opens_live_payments_for_existing_and_new_keys(fresh: dict[str, Any], fake_adyen: Any) -> None:
     from tahsil.console import golive
-    from tests.unit.connector_support import connect
+    from tests.support.connectors import connect
 
     connect(fresh["merchant_id"], fake_adyen)  # live payments go to a processor connector (the fake Adyen)
     test, live = keys(fresh)
@@ -209,7 +209,7 @@ def test_a_ready_merchant_scores_100_and_is_approved_without_force(fresh: dict[s
     assert call("go-live-get", test).data["status"] == "in_review"
     decided = golive.approve(fresh["merchant_id"], operator="ops")
     assert decided["status"] == "approved" and decided["reason"] is None
-    from tests.unit.connector_support import connect
+    from tests.support.connectors import connect
 
     connect(fresh["merchant_id"], fake_adyen)  # live payments go to a processor connector (the fake Adyen)
     assert sale(live).status == 200

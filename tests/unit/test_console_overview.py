@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.integration.test_webhooks_pipeline import Receiver
-from tests.unit.console_support import call
-from tests.unit.platform_support import flush_logs
+from tests.support.calls import flush_logs
+from tests.support.console import call
 from tests.unit.test_console_golive import receiver, sale  # noqa: F401 - fixture
 from tests.unit.test_webhooks import create_endpoint, local, run_pipeline  # noqa: F401 - fixture
 
@@ -153,7 +153,7 @@ def test_real_traffic_shows_up_after_the_log_consumer_runs(merchant: dict[str, A
 
 
 def test_the_overview_needs_logs_read(merchant: dict[str, Any]) -> None:
-    from tests.unit.platform_support import create_key
+    from tests.support.calls import create_key
 
     narrow = create_key(merchant["keys"]["test"]["secret"], scopes=["payments:read"]).data["secret"]
     answer = call("overview-get", narrow, query={})

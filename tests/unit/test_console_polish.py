@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.unit.console_support import page
+from tests.support.console import page
 
 STATIC = Path(__file__).resolve().parents[2] / "functions" / "dashboard" / "static"
 

@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.unit.console_support import (
+from tests.support.console import (
     PASSWORD,
     call,
-    jwks,  # noqa: F401 - fixture
     new_user,
     sign_in,
 )

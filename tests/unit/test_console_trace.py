@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.integration.test_webhooks_pipeline import Receiver
-from tests.unit.console_support import call
-from tests.unit.platform_support import CARD, flush_logs, fresh_card
+from tests.support.calls import CARD, flush_logs, fresh_card
+from tests.support.console import call
 from tests.unit.test_console_golive import receiver, sale  # noqa: F401 - fixture
 from tests.unit.test_intents import confirm, create, intent_body
 from tests.unit.test_webhooks import create_endpoint, local, run_pipeline  # noqa: F401 - fixture

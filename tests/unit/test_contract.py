@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import EVENTS, invoke, load_event
+from tests.support.lambdas import EVENTS, invoke, load_event
 
 
 def test_committed_openapi_documents_match_the_code() -> None:

@@ -18,7 +18,7 @@ from typing import Any, get_args
 
 import pytest
 
-from tests.conftest import handler_of, load_event
+from tests.support.lambdas import handler_of, load_event
 
 STATIC = Path(__file__).resolve().parents[2] / "functions" / "dashboard" / "static"
 MODULES = sorted(p.name for p in STATIC.glob("*.js"))

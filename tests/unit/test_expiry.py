@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tahsil.kernel.events import payload_of
-from tests.conftest import invoke, load_event
+from tests.support.lambdas import invoke, load_event
 from tests.unit.test_payments import act, authorize, get, table_items
 
 DAY = 86400
@@ -69,7 +69,7 @@ def test_a_captured_payment_is_left_alone_by_its_timer(sk: str) -> None:
 
 
 def test_time_travel_is_for_test_keys_only(merchant: dict[str, Any], fake_adyen: Any) -> None:
-    from tests.unit.connector_support import LIVE_CARD, connect
+    from tests.support.connectors import LIVE_CARD, connect
 
     connect(merchant["merchant_id"], fake_adyen)  # live payments go to a processor connector (the fake Adyen)
     live = merchant["keys"]["live"]["secret"]
@@ -605,7 +605,7 @@ def test_a_page_the_state_machine_handed_over_is_swept_on_by_the_retry_worker(
 def test_the_state_machine_hands_a_failed_page_to_the_retry_queue() -> None:
     import json
 
-    from tests.conftest import ROOT
+    from tests.support.lambdas import ROOT
 
     machine = json.loads((ROOT / "statemachines/expiry.asl.json").read_text())["States"]
     [catch] = machine["Sweep"]["Catch"]
@@ -719,7 +719,7 @@ def test_moto_runs_the_hand_over_of_a_page_that_failed_every_retry(aws_env: dict
     from tahsil_local import pollers
     from tahsil_local.runtime import FunctionError
     from tahsil_local.template import load
-    from tests.conftest import ROOT
+    from tests.support.lambdas import ROOT
 
     class Broken:  # a function pool as tahsil_local.pollers invokes it, whose every invocation fails
         calls = 0

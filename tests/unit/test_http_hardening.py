@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EVENTS, Answer, invoke
+from tests.support.lambdas import EVENTS, Answer, invoke
 
 # (name, raw body, Content-Type or None, status, code, words the message must contain)
 BIG = 64 * 1024

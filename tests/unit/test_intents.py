@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tahsil.kernel.events import payload_of, payload_text
-from tests.conftest import handler_of, invoke, load_event
+from tests.support.lambdas import handler_of, invoke, load_event
 
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
 DECLINED = "4000000000000002"
@@ -229,7 +229,7 @@ def test_public_read_returns_only_what_the_page_needs(intent: dict[str, Any]) ->
     assert answer.status == 200
     assert answer.headers["cache-control"] == "no-store"
     data = answer.data
-    # exactly what docs/decisions.md ("What the public read shows") lists: no return URLs, which carry order data
+    # exactly what docs/decisions/security.md ("Public endpoints") lists: no return URLs, which carry order data
     assert set(data) == {"id", "object", "status", "amount", "currency", "merchant_name", "description",
                          "remaining_attempts", "payment_id", "livemode", "expires_at"}
     assert "shop.example" not in json.dumps(data)

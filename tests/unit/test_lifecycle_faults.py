@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.adyen import FakeAdyen
-from tests.unit.connector_support import act, all_items, connect, deliver, events_of, get, pay, run_recovery
+from tahsil_local.fake_adyen import FakeAdyen
+from tests.support.connectors import act, all_items, connect, deliver, events_of, get, pay, run_recovery
 
 STAGES = ("recovery_point", "call", "commit", "answer")
 OPERATIONS = ("authorize", "sale", "capture", "void", "refund")

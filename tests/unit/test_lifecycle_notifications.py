@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.adyen import FakeAdyen
-from tests.unit.connector_support import act, all_items, connect, deliver, events_of, get, notify, pay
+from tahsil_local.fake_adyen import FakeAdyen
+from tests.support.connectors import act, all_items, connect, deliver, events_of, get, notify, pay
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_a_bad_signature_still_rejects_the_whole_batch(merchant: dict[str, Any],
 @pytest.mark.parametrize("mode", ["test", "live"])
 def test_transactions_are_listed_with_exact_totals_in_both_modes(merchant: dict[str, Any], fake_adyen: FakeAdyen,
                                                                  mode: str) -> None:
-    from tests.conftest import invoke, load_event
+    from tests.support.lambdas import invoke, load_event
 
     key = merchant["keys"][mode]["secret"]
     if mode == "live":

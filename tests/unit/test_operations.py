@@ -473,7 +473,7 @@ def test_every_checkov_skip_gives_its_reason(doc: dict[str, Any]) -> None:
     """`make test` runs checkov with these skips (scripts/check_template.py); each must say why."""
     import importlib.util
 
-    from tests.conftest import ROOT
+    from tests.support.lambdas import ROOT
 
     spec = importlib.util.spec_from_file_location("check_template", ROOT / "scripts" / "check_template.py")
     assert spec and spec.loader
@@ -560,7 +560,7 @@ def test_a_card_data_key_is_bound_to_its_merchant(aws_env: dict[str, str], doc: 
 def test_every_alarm_links_to_its_runbook_entry(doc: dict[str, Any]) -> None:
     import re
 
-    from tests.conftest import ROOT
+    from tests.support.lambdas import ROOT
 
     runbook = (ROOT / "docs" / "operations.md").read_text()
     anchors = {h.lower() for h in re.findall(r"^### (\w+)\s*$", runbook, re.M)}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tahsil.kernel.events import payload_of, payload_text
-from tests.conftest import handler_of, invoke, load_event
+from tests.support.lambdas import handler_of, invoke, load_event
 
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
 
@@ -248,7 +248,7 @@ def test_amount_rule_still_applies_to_other_cards_in_test_mode(sk: str) -> None:
 
 def test_live_mode_refuses_test_cards_and_runs_velocity_and_amount_rules_on_real_cards(merchant: dict[str, Any],
                                                                                         fake_adyen: Any) -> None:
-    from tests.unit.connector_support import LIVE_CARD, connect
+    from tests.support.connectors import LIVE_CARD, connect
 
     connect(merchant["merchant_id"], fake_adyen)
     live = merchant["keys"]["live"]["secret"]
@@ -454,7 +454,7 @@ def test_same_key_with_a_different_body_is_409(sk: str) -> None:
 
 
 def test_idempotency_keys_are_scoped_to_merchant_and_mode(merchant: dict[str, Any], fake_adyen: Any) -> None:
-    from tests.unit.connector_support import LIVE_CARD, connect
+    from tests.support.connectors import LIVE_CARD, connect
 
     connect(merchant["merchant_id"], fake_adyen)  # live mode takes real cards through a processor connector only
     test_key, live_key = merchant["keys"]["test"]["secret"], merchant["keys"]["live"]["secret"]
@@ -548,7 +548,7 @@ def list_txns(sk: str, **query: str):
 def test_transaction_totals_come_from_counters_not_from_counting_history(sk: str, merchant: dict[str, Any],
                                                                          fake_adyen: Any) -> None:
     from tahsil.store import dal
-    from tests.unit.connector_support import LIVE_CARD, connect
+    from tests.support.connectors import LIVE_CARD, connect
 
     pid = authorize(sk).data["id"]
     act("capture", sk, pid, {})

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import invoke, load_event
-from tests.unit.console_support import (
+from tests.support.console import (
     PASSWORD,
     call,
-    jwks,  # noqa: F401 - fixture
     new_user,
     sign_in,
 )
+from tests.support.lambdas import invoke, load_event
 
 IQD = {"currency": "IQD", "account_holder_name": "Basra Private School LLC", "bank_name": "National Bank of Iraq",
        "iban": "IQ98 NBIQ 8501 2345 6789 012"}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.platform_support import call
+from tests.support.calls import call
 
 RULES = {
     "api_keys_no_plaintext_secret": ("api_credentials", "check", "block"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.platform_support import authorize, call, create_key
+from tests.support.calls import authorize, call, create_key
 
 
 @pytest.fixture

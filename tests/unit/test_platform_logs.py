@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load_sqs_event
-from tests.unit.platform_support import PAYMENT, authorize, call, consume, create_key, flush_logs, queued_records, sqs_event
+from tests.support.calls import PAYMENT, authorize, call, consume, create_key, flush_logs, queued_records, sqs_event
+from tests.support.lambdas import load_sqs_event
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import invoke, load_event
-from tests.unit.platform_support import PAYMENT, authorize, call
+from tests.support.calls import PAYMENT, authorize, call
+from tests.support.lambdas import invoke, load_event
 
 
 @pytest.fixture

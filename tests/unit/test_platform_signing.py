@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, invoke, load_event
-from tests.unit.platform_support import PAYMENT, call, create_key, flush_logs
+from tests.support.calls import PAYMENT, call, create_key, flush_logs
+from tests.support.lambdas import ROOT, invoke, load_event
 
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 import tahsil_client  # noqa: E402

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tahsil.kernel import versions
-from tests.unit.platform_support import CARD, PAYMENT, authorize, call
+from tests.support.calls import CARD, PAYMENT, authorize, call
 
 BASRA_ERROR = {"success": False, "error": {"code": "PAYMENT_DECLINED", "message": "payment declined: insufficient funds (code: 51)",
                                            "param": None, "request_id": "r-1", "decline_code": "51"}}

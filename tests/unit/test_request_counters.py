@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.console_support import call
+from tests.support.console import call
 
 NOW = dt.datetime.now(dt.UTC).replace(second=30, microsecond=0)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.unit import console_support
-from tests.unit.platform_support import CARD, PAYMENT, call
+from tests.support import console as console_support
+from tests.support.calls import CARD, PAYMENT, call
 from tests.unit.test_intents import create, intent_body
 
 LEAKS = re.compile(r"pattern|\^|\$'|\[\^|instance of|after validation|String should match")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tahsil.kernel import versions
-from tests.conftest import invoke, load_event
+from tests.support.lambdas import invoke, load_event
 from tests.unit.test_intents import DECLINED, cancel, create, get, get_public, list_intents
 
 TIGRIS = {"Tahsil-Version": versions.TIGRIS}

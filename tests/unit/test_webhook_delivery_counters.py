@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import invoke, load_event
-from tests.unit.console_support import call
+from tests.support.console import call
+from tests.support.lambdas import invoke, load_event
 from tests.unit.test_payments import act, authorize
 from tests.unit.test_webhooks import Receiver, create_endpoint, invoke_raw, stream_records
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import invoke, load_event
+from tests.support.lambdas import invoke, load_event
 from tests.unit.test_payments import authorize
 from tests.unit.test_webhooks import Receiver, create_endpoint, invoke_raw, run_pipeline
 

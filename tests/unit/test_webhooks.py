@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import invoke, load_event
 from tests.integration.test_webhooks_pipeline import Receiver
+from tests.support.lambdas import invoke, load_event
 from tests.unit.test_payments import authorize
 
 
@@ -72,7 +72,7 @@ def invoke_raw(logical_id: str, event: dict[str, Any]) -> Any:
     import uuid
 
     from tahsil_local.gateway import LambdaContext
-    from tests.conftest import handler_of
+    from tests.support.lambdas import handler_of
 
     return handler_of(logical_id)(event, LambdaContext(logical_id, 512, str(uuid.uuid4()), time.monotonic() + 30))
 

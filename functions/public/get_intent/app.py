@@ -1,5 +1,5 @@
 """GET /public/payment-intents/{id}: what a page needs to show the amount and the outcome; no key, no client secret,
-no customer data, no return URLs (docs/decisions.md, "What the public read shows")."""
+no customer data, no return URLs (docs/decisions/security.md, "Public endpoints")."""
 
 from tahsil.api import http
 from tahsil.kernel import versions

@@ -24,7 +24,7 @@ byte for byte (records written by earlier versions, which used that layer, repla
 
 Why not Powertools' own: its package imports boto3 (and s3transfer, multiprocessing with it), ~15 ms of
 every cold start's CPU for two DynamoDB calls this module makes with the function's own botocore
-client (docs/decisions.md, "Cold start: no boto3 on the request path").
+client (docs/decisions/idempotency.md).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ second or every K requests (1 WRU per request plus up to one flush per container
 and an hour limit that overshoots by up to containers x flush interval x per-second limit, or
 loses what a recycled container had not flushed); one attribute per second on the hour item
 (unconditional, but the item grows with the seconds it saw, and a write costs per started KB).
-See docs/decisions.md ("Rate limits, expiry wheel and request logs: one write where there were two").
+See docs/decisions/http-api.md (rate limits).
 
 The defaults come from the environment (template Parameters); a merchant's overrides live on
 its ``MER#`` item as ``rate_limits`` = ``{"payments": {"per_second": 40, "per_hour": 20000}}`` and

@@ -16,7 +16,7 @@ class TahsilError(Exception):
     code = "BAD_REQUEST"
     # A refusal that can pass if the same request is sent again later (a race, a limit, a modification still
     # pending, a connector not configured yet): answered with ``"retryable": true`` and never stored under the
-    # Idempotency-Key, so the same-key retry runs again instead of replaying the refusal (docs/decisions.md).
+    # Idempotency-Key, so the same-key retry runs again instead of replaying the refusal (docs/decisions/idempotency.md).
     retryable = False
 
     def __init__(self, message: str, *, param: str | None = None, **extra: Any) -> None:

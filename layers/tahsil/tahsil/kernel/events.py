@@ -36,7 +36,7 @@ class Answer:
     A domain call whose effect is one DynamoDB transaction asks it for the actions that store its final
     answer (``ok(data)``, ``refusal(error)``) and puts them in that same transaction, then reports
     ``committed``: the effect and the answer a same-key retry replays land together or not at all, so a
-    crash between them cannot make a retry run the request twice (docs/decisions.md, "Idempotency").
+    crash between them cannot make a retry run the request twice (docs/decisions/idempotency.md).
     The HTTP layer (``tahsil.api.idempotency``) implements it; the domain only sees this interface.
     """
 

@@ -31,7 +31,7 @@ from tahsil.payments import cards
 # _LAZY: models that a card payment's first request does not use are built on
 # first use (pydantic ``defer_build``) rather than when this module is imported, which every payments function
 # does: the listings, the test-mode clock and payment intents build theirs when they first validate or answer.
-# (docs/decisions.md, "Cold start as built")
+# (docs/decisions/cold-start.md)
 
 
 class PaymentStatus(StrEnum):
@@ -386,7 +386,7 @@ class PaymentIntentList(BaseModel):
 class PublicPaymentIntent(BaseModel):
     """What anyone holding the intent's id may read (no key, no client secret): what a page needs to show the
     amount and the outcome. No client secret, no customer data, no metadata or order id, and not the merchant's
-    return URLs, which often carry order data (docs/decisions.md, "What the public read shows")."""
+    return URLs, which often carry order data (docs/decisions/security.md, "Public endpoints")."""
 
     model_config = ConfigDict(defer_build=True)  # built on first use: see _LAZY
     id: str

@@ -6,7 +6,7 @@ session per client did again for every client (~40 ms each on a cold start). Kee
 of it out of import time also lets tests set up moto before any client exists.
 
 The session's data loader is botocore's own with two of its costs removed (a cold start
-pays them once, on its first request; ``docs/decisions.md``, "Cold start as built"):
+pays them once, on its first request; ``docs/decisions/cold-start.md``):
 - a service's model is found by looking in that service's directory, where botocore lists
   every service directory (~420) and their versions to check that one name is among them
   (~13 ms per model type); the answer is the same, and an unknown name still raises

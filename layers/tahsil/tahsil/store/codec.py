@@ -2,7 +2,7 @@
 
 The mapping is boto3's (``boto3.dynamodb.types``), written out here so an API function never imports
 boto3: its package pulls in s3transfer and multiprocessing, ~12 ms of a cold start's CPU
-(docs/decisions.md, "Cold start: no boto3 on the request path"). What differs: binary values come back
+(docs/decisions/cost.md, "No boto3 on the request path"). What differs: binary values come back
 as ``bytes`` (boto3 wraps them in ``Binary``), and numbers as ``int`` (every number Tahsil stores is an
 integer; boto3 gives ``Decimal``).
 """

@@ -6,9 +6,7 @@ import json
 import time
 from typing import Any
 
-import pytest
-
-from tests.conftest import Answer, invoke, load_event
+from tests.support.lambdas import Answer, invoke, load_event
 
 # events/ file -> template function
 FUNCTIONS = {
@@ -65,7 +63,7 @@ def page(name: str, **over: Any) -> tuple[int, dict[str, str], str]:
     import uuid
 
     from tahsil_local.gateway import LambdaContext
-    from tests.conftest import handler_of
+    from tests.support.lambdas import handler_of
 
     event = load_event(name)
     event.update(over)
@@ -81,25 +79,6 @@ def moto_jwks() -> dict[str, Any]:
     return json.loads(CognitoIdpJsonWebKeyResponse.json_web_key)
 
 
-@pytest.fixture
-def jwks(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> list[str]:
-    """The pool's JWKS as moto publishes it, fetched through ``tahsil.identity.cognito.fetch_jwks`` (counted)."""
-    from tahsil.identity import cognito
-
-    fetched: list[str] = []
-
-    def fetch(url: str) -> dict[str, Any]:
-        fetched.append(url)
-        return moto_jwks()
-
-    cognito.KEYS.clear()
-    cognito.SESSIONS.clear()
-    monkeypatch.setattr(cognito, "fetch_jwks", fetch)
-    yield fetched
-    cognito.KEYS.clear()
-    cognito.SESSIONS.clear()
-
-
 def new_user(merchant_id: str, email: str = "staff@shop.example", role: str = "owner") -> str:
     from tahsil.identity import users
 
@@ -112,11 +91,6 @@ def sign_in(email: str, password: str = PASSWORD) -> str:
     from tahsil.identity import sessions
 
     return sessions.sign_in(email, password)["access_token"]
-
-
-@pytest.fixture
-def user_token(jwks: list[str], merchant: dict[str, Any]) -> str:
-    return sign_in(new_user(merchant["merchant_id"]))
 
 
 def pool_key() -> Any:

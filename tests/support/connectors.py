@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from tahsil_local.fake_adyen import FakeAdyen
-from tests.conftest import handler_of, invoke, load_event, load_sqs_event
+from tests.support.lambdas import handler_of, invoke, load_event, load_sqs_event
 
 API_KEY = "AQE1test_fake_adyen_api_key_0001"
 HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"

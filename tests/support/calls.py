@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from tests.conftest import Answer, handler_of, invoke, load_event
+from tests.support.lambdas import Answer, handler_of, invoke, load_event
 
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
 PAYMENT = {"amount": 9999, "currency": "USD", "card": CARD, "description": "Order #1"}
