@@ -159,7 +159,7 @@ def transaction_row(payment: dict[str, Any], *, txn_id: str, type_: str, status:
                     auth_code: str | None = None, reason: str | None = None) -> dict[str, Any]:
     owner = f"{payment['merchant_id']}#{payment['mode']}"
     return {
-        "pk": txn_partition(owner), "sk": txn_id,
+        "pk": txn_partition(owner), "sk": txn_id, **_status_index(owner, txn_id, status),
         "id": txn_id, "merchant_id": payment["merchant_id"], "mode": payment["mode"], "payment_id": payment["id"],
         "type": type_, "status": status, "amount": amount, "currency": payment["currency"],
         "card_brand": payment["card_brand"], "card_last4": payment["card_last4"],
@@ -174,9 +174,21 @@ def _transaction_row(p: Principal, payment: dict[str, Any], **kwargs: Any) -> di
 
 
 # Transaction totals per merchant, mode and status, kept exact by the write that adds the row:
-# CNT#<merchant>#<mode>#TXN / <shard> holds ``all`` and one number per status. Shards (by
-# transaction id) keep concurrent transactions of one merchant from conflicting on one item.
+# CNT#<merchant>#<mode>#TXN / <shard> holds ``all``, one number per status and, as ``ix_<status>``, how many of
+# them carry the status index key. Shards (by transaction id) keep concurrent transactions of one merchant from
+# conflicting on one item.
 TXN_COUNTER_SHARDS = 8
+
+
+def txn_status_partition(owner: str, status: str) -> str:
+    """The by_owner key under which a merchant's transactions of one status are listed, newest first."""
+    return f"{owner}#TXS#{status}"
+
+
+def _status_index(owner: str, txn_id: str, status: str) -> dict[str, str]:
+    # A transaction row sits in by_owner under its status (a sparse key moved with the status, in the same
+    # write): a status-filtered listing reads only the rows it returns, however long the history.
+    return {"gsi1pk": txn_status_partition(owner, status), "gsi1sk": txn_id}
 
 
 def _counter_pk(p: Principal) -> str:
@@ -186,31 +198,49 @@ def _counter_pk(p: Principal) -> str:
 def transaction_actions(table: str, p: Principal, txn: dict[str, Any]) -> list[dict[str, Any]]:
     """Put a transaction row and count it, in the caller's DynamoDB transaction."""
     shard = zlib.crc32(txn["id"].encode()) % TXN_COUNTER_SHARDS
+    indexed = txn.get("gsi1pk") == txn_status_partition(p.owner, txn["status"])
     return [dal.put_action(table, txn),
-            dal.update_action(table, _counter_pk(p), f"S{shard:02d}", "ADD #all :one, #status :one", condition=None,
-                              names={"#all": "all", "#status": txn["status"]}, vals=dal.values(one=1))]
+            dal.update_action(table, _counter_pk(p), f"S{shard:02d}",
+                              "ADD #all :one, #status :one" + (", #ix :one" if indexed else ""), condition=None,
+                              names={"#all": "all", "#status": txn["status"]} | ({"#ix": f"ix_{txn['status']}"}
+                                                                                if indexed else {}),
+                              vals=dal.values(one=1))]
 
 
 def transaction_move_actions(table: str, row: dict[str, Any], status: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
-    """Change a transaction row's status (and fields) conditionally on the status read, moving its count."""
-    sets = {**fields, "status": status}
+    """Change a transaction row's status (and fields) conditionally on the status read, moving its count and its
+    status index key (rows of the older layout keep theirs: they are listed through their own key)."""
+    owner = f"{row['merchant_id']}#{row['mode']}"
+    current = row["sk"] != "TXN"
+    sets = {**fields, "status": status} | (_status_index(owner, row["id"], status) if current else {})
     expression = "SET " + ", ".join(f"#f_{k} = :f_{k}" for k in sets)
     actions = [dal.update_action(table, row["pk"], row["sk"], expression, condition="#f_status = :was",
                                  names={f"#f_{k}": k for k in sets},
                                  vals=dal.values(**{f"f_{k}": v for k, v in sets.items()}, was=row["status"]))]
-    if row["status"] != status and row["sk"] != "TXN":  # rows of the older layout were never counted here
+    if row["status"] != status and current:  # rows of the older layout were never counted here
         shard = zlib.crc32(row["id"].encode()) % TXN_COUNTER_SHARDS
-        owner = f"{row['merchant_id']}#{row['mode']}"
-        actions.append(dal.update_action(table, f"CNT#{owner}#TXN", f"S{shard:02d}", "ADD #old :less, #new :one",
-                                         condition=None, names={"#old": row["status"], "#new": status},
+        was_indexed = row.get("gsi1pk") == txn_status_partition(owner, row["status"])
+        adds = "ADD #old :less, #new :one, #ixnew :one" + (", #ixold :less" if was_indexed else "")
+        names = {"#old": row["status"], "#new": status, "#ixnew": f"ix_{status}"}
+        actions.append(dal.update_action(table, f"CNT#{owner}#TXN", f"S{shard:02d}", adds, condition=None,
+                                         names=names | ({"#ixold": f"ix_{row['status']}"} if was_indexed else {}),
                                          vals=dal.values(one=1, less=-1)))
     return actions
 
 
+def transaction_counts(p: Principal) -> dict[str, int]:
+    """This merchant's and mode's transaction counts (``all``, per status, ``ix_<status>``): one query of the shards."""
+    counts: dict[str, int] = {}
+    for row in dal.query_partition(dal.payments_table(), _counter_pk(p), "S"):
+        for name, value in row.items():
+            if name not in ("pk", "sk") and not isinstance(value, str | bool):
+                counts[name] = counts.get(name, 0) + int(value)
+    return counts
+
+
 def transaction_total(p: Principal, status: str | None = None) -> int:
     """How many transactions this merchant and mode have (of one status): one query of the shards, whatever the history."""
-    shards = dal.query_partition(dal.payments_table(), _counter_pk(p), "S")
-    return sum(int(row.get(status or "all", 0)) for row in shards)
+    return transaction_counts(p).get(status or "all", 0)
 
 
 # ---------------------------------------------------------------- velocity
@@ -378,50 +408,73 @@ def _partition_rows(p: Principal, *, after: str | None, flt: str | None, names: 
 MAX_OFFSET = 1000
 
 
+def _status_page(p: Principal, status: str, anchor: dict[str, Any] | None, wanted: int) -> list[dict[str, Any]]:
+    """Up to ``wanted`` transactions of one status, newest first, older than ``anchor``: one index query a page."""
+    # ``sk_to`` is inclusive: the anchor itself may come back (when it has this status), and is skipped.
+    rows = dal.query_owner(dal.payments_table(), txn_status_partition(p.owner, status),
+                           sk_to=anchor["id"] if anchor else None, page_size=min(wanted + (anchor is not None), 1000))
+    return list(itertools.islice((row for row in rows if anchor is None or row["id"] != anchor["id"]), wanted))
+
+
+def _scan_page(p: Principal, status: str | None, anchor: dict[str, Any] | None, legacy_anchor: bool, total: int,
+               wanted: int) -> list[dict[str, Any]]:
+    """Up to ``wanted`` transactions, newest first, after ``anchor``, read from the merchant's partition (and the
+    older layout's rows); a status, when given, filters what is read (rows that predate the status key)."""
+    table = dal.payments_table()
+    flt, names, vals = (None, None, None)
+    if status:
+        flt, names, vals = "#s = :status", {"#s": "status"}, dal.values(status=status)
+    page_size = min(wanted, 1000) if not flt else min(max(wanted, 100), 1000)
+    # The partition first; then rows of the older layout (all older than any in the partition), through the
+    # index: read only when the partition ran out before the page was full and did not hold all ``total``.
+    seen = 0
+
+    def newer() -> Iterator[dict[str, Any]]:
+        nonlocal seen
+        if legacy_anchor:
+            return
+        for row in _partition_rows(p, after=anchor["id"] if anchor else None, flt=flt, names=names, vals=vals,
+                                   page_size=page_size):
+            seen += 1
+            yield row
+
+    def older() -> Iterator[dict[str, Any]]:
+        if anchor is None and seen >= total:
+            return  # every counted transaction is in the partition (always so on a deployment that began with it)
+        yield from dal.query_owner(table, f"{p.owner}#TXN", start=dal.resume_after(anchor) if legacy_anchor else None,
+                                   filter_expression=flt, names=names, vals=vals, page_size=page_size)
+
+    items, _ = dal.take(itertools.chain(newer(), older()), wanted)
+    return items
+
+
 def list_transactions(p: Principal, *, status: str | None, limit: int, offset: int,
                       starting_after: str | None = None) -> dict[str, Any]:
     """Newest first, ``offset`` items in (at most MAX_OFFSET), optionally after the transaction ``starting_after``.
 
-    ``total`` comes from the counters, so neither it nor a page costs more as history grows.
+    ``total`` comes from the counters, so neither it nor a page costs more as history grows; with a ``status``,
+    the page comes from the status key (by_owner ``<merchant>#<mode>#TXS#<status>``), so a status that matches few
+    rows reads no more than the page.
     """
     if offset > MAX_OFFSET:
         raise InvalidRequest(f"offset must be at most {MAX_OFFSET}; to page further, pass starting_after "
                              "(next_starting_after of the previous page)", param="offset")
-    table = dal.payments_table()
     anchor = None
     if starting_after:
         anchor = load_transaction(p.owner, starting_after) if looks_like("txn", starting_after) else None
         if anchor is None:
             raise InvalidRequest("starting_after must be the id of one of your transactions", param="starting_after")
     legacy_anchor = anchor is not None and anchor["sk"] == "TXN"
-    total = transaction_total(p, status)
-    flt, names, vals = (None, None, None)
-    if status:
-        flt, names, vals = "#s = :status", {"#s": "status"}, dal.values(status=status)
+    counts = transaction_counts(p)
+    total = counts.get(status or "all", 0)
     items: list[dict[str, Any]] = []
-    if anchor is not None or offset < total:
-        wanted = offset + limit + 1
-        page_size = min(wanted, 1000) if not flt else min(max(wanted, 100), 1000)
-        # The partition first; then rows of the older layout (all older than any in the partition), through the
-        # index: read only when the partition ran out before the page was full and did not hold all ``total``.
-        seen = 0
-
-        def newer() -> Iterator[dict[str, Any]]:
-            nonlocal seen
-            if legacy_anchor:
-                return
-            for row in _partition_rows(p, after=anchor["id"] if anchor else None, flt=flt, names=names, vals=vals,
-                                       page_size=page_size):
-                seen += 1
-                yield row
-
-        def older() -> Iterator[dict[str, Any]]:
-            if anchor is None and seen >= total:
-                return  # every counted transaction is in the partition (always so on a deployment that began with it)
-            yield from dal.query_owner(table, f"{p.owner}#TXN", start=dal.resume_after(anchor) if legacy_anchor else None,
-                                       filter_expression=flt, names=names, vals=vals, page_size=page_size)
-
-        items, _ = dal.take(itertools.chain(newer(), older()), wanted)
+    wanted = offset + limit + 1
+    if status and counts.get(f"ix_{status}", 0) == total and not legacy_anchor:
+        # Every transaction of this status carries the status key: read the page from it, O(page).
+        if anchor is not None or offset < total:
+            items = _status_page(p, status, anchor, wanted)
+    elif anchor is not None or offset < total:
+        items = _scan_page(p, status, anchor, legacy_anchor, total, wanted)
     rows = [transaction_view(item) for item in items[offset:offset + limit]]
     has_more = len(items) > offset + limit
     return {"transactions": rows, "total": total, "limit": limit, "offset": offset, "has_more": has_more,
