@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import invoke, load_event
+from tests.support.lambdas import invoke, load_event
 
 HISTORY = 3000  # captured transactions: the history a rare status must not read through
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
