@@ -276,8 +276,8 @@ def _projected(table: Any, keys: list[str], projection: dict[str, Any], item: di
 
 
 # Payments measured together: at the cost table's 10 payments/s, the request-log consumer's 5 s batching
-# window collects 100 logs (its BatchSize), i.e. 50 payments' worth; the delivery queue's 1 s window fills its
-# batches of 10.
+# window collects 100 logs (its BatchSize), i.e. 50 payments' worth; the delivery queue has no batching window
+# (latency first), so its batches are what one long poll finds.
 STEADY_PAYMENTS = 50
 
 

@@ -213,8 +213,8 @@ def test_assets_are_served_and_unknown_ones_are_404(aws_env: Any) -> None:
 
 def test_the_page_offers_every_scope_and_event_type_the_api_knows(aws_env: Any) -> None:
     from tahsil.kernel.principal import SCOPES
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import rendering
 
     _, _, js = page("dashboard-asset", pathParameters={"name": "constants.js"}, path="/dashboard/assets/constants.js")
-    for name in list(SCOPES) + list(webhooks.EVENT_TYPES):
+    for name in list(SCOPES) + list(rendering.EVENT_TYPES):
         assert f'"{name}"' in js, name

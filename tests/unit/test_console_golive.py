@@ -38,9 +38,9 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def loopback(monkeypatch: pytest.MonkeyPatch, local: Any) -> None:  # noqa: F811
     """Live endpoints must be public https; these tests let a live endpoint be the loopback receiver."""
-    from tahsil.webhooks import ssrf, webhooks
+    from tahsil.webhooks import endpoints, guard
 
-    monkeypatch.setattr(webhooks, "check_url", lambda url, mode: ssrf.check_url(url, live=False, allow_loopback_http=True))
+    monkeypatch.setattr(endpoints, "check_url", lambda url, mode: guard.check_url(url, live=False, allow_loopback_http=True))
 
 
 def keys(m: dict[str, Any]) -> tuple[str, str]:

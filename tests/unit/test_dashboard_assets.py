@@ -74,11 +74,11 @@ def test_the_served_constants_are_the_backends(aws_env: Any) -> None:
     from tahsil.kernel.money import MINOR_UNITS
     from tahsil.kernel.principal import SCOPES
     from tahsil.payments.models import IntentStatus, PaymentStatus
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import events, rendering
 
     served = served_constants()
-    assert served["EVENT_TYPES"] == list(webhooks.EVENT_TYPES)
-    assert served["TEST_EVENT"] == webhooks.TEST_EVENT == "webhook_endpoint.test"
+    assert served["EVENT_TYPES"] == list(rendering.EVENT_TYPES)
+    assert served["TEST_EVENT"] == rendering.TEST_EVENT == "webhook_endpoint.test"
     assert served["MINOR_UNITS"] == MINOR_UNITS and served["MINOR_UNITS"]["IQD"] == 3 and served["MINOR_UNITS"]["JPY"] == 0
     assert served["SCOPES"] == SCOPES
     schemes = served["PAYOUT_SCHEMES"]
@@ -89,7 +89,7 @@ def test_the_served_constants_are_the_backends(aws_env: Any) -> None:
     assert statuses["payment_intent"] == [s.value for s in IntentStatus]
     assert statuses["go_live"] == list(get_args(GoLive.model_fields["status"].annotation))
     assert statuses["go_live_review"] == list(get_args(GoLiveReview.model_fields["status"].annotation))
-    assert set(statuses["event_delivery"]) == set(webhooks._DELIVERY_FILTERS)  # what GET /v1/events filters by
+    assert set(statuses["event_delivery"]) == set(events._DELIVERY_FILTERS)  # what GET /v1/events filters by
     assert served["FULFILLABLE"] == [s.value for s in trace.FULFILLABLE] == ["captured", "partially_refunded"]
 
 
@@ -113,9 +113,9 @@ def test_no_module_copies_a_backend_list_by_hand() -> None:
     from tahsil.kernel.money import MINOR_UNITS
     from tahsil.kernel.principal import SCOPES
     from tahsil.payments.models import PaymentStatus
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import rendering
 
-    owned = set(webhooks.EVENT_TYPES) | {webhooks.TEST_EVENT} | set(SCOPES) | set(MINOR_UNITS) | {s.value for s in PaymentStatus}
+    owned = set(rendering.EVENT_TYPES) | {rendering.TEST_EVENT} | set(SCOPES) | set(MINOR_UNITS) | {s.value for s in PaymentStatus}
     # Defaults a form starts with (a new key's scopes, a new endpoint's event, the payout currency) name one value each.
     defaults = {"payments:create", "payments:read", "payment.captured", "IQD"}
     for name in MODULES:

@@ -127,7 +127,7 @@ def test_older_rows_are_found_and_listed_after_the_partition(local: Any, merchan
 
 def test_an_event_of_the_older_layout_is_delivered_redelivered_and_logged(local: Any, merchant: dict[str, Any],
                                                                            receiver: Receiver) -> None:
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import outbox
 
     key = merchant["keys"]["test"]["secret"]
     authorize(key)
@@ -161,13 +161,13 @@ def test_an_event_of_the_older_layout_is_delivered_redelivered_and_logged(local:
     page = invoke("ListEndpointDeliveriesFunction", load_event(
         "webhook-endpoints-deliveries", key=key, path_id=endpoint["id"], query={})).data
     assert [(d["event_id"], d["status"]) for d in page["deliveries"]] == [(event_id, "delivered")]
-    assert webhooks.find_event(merchant["merchant_id"], "test", event_id)["pk"] == f"EVT#{event_id}"
-    assert webhooks.find_event(merchant["merchant_id"], "live", event_id) is None
+    assert outbox.find_event(merchant["merchant_id"], "test", event_id)["pk"] == f"EVT#{event_id}"
+    assert outbox.find_event(merchant["merchant_id"], "live", event_id) is None
 
 
 @pytest.mark.parametrize("newest_first", [True, False])
 def test_owner_events_merges_both_layouts_in_time_order(local: Any, merchant: dict[str, Any], newest_first: bool) -> None:
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import outbox
 
     key = merchant["keys"]["test"]["secret"]
     for _ in range(3):
@@ -178,10 +178,10 @@ def test_owner_events_merges_both_layouts_in_time_order(local: Any, merchant: di
     oldest_first = [r["id"] for r in rows]
     owner = f"{merchant['merchant_id']}#test"
     expected = oldest_first[::-1] if newest_first else oldest_first
-    got = [e["id"] for e in webhooks.owner_events(owner, newest_first=newest_first, page_size=1)]
+    got = [e["id"] for e in outbox.owner_events(owner, newest_first=newest_first, page_size=1)]
     assert got == expected
-    anchor = webhooks.find_event(merchant["merchant_id"], "test", expected[0])
-    assert [e["id"] for e in webhooks.owner_events(owner, newest_first=newest_first, after=anchor)] == expected[1:]
+    anchor = outbox.find_event(merchant["merchant_id"], "test", expected[0])
+    assert [e["id"] for e in outbox.owner_events(owner, newest_first=newest_first, after=anchor)] == expected[1:]
     since = now - dt.timedelta(minutes=1)
-    assert [e["id"] for e in webhooks.owner_events(owner, newest_first=newest_first, since=since)] == \
+    assert [e["id"] for e in outbox.owner_events(owner, newest_first=newest_first, since=since)] == \
         [i for i in expected if i != oldest_first[0]]

@@ -124,9 +124,9 @@ def test_removing_the_payout_account_is_a_change_too(merchant: dict[str, Any]) -
 
 
 def test_account_updated_is_an_event_type_endpoints_can_subscribe_to() -> None:
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import rendering
 
-    assert "account.updated" in webhooks.EVENT_TYPES
+    assert "account.updated" in rendering.EVENT_TYPES
 
 
 # ------------------------------------------------------------------ dashboard sessions

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from tahsil.kernel.errors import InvalidRequest
-from tahsil.webhooks import ssrf
-from tahsil.webhooks.ssrf import Answer, Target, UnsafeUrl, check_url, post
+from tahsil.webhooks import transport
+from tahsil.webhooks.guard import Target, UnsafeUrl, check_url
+from tahsil.webhooks.transport import Answer, post
 
 PUBLIC = "93.184.215.14"
 PUBLIC6 = "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
@@ -369,7 +370,7 @@ def test_post_returns_status_and_body_prefix(server: _Server) -> None:
     assert seen["Host"] == f"127.0.0.1:{server.port}"  # the caller's Host is ignored
     assert seen["webhook-id"] == "msg_1" and seen["Content-Type"] == "application/json"
     assert seen["Content-Length"] == str(len(body)) and "Transfer-Encoding" not in seen
-    assert seen["User-Agent"] == ssrf.USER_AGENT
+    assert seen["User-Agent"] == transport.USER_AGENT
 
     short = post(local(server, "/ok"), b"{}", {}, keep=5)
     assert (short.status, short.body_prefix, short.error_class) == (200, b"hello", None)

@@ -73,7 +73,7 @@ def test_a_retry_sends_and_signs_the_same_bytes_as_the_first_attempt(local: Any,
                                                                       receiver: Receiver, version: str) -> None:
     from tahsil.kernel.events import payload_text
     from tahsil.store import dal
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import signing
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
@@ -89,7 +89,7 @@ def test_a_retry_sends_and_signs_the_same_bytes_as_the_first_attempt(local: Any,
     assert first["body"] == second["body"]
     for got in (first, second):
         Webhook(endpoint["secret"]).verify(got["body"], got["headers"])  # Standard Webhooks, over the sent bytes
-        assert got["headers"]["x-webhook-signature"] == webhooks.legacy_signature(endpoint["secret"], got["body"])
+        assert got["headers"]["x-webhook-signature"] == signing.legacy_signature(endpoint["secret"], got["body"])
     sent = json.loads(second["body"])
     if version == "2026-06-14.basra":  # the latest shape is the stored text itself, byte for byte
         assert second["body"] == payload_text(row).encode()
@@ -101,7 +101,7 @@ def test_a_retry_sends_and_signs_the_same_bytes_as_the_first_attempt(local: Any,
 
 def test_the_delivering_attempt_lives_in_the_delivery_row_and_redeliver_keeps_the_history(
         local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import delivery
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
@@ -114,7 +114,7 @@ def test_the_delivering_attempt_lives_in_the_delivery_row_and_redeliver_keeps_th
     rows = _partition(event_id)
     assert sorted(r["sk"].removeprefix(f"DLV#{endpoint['id']}") for r in rows) == ["", "#000#001"]
     summary = next(r for r in rows if r["sk"].count("#") == 1)
-    assert summary[webhooks.DELIVERED_ATTEMPT]["number"] == 2 and summary[webhooks.DELIVERED_ATTEMPT]["status_code"] == 200
+    assert summary[delivery.DELIVERED_ATTEMPT]["number"] == 2 and summary[delivery.DELIVERED_ATTEMPT]["status_code"] == 200
 
     def history() -> list[tuple[int, int, int]]:
         log = invoke("ListEventDeliveriesFunction", load_event("events-deliveries", key=key, path_id=event_id)).data

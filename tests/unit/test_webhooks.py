@@ -81,11 +81,11 @@ def invoke_raw(logical_id: str, event: dict[str, Any]) -> Any:
 
 
 def test_signature_matches_the_standard_webhooks_reference_library() -> None:
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import signing
 
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
     body = b'{"id":"evt_1","type":"payment.captured"}'
-    sig = webhooks.standard_signature(secret, "evt_1", 1_700_000_000, body)
+    sig = signing.standard_signature(secret, "evt_1", 1_700_000_000, body)
     expected = Webhook(secret).sign("evt_1", __import__("datetime").datetime.fromtimestamp(1_700_000_000,
                                     tz=__import__("datetime").UTC), body.decode())
     assert sig == expected
@@ -191,7 +191,8 @@ def test_a_crash_after_the_state_transaction_still_ends_in_delivery(local: Any, 
 
 def test_fan_out_and_attempts_are_idempotent(local: Any, merchant: dict[str, Any], receiver: Receiver) -> None:
     from tahsil.store import dal
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import delivery, fanout
+    from tahsil.webhooks.message import Message
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, receiver.url).data
@@ -199,11 +200,11 @@ def test_fan_out_and_attempts_are_idempotent(local: Any, merchant: dict[str, Any
     run_pipeline()
     keys = next(r["dynamodb"]["Keys"] for r in stream_records() if r["dynamodb"]["Keys"]["pk"]["S"].startswith("EVTS#"))
     event_pk, event_id = keys["pk"]["S"], keys["sk"]["S"]
-    assert webhooks.fan_out({"pk": event_pk, "sk": event_id}) == 1  # a replayed stream batch...
+    assert fanout.fan_out({"pk": event_pk, "sk": event_id}) == 1  # a replayed stream batch...
     run_pipeline()
     assert len(receiver.received) == 1  # ...sends nothing twice
-    assert webhooks.attempt(event_id, endpoint["id"], 1, 0, merchant_id=merchant["merchant_id"],
-                            mode="test") == {"outcome": "skipped"}
+    assert delivery.attempt(Message(event_id, endpoint["id"], 0, merchant_id=merchant["merchant_id"],
+                                    mode="test")) == {"outcome": "skipped"}
     deliveries = [r for r in dal.query_partition(dal.payments_table(), f"EVT#{event_id}", "DLV#") if r["sk"].count("#") == 1]
     assert len(deliveries) == 1 and deliveries[0]["attempts"] == 1
 
@@ -386,16 +387,16 @@ def test_two_rotations_at_once_never_lose_a_secret(local: Any, merchant: dict[st
     """Both read the endpoint, then both write: the second write's condition fails (409), so every secret a caller
     was shown is either in force or was refused, never silently overwritten."""
     from tahsil.api import auth
-    from tahsil.webhooks import webhooks
+    from tahsil.webhooks import endpoints
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, receiver.url, ["payment.authorized"]).data
-    stale = webhooks.load_endpoint(auth.authenticate({"X-API-Key": key}), endpoint["id"])  # what the slower request read
+    stale = endpoints.load_endpoint(auth.authenticate({"X-API-Key": key}), endpoint["id"])  # what the slower request read
     first = invoke("RotateWebhookSecretFunction", load_event("webhook-endpoints-rotate-secret", key=key,
                                                              path_id=endpoint["id"]))
     assert first.status == 200
     with monkeypatch.context() as patched:
-        patched.setattr(webhooks, "load_endpoint", lambda _p, _id: stale)
+        patched.setattr(endpoints, "load_endpoint", lambda _p, _id: stale)
         second = invoke("RotateWebhookSecretFunction", load_event("webhook-endpoints-rotate-secret", key=key,
                                                                   path_id=endpoint["id"]))
     assert second.status == 409 and "rotated by another request" in second.error["message"]

@@ -1,7 +1,7 @@
 """GET /v1/events/{id}: one event, as delivered, with its delivery status."""
 
 from tahsil.api import http, schemas
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import events
 from tahsil.webhooks.models import Event
 
 app = http.resolver()
@@ -10,7 +10,7 @@ app = http.resolver()
 @app.get("/v1/events/<id>", summary="Retrieve an event", tags=["Events"],
          responses=schemas.responses(Event, 404))
 def get_event(id: str):  # noqa: A002
-    return http.respond(app, lambda who, _ctx: webhooks.get_event(who, id))
+    return http.respond(app, lambda who, _ctx: events.get_event(who, id))
 
 
 handler = http.entrypoint(app)

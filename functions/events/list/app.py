@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from tahsil.api import http, schemas
 from tahsil.api.params import Query
 from tahsil.kernel.models import IsoDateTime
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import events
 from tahsil.webhooks.models import EventList
 
 app = http.resolver()
@@ -22,7 +22,7 @@ def list_events(
     created_gte: Annotated[IsoDateTime | None, Query()] = None,
     created_lte: Annotated[IsoDateTime | None, Query()] = None,
 ):
-    return http.respond(app, lambda who, _ctx: webhooks.list_events(
+    return http.respond(app, lambda who, _ctx: events.list_events(
         who, limit=limit, starting_after=starting_after, type_=type, delivery_status=delivery_status,
         object_id=object_id, created_gte=created_gte, created_lte=created_lte,
     ))

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from tahsil.api import http, schemas
 from tahsil.api.params import Body
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import endpoints
 from tahsil.webhooks.models import CreatedWebhookEndpoint, EndpointCreate
 
 app = http.resolver()
@@ -15,7 +15,7 @@ app = http.resolver()
 def create(body: Annotated[EndpointCreate, Body()]):
     state = http.current()
     version = body.api_version or (state.version if state is not None else None)  # body, else Tahsil-Version
-    return http.respond(app, lambda who, _ctx: webhooks.create_endpoint(
+    return http.respond(app, lambda who, _ctx: endpoints.create_endpoint(
         who, name=body.name or body.url, url=body.url, enabled_events=body.enabled_events, description=body.description,
         api_version=version,
     ), status=201)

@@ -1,7 +1,7 @@
 """DELETE /v1/webhook-endpoints/{id}: stop sending to it."""
 
 from tahsil.api import http, schemas
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import endpoints
 from tahsil.webhooks.models import DeletedWebhookEndpoint
 
 app = http.resolver()
@@ -10,7 +10,7 @@ app = http.resolver()
 @app.delete("/v1/webhook-endpoints/<id>", summary="Delete a webhook endpoint", tags=["Webhooks"],
             responses=schemas.responses(DeletedWebhookEndpoint, 404))
 def delete(id: str):  # noqa: A002
-    return http.respond(app, lambda who, _ctx: webhooks.delete_endpoint(who, id))
+    return http.respond(app, lambda who, _ctx: endpoints.delete_endpoint(who, id))
 
 
 handler = http.entrypoint(app)

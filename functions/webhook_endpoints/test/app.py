@@ -1,7 +1,7 @@
 """POST /v1/webhook-endpoints/{id}/test: send a test event through the real pipeline."""
 
 from tahsil.api import http, schemas
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import events
 from tahsil.webhooks.models import Event
 
 app = http.resolver()
@@ -10,7 +10,7 @@ app = http.resolver()
 @app.post("/v1/webhook-endpoints/<id>/test", summary="Send a test event", tags=["Webhooks"],
           responses=schemas.responses(Event, 404, status=202))
 def send_test(id: str):  # noqa: A002
-    return http.respond(app, lambda who, ctx: webhooks.send_test(who, id, ctx), status=202)
+    return http.respond(app, lambda who, ctx: events.send_test(who, id, ctx), status=202)
 
 
 handler = http.entrypoint(app)

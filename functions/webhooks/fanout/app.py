@@ -5,13 +5,13 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from tahsil.api import workers
 from tahsil.kernel.events import is_event_image
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import fanout
 
 
 def fan_out(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else None
     if record.event_name == DynamoDBRecordEventName.INSERT and is_event_image(image):
-        count = webhooks.fan_out({"pk": image["pk"], "sk": image["sk"]})
+        count = fanout.fan_out({"pk": image["pk"], "sk": image["sk"]})
         workers.logger.info("event fanned out", extra={"event_id": image.get("id"), "deliveries": count})
 
 

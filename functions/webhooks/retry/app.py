@@ -1,6 +1,6 @@
 """Step Functions task: one retry attempt; the answer tells the state machine to wait again or stop."""
 
 from tahsil.api import workers
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import delivery
 
-handler = workers.task_handler(webhooks.retry_step)
+handler = workers.task_handler(delivery.retry_step)

@@ -18,7 +18,7 @@ from tahsil.console.models import GoLive, GoLiveCheck, GoLiveReview, PayoutDesti
 from tahsil.kernel.money import MINOR_UNITS
 from tahsil.kernel.principal import SCOPES
 from tahsil.payments.models import IntentStatus, PaymentStatus
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import rendering
 
 MODULE = "constants.js"
 
@@ -68,8 +68,8 @@ STATUS_TONES: dict[str, str] = {word: tone for tone, words in _TONES.items() for
 def constants() -> dict[str, Any]:
     """Name -> value, as the module exports them."""
     return {
-        "EVENT_TYPES": list(webhooks.EVENT_TYPES),
-        "TEST_EVENT": webhooks.TEST_EVENT,
+        "EVENT_TYPES": list(rendering.EVENT_TYPES),
+        "TEST_EVENT": rendering.TEST_EVENT,
         "MINOR_UNITS": dict(MINOR_UNITS),
         "SCOPES": dict(SCOPES),
         # Payout currency -> how its bank account is written: "aba" (routing and account number) or "iban".

@@ -42,7 +42,7 @@ from tahsil.kernel.errors import Conflict, InvalidRequest, NotFound
 from tahsil.kernel.ids import new_id
 from tahsil.kernel.principal import Principal
 from tahsil.store import counters, dal
-from tahsil.webhooks import deliveries, webhooks
+from tahsil.webhooks import deliveries, events, outbox
 
 NAMES = {
     "business_profile": "Business profile",
@@ -174,12 +174,12 @@ def _test_payment(merchant_id: str, now: dt.datetime) -> dict[str, Any]:
         return _check("test_payment", True, "test", last["object_id"],
                       f"Test payment {last['object_id']} was captured and its webhook {last['event_id']} was received.")
     captured: list[dict[str, Any]] = []
-    for scanned, event in enumerate(webhooks.owner_events(f"{merchant_id}#test"), start=1):
+    for scanned, event in enumerate(outbox.owner_events(f"{merchant_id}#test"), start=1):
         if scanned > MAX_EVENT_ROWS:  # no filter expression: the bound is on rows read, not on rows that match
             break
         if event["type"] == "payment.captured":
             captured.append(event)
-    rows = webhooks.summaries_of(captured) if captured else {}
+    rows = events.summaries_of(captured) if captured else {}
     for event in captured:
         if any(r["status"] == "delivered" for r in rows.get(event["id"], [])):
             return _check("test_payment", True, "test", event["object_id"],

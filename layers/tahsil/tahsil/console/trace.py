@@ -37,7 +37,7 @@ from tahsil.kernel.principal import Principal
 from tahsil.payments import checkout, intents, payments
 from tahsil.payments.models import PaymentStatus
 from tahsil.store import dal
-from tahsil.webhooks import deliveries, webhooks
+from tahsil.webhooks import deliveries, outbox
 
 MAX_EVENT_ROWS = 2_000
 MAX_LOG_PAGES = 5
@@ -99,7 +99,7 @@ def fulfill(p: Principal, payment_id: str, req: FulfillmentCreate, ctx: RequestC
 def _events(p: Principal, since: dt.datetime, wanted: dict[str, int]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     counts = dict.fromkeys(wanted, 0)
-    for read, event in enumerate(webhooks.owner_events(p.owner, newest_first=False, since=since, page_size=200),
+    for read, event in enumerate(outbox.owner_events(p.owner, newest_first=False, since=since, page_size=200),
                                  start=1):
         if event["object_id"] in counts:
             found.append(event)

@@ -13,7 +13,7 @@ Where the rows are (PaymentsTable): ``EVTS#<merchant>#<mode>`` / ``<event id>``,
 and mode, in no index. Event ids sort by time (``new_event_id``), so that partition read backwards is the
 merchant's events, newest first, and an event is a GetItem whose key comes from the caller's principal and
 the id. Rows written before this layout are ``EVT#<event id>`` / ``EVT`` with a ``by_owner`` copy
-(gsi1pk ``<merchant>#<mode>#EVT``); readers still find and list them (``tahsil.webhooks.webhooks``).
+(gsi1pk ``<merchant>#<mode>#EVT``); readers still find and list them (``tahsil.webhooks.outbox``).
 An event's deliveries stay in their own partition, ``EVT#<event id>`` (``delivery_partition``).
 """
 

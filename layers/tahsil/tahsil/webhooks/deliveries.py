@@ -1,13 +1,13 @@
 """Reading the webhook delivery log by endpoint (the console's Webhooks page, go-live, trace).
 
-The rows are the ones ``tahsil.webhooks`` writes, in the PaymentsTable:
+The rows are the ones ``tahsil.webhooks.delivery`` writes, in the PaymentsTable:
   EVT#<evt> / DLV#<endpoint>                    a delivery (status, attempts, round, last status code)
   EVT#<evt> / DLV#<endpoint>#<round>#<nnn>      an attempt that did not deliver (time, status code, latency,
                                                 error class); the one that delivered is the delivery row's
                                                 ``delivered_attempt``
 Delivery rows are in no index (an index copy would cost a write unit per delivery, and one endpoint's
 partition of it would be a hot partition): one endpoint's deliveries, newest first, are read by walking
-the merchant's events (``webhooks.owner_events``) and reading their rows for that endpoint by key
+the merchant's events (``outbox.owner_events``) and reading their rows for that endpoint by key
 (BatchGetItem), at most ``MAX_EVENTS`` events per call. The overview's numbers come from counters
 (``tahsil.store.counters``, scope ``DLV#<merchant>#<mode>``), not from these rows.
 """
@@ -22,15 +22,16 @@ from tahsil.kernel.errors import InvalidRequest
 from tahsil.kernel.events import delivery_partition
 from tahsil.kernel.principal import Principal
 from tahsil.store import dal
-from tahsil.webhooks import webhooks
+from tahsil.webhooks import delivery, outbox
+from tahsil.webhooks.endpoints import load_endpoint, owner_endpoints
 
-ATTEMPT_FIELDS = webhooks.ATTEMPT_FIELDS
+ATTEMPT_FIELDS = delivery.ATTEMPT_FIELDS
 
 
 def endpoints(owner: str) -> list[dict[str, Any]]:
     """Every endpoint of a merchant and mode, deleted ones included (their deliveries still count)."""
     merchant_id, mode = owner.split("#", 1)
-    return webhooks.owner_endpoints(merchant_id, mode)
+    return owner_endpoints(merchant_id, mode)
 
 
 MAX_EVENTS = 2_000  # events walked per call looking for one endpoint's deliveries
@@ -42,7 +43,7 @@ def walk(owner: str, endpoint_id: str, *, since: dt.datetime | None = None, unti
     """(event, its delivery row to this endpoint or None), newest event first, at most ``max_events`` events
     (default ``MAX_EVENTS``)."""
     max_events = max_events or MAX_EVENTS
-    events = webhooks.owner_events(owner, newest_first=newest_first, after=after, since=since,
+    events = outbox.owner_events(owner, newest_first=newest_first, after=after, since=since,
                                    before=until + dt.timedelta(microseconds=1) if until else None, page_size=100)
     chunk: list[dict[str, Any]] = []
 
@@ -83,7 +84,7 @@ def attempts(event_id: str, endpoint_id: str) -> list[dict[str, Any]]:
     """One delivery's attempts, oldest first."""
     rows = dal.query_partition(dal.payments_table(), delivery_partition(event_id), f"DLV#{endpoint_id}")
     summary = next((r for r in rows if r["sk"] == f"DLV#{endpoint_id}"), None)
-    return [{"event_id": event_id, "endpoint_id": endpoint_id, **t} for t in webhooks.attempt_history(summary, rows)]
+    return [{"event_id": event_id, "endpoint_id": endpoint_id, **t} for t in delivery.attempt_history(summary, rows)]
 
 
 def attempt_id(event_id: str, endpoint_id: str, round_: int, number: int) -> str:
@@ -106,11 +107,11 @@ def endpoint_deliveries(p: Principal, endpoint_id: str, *, limit: int, starting_
     A page walks at most ``MAX_EVENTS`` events; when it stops there, ``has_more`` is true and the cursor is
     the last event walked (an endpoint subscribed to few event types can have short pages).
     """
-    webhooks.load_endpoint(p, endpoint_id)  # 404 unless it is this merchant's, in this mode
+    load_endpoint(p, endpoint_id)  # 404 unless it is this merchant's, in this mode
     anchor = None
     if starting_after:
         if starting_after.startswith("evt_"):
-            anchor = webhooks.find_event(p.merchant_id, p.mode, starting_after)
+            anchor = outbox.find_event(p.merchant_id, p.mode, starting_after)
         if anchor is None:
             raise InvalidRequest("starting_after must be the event_id of a delivery in this list", param="starting_after")
     page: list[dict[str, Any]] = []
