@@ -4,7 +4,7 @@ from typing import Annotated
 
 from tahsil.api import http, schemas
 from tahsil.api.params import Body
-from tahsil.payments import lifecycle
+from tahsil.payments import authentication, lifecycle
 from tahsil.payments.models import Payment, PaymentCreate
 
 app = http.resolver()
@@ -14,6 +14,7 @@ app = http.resolver()
           responses=schemas.processor_responses(Payment, 402, 409))
 def authorize(body: Annotated[PaymentCreate, Body()]):
     state = http.current()
+    authentication.remember_base(app.current_event)
     return lifecycle.create_counted(state.principal if state else None, body, capture=False,
                                      respond=lambda action: http.respond(app, action))
 

@@ -47,6 +47,8 @@ class PaymentStatus(StrEnum):
     CAPTURE_PENDING = "capture_pending"  # capture acknowledged by the processor, waiting for its confirmation
     VOID_PENDING = "void_pending"
     REFUND_PENDING = "refund_pending"
+    # Waiting for the shopper to authenticate with their bank (3-D Secure 2; tahsil.payments.authentication).
+    REQUIRES_ACTION = "requires_action"
 
 
 # The lifecycle's transitions are written down once, in tahsil.payments.machine.
@@ -128,6 +130,16 @@ class Customer(Strict):
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+ReturnUrl = Annotated[
+    str,
+    AfterValidator(lambda value: _redirect_url(value)),
+    Field(description="Where the shopper comes back after authenticating with their bank (3-D Secure); "
+                      "https:// (http://localhost and http://127.0.0.1 allowed for testing), at most 2048 characters. "
+                      "Without it, a card that needs authentication is declined (authentication_required)",
+          examples=["https://shop.example/order/123/paid"]),
+]
+
+
 class PaymentCreate(Strict):
     amount: Amount
     currency: Currency
@@ -135,6 +147,7 @@ class PaymentCreate(Strict):
     customer: Customer | None = None
     description: ShortText | None = None
     metadata: Metadata | None = None
+    return_url: ReturnUrl | None = None
 
 
 class CaptureRequest(Strict):
