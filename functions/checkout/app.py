@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from tahsil.api import http
 from tahsil.kernel.errors import NotFound
-from tahsil.payments import authentication, checkout, intents
+from tahsil.payments import challenge, checkout, intents
 
 app = http.resolver()
 
@@ -51,17 +51,17 @@ def checkout_asset(name: str):
 def authentication_page(id: str):
     """Tahsil's 3-D Secure test page: a plain form (no script) with Complete and Fail."""
     token = app.current_event.get_query_string_value("token") or ""
-    item = authentication.load(id, token)
-    return Response(200, "text/html; charset=utf-8", authentication.page(item, token),
-                    headers=dict(authentication.PAGE_HEADERS))
+    item = challenge.load(id, token)
+    return Response(200, "text/html; charset=utf-8", challenge.page(item, token),
+                    headers=dict(challenge.PAGE_HEADERS))
 
 
 @app.post("/checkout/authenticate/<id>", include_in_schema=False)
 def authentication_return(id: str):
     """The shopper's answer: committed once (tahsil.payments.authentication), then 303 to the return_url."""
-    form = authentication.query(app.current_event.decoded_body or "")
-    item = authentication.load(id, form.get("token"))
-    location = authentication.complete(item, form.get("result", ""))
+    form = challenge.query(app.current_event.decoded_body or "")
+    item = challenge.load(id, form.get("token"))
+    location = challenge.complete(item, form.get("result", ""))
     return Response(303, "text/plain; charset=utf-8", "", headers={"Location": location, "Cache-Control": "no-store"})
 
 
