@@ -141,3 +141,28 @@ def test_the_return_takes_a_form_and_nothing_else(sk: str) -> None:
     event["body"] = '{"result": "complete"}'
     assert invoke("CheckoutPageFunction", event).status == 415
     assert get(sk, pay["id"]).data["status"] == "requires_action"
+
+
+def test_a_challenge_nobody_finishes_fails_after_an_hour_on_the_timer_wheel(sk: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from tahsil.kernel import clock
+    from tahsil.payments import expiry
+    from tests.unit.test_expiry import run_wheel
+
+    pay = authorize(sk, body(card={"number": CHALLENGE}, return_url=RETURN)).data
+    [deadline] = expiry.deadlines({"type": "payment.requires_action", "object": pay})
+    assert deadline["action"] == "abandon"
+    buckets = expiry.register([deadline])
+    run_wheel(buckets)  # not yet due: nothing happens
+    assert get(sk, pay["id"]).data["status"] == "requires_action"
+    real = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real() + dt.timedelta(hours=1, minutes=2))
+    run_wheel(buckets)
+    run_wheel(buckets)  # a retried execution: nothing happens twice
+    failed = get(sk, pay["id"]).data
+    assert failed["status"] == "failed" and failed["decline_code"] == "authentication_abandoned"
+    assert events_of(pay["id"]) == ["payment.failed", "payment.requires_action"]
+    # the shopper coming back late changes nothing
+    raw = _return(pay["next_action"]["redirect_to_url"]["url"], "complete")
+    assert raw["statusCode"] == 303 and get(sk, pay["id"]).data["status"] == "failed"

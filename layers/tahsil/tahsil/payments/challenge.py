@@ -12,11 +12,12 @@ import html
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tahsil.connectors.base import CardData, Operation
+from tahsil.connectors.base import CardData, Operation, Outcome
+from tahsil.kernel import clock
 from tahsil.kernel.errors import InvalidRequest, NotFound
 from tahsil.kernel.ids import looks_like
 from tahsil.payments import lifecycle
-from tahsil.payments.authentication import DECLINE_FAILED, with_payment_id
+from tahsil.payments.authentication import DECLINE_ABANDONED, DECLINE_FAILED, with_payment_id
 from tahsil.payments.models import PaymentStatus
 from tahsil.payments.payments import SIMULATOR
 from tahsil.store import crypto, dal
@@ -68,6 +69,21 @@ def complete(item: dict[str, Any], result: str) -> str:
             extra["decline_code"] = DECLINE_FAILED
         item = lifecycle.commit_authorization(item["id"], outcome, extra=extra)
     return with_payment_id(item.get("return_url") or "", item["id"])
+
+
+def abandon(payment_id: str) -> bool:
+    """The timer: a payment still ``requires_action`` an hour on fails (``authentication_abandoned``), once.
+    True if this call did it; False if the shopper came back first, or the time has not come."""
+    item = dal.get(dal.payments_table(), f"PAY#{payment_id}", "PAY")
+    if item is None or item["status"] != PaymentStatus.REQUIRES_ACTION \
+            or clock.iso(clock.now()) < str(item.get("authentication_expires_at") or ""):
+        return False
+    three_ds = {**(item.get("three_d_secure") or {}), "result": "abandoned", "liability_shift": False}
+    outcome = Outcome("declined", "05", "Authentication abandoned", processor_reference=item["id"],
+                      processor_reason=DECLINE_ABANDONED)
+    updated = lifecycle.commit_authorization(payment_id, outcome, trigger="authorize.abandoned", known=item,
+                                             extra={"decline_code": DECLINE_ABANDONED, "three_d_secure": three_ds})
+    return updated["status"] == PaymentStatus.FAILED and updated.get("decline_code") == DECLINE_ABANDONED
 
 
 def _operation(item: dict[str, Any]) -> Operation:
