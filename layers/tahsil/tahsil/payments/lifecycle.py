@@ -62,7 +62,7 @@ from tahsil.store import aws, crypto, dal
 if TYPE_CHECKING:
     from types import ModuleType
 
-TEST_CARDS: frozenset[str] = frozenset({*cards.SEED_TEST_CARDS, *cards.VELOCITY_TEST_CARDS})
+TEST_CARDS: frozenset[str] = frozenset({*cards.SEED_TEST_CARDS, *cards.VELOCITY_TEST_CARDS, *cards.THREEDS_TEST_CARDS})
 DECLINE_UNREACHABLE = "processor_unreachable"
 
 

@@ -216,7 +216,15 @@ class Payment(BaseModel):
         default=None, description="A capture, void or refund acknowledged by the processor and not yet confirmed: "
                                   "type, amount, transaction_id")
     decline_code: str | None = Field(default=None, description="processor_unreachable when no answer came from the "
-                                                               "processor before the recovery deadline (live payments)")
+                                     "processor before the recovery deadline (live payments); authentication_required, "
+                                     "authentication_failed or authentication_abandoned (3-D Secure)")
+    three_d_secure: dict[str, Any] | None = Field(
+        default=None, description="null, or how the cardholder was authenticated (3-D Secure 2): version, "
+                                  "flow (frictionless or challenge), result (authenticated, failed, abandoned, or null "
+                                  "while waiting), liability_shift")
+    next_action: dict[str, Any] | None = Field(
+        default=None, description="While status is requires_action: {type: redirect_to_url, redirect_to_url: {url, "
+                                  "return_url}}; send the shopper to url")
     review: dict[str, Any] | None = Field(default=None, description="Set when the processor's notification "
                                                                   "contradicted Tahsil's record: reason, at")
 
