@@ -1,4 +1,5 @@
-"""GET /checkout/{id}: the hosted checkout page; GET /checkout/assets/{name}: its script and styles.
+"""GET /checkout/{id}: the hosted checkout page; GET /checkout/assets/{name}: its script and styles;
+GET/POST /checkout/authenticate/{id}: the 3-D Secure test page and the shopper's return.
 
 The page is HTML rendered from the intent (``tahsil.payments.checkout``) for whoever holds the client
 secret in its URL; script and styles are files served from here, so the CSP needs no inline code.
@@ -12,7 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from tahsil.api import http
 from tahsil.kernel.errors import NotFound
-from tahsil.payments import checkout, intents
+from tahsil.payments import challenge, checkout, intents
 
 app = http.resolver()
 
@@ -46,4 +47,22 @@ def checkout_asset(name: str):
                     headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
 
 
-handler = http.entrypoint(app)
+@app.get("/checkout/authenticate/<id>", include_in_schema=False)
+def authentication_page(id: str):
+    """Tahsil's 3-D Secure test page: a plain form (no script) with Complete and Fail."""
+    token = app.current_event.get_query_string_value("token") or ""
+    item = challenge.load(id, token)
+    return Response(200, "text/html; charset=utf-8", challenge.page(item, token),
+                    headers=dict(challenge.PAGE_HEADERS))
+
+
+@app.post("/checkout/authenticate/<id>", include_in_schema=False)
+def authentication_return(id: str):
+    """The shopper's answer: committed once (tahsil.payments.authentication), then 303 to the return_url."""
+    form = challenge.query(app.current_event.decoded_body or "")
+    item = challenge.load(id, form.get("token"))
+    location = challenge.complete(item, form.get("result", ""))
+    return Response(303, "text/plain; charset=utf-8", "", headers={"Location": location, "Cache-Control": "no-store"})
+
+
+handler = http.entrypoint(app, form=True)  # the authentication page posts an HTML form

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.test_webhooks_pipeline import Receiver
 from tests.support.lambdas import invoke, load_event
-from tests.unit.test_payments import authorize
+from tests.support.payments import authorize
 from tests.unit.test_webhooks import create_endpoint, invoke_raw, run_pipeline
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tahsil.kernel.events import payload_of
 from tests.support.lambdas import invoke, load_event
-from tests.unit.test_payments import act, authorize, get, table_items
+from tests.support.payments import act, authorize, get, run_wheel, table_items
 
 DAY = 86400
 
@@ -119,19 +119,6 @@ def test_new_authorizations_put_their_deadlines_on_the_wheel_with_one_execution_
     assert sorted(e["name"] for e in running) == sorted(f"wheel-60s-{b}" for b in buckets)
     assert all(e["status"] == "RUNNING" for e in running)
     assert expiry.execution_input(bucket)["due_at"] == clock.iso(dt.datetime.fromtimestamp(bucket, dt.UTC))
-
-
-def run_wheel(buckets: list[int]) -> list[dict[str, Any]]:
-    """What each bucket's execution does once its wait is over: Sweep until done (statemachines/expiry.asl.json)."""
-    from tahsil.payments import expiry
-
-    pages = []
-    for bucket in sorted(buckets):
-        state = expiry.execution_input(bucket)
-        while not state["done"]:
-            state = expiry.sweep(state)
-            pages.append(state)
-    return pages
 
 
 @pytest.fixture

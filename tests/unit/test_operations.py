@@ -365,7 +365,7 @@ def test_a_failed_stream_batch_is_replayed_once_its_deliveries_queued_once_and_r
     from tahsil.store import dal
     from tahsil_local.pollers import passes
     from tahsil_local.template import load
-    from tests.unit.test_payments import authorize
+    from tests.support.payments import authorize
     from tests.unit.test_webhooks import create_endpoint, invoke_raw, stream_records
 
     key = merchant["keys"]["test"]["secret"]
@@ -403,7 +403,7 @@ def test_a_batch_that_fails_again_stays_on_its_failure_queue(local_webhooks: dic
 
     from tahsil.console import redrive
     from tahsil.store import dal
-    from tests.unit.test_payments import authorize
+    from tests.support.payments import authorize
     from tests.unit.test_webhooks import stream_records
 
     authorize(merchant["keys"]["test"]["secret"])
@@ -494,7 +494,7 @@ def test_a_dead_lettered_delivery_is_redriven_and_delivered_once_even_if_dead_le
     from tahsil_local.pollers import passes
     from tahsil_local.template import load
     from tests.integration.test_webhooks_pipeline import Receiver
-    from tests.unit.test_payments import authorize
+    from tests.support.payments import authorize
     from tests.unit.test_webhooks import create_endpoint, invoke_raw, stream_records
 
     receiver = Receiver()

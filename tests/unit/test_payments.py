@@ -11,46 +11,7 @@ import pytest
 
 from tahsil.kernel.events import payload_of, payload_text
 from tests.support.lambdas import handler_of, invoke, load_event
-
-CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
-
-
-def body(**over: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"amount": 9999, "currency": "USD", "card": dict(CARD), "description": "Order #1"}
-    card = over.pop("card", None)
-    if card:
-        base["card"].update(card)
-    base.update(over)
-    return base
-
-
-def authorize(key: str, payload: dict[str, Any] | str | None = None, *, idem: str | None = None, sale: bool = False):
-    headers = {"Idempotency-Key": idem} if idem else None
-    name = "payments-sale" if sale else "payments-authorize"
-    event = load_event(name, key=key, body=payload if payload is not None else body(), headers=headers)
-    if idem is None:
-        event["headers"].pop("Idempotency-Key", None)
-        event["multiValueHeaders"].pop("Idempotency-Key", None)
-    return invoke("SalePaymentFunction" if sale else "AuthorizePaymentFunction", event)
-
-
-def act(action: str, key: str, payment_id: str, payload: dict[str, Any] | None = None):
-    fn = {"capture": "CapturePaymentFunction", "void": "VoidPaymentFunction", "refund": "RefundPaymentFunction"}[action]
-    return invoke(fn, load_event(f"payments-{action}", key=key, path_id=payment_id, body=payload or {}))
-
-
-def get(key: str, payment_id: str):
-    return invoke("GetPaymentFunction", load_event("payments-get", key=key, path_id=payment_id))
-
-
-def table_items() -> list[dict[str, Any]]:
-    from tahsil.store import dal
-
-    client = dal._ddb()
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator("scan").paginate(TableName=dal.payments_table()):
-        items.extend(dal.load(i) for i in page["Items"])
-    return items
+from tests.support.payments import CARD, act, authorize, body, get, table_items  # noqa: F401 - used by the tests below
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.lambdas import invoke, load_event
-from tests.unit.test_payments import authorize
+from tests.support.payments import authorize
 from tests.unit.test_webhooks import Receiver, create_endpoint, invoke_raw, run_pipeline
 
 

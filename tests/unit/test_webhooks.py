@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.integration.test_webhooks_pipeline import Receiver
 from tests.support.lambdas import invoke, load_event
-from tests.unit.test_payments import authorize
+from tests.support.payments import authorize
 
 
 @pytest.fixture

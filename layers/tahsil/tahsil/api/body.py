@@ -154,3 +154,15 @@ def check(event: dict[str, Any]) -> None:
         return
     if not isinstance(parse(raw), dict):
         raise InvalidRequest("request body must be a JSON object", param="body")
+
+
+def check_form(event: dict[str, Any]) -> None:
+    """A route that takes an HTML form: the size limit, and the form's media type (415 otherwise)."""
+    raw = raw_bytes(event) if event.get("body") else b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is {len(raw):,} bytes; the limit is {MAX_BODY_BYTES:,}", param="body")
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+    sent = (headers.get("content-type") or "").strip()
+    if raw and _media_type(sent)[0] != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("send the form as `Content-Type: application/x-www-form-urlencoded`",
+                                   param="Content-Type")

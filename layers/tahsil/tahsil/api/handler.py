@@ -23,6 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from tahsil.api import auth, idempotency, ratelimit, requestlog
 from tahsil.api.body import check as check_body
+from tahsil.api.body import check_form
 from tahsil.api.envelope import JSON, error_body, internal_error, no_route, request_id_of, worded
 from tahsil.api.state import REQUEST, RequestState
 from tahsil.api.tracing import drop_unsent_metrics, traced
@@ -62,7 +63,7 @@ def _error_response(event: dict[str, Any], exc: TahsilError) -> dict[str, Any]:
 
 
 def _before(event: dict[str, Any], state: RequestState, rate_class: str | None, authenticate: bool,
-            fallback: bool = False) -> dict[str, Any] | None:
+            fallback: bool = False, form: bool = False) -> dict[str, Any] | None:
     """Checks that run before the route; an answer here ends the request."""
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
     path = str(event.get("path") or "")
@@ -79,7 +80,10 @@ def _before(event: dict[str, Any], state: RequestState, rate_class: str | None, 
             raise no_route(event)
         if authenticate and path.startswith("/v1/") and (method, resource) not in auth.OPEN_ROUTES:
             state.principal = auth.authenticate_event(event, audit=state.audit)
-        check_body(event)  # after the key, as Stripe does: a bad key is a 401 whatever the body
+        if form:  # a browser's form post (the 3-D Secure return page): size-checked, parsed by its route
+            check_form(event)
+        else:
+            check_body(event)  # after the key, as Stripe does: a bad key is a 401 whatever the body
         if rate_class == "public" or (rate_class is None and path.startswith(ratelimit.PUBLIC_PREFIXES)):
             source = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp") or "unknown"
             decision = ratelimit.check(f"ip:{source}", "public", ratelimit.limit_for("public"))
@@ -169,7 +173,7 @@ def canonical(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def entrypoint(app: APIGatewayRestResolver | None, *, rate_class: str | None = None, authenticate: bool = True,
-               fallback: bool = False) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+               fallback: bool = False, form: bool = False) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler. ``rate_class="public"`` applies the per-IP limit to a route outside /public/;
     ``authenticate=False`` opts a /v1 route out of API-key authentication (it then authenticates itself).
     ``fallback=True`` (``app`` None) is the handler API Gateway calls for a method or path no route has:
@@ -188,7 +192,7 @@ def entrypoint(app: APIGatewayRestResolver | None, *, rate_class: str | None = N
         try:
             idempotency.register_context(context)
             try:
-                response = _before(event, state, rate_class, authenticate, fallback)
+                response = _before(event, state, rate_class, authenticate, fallback, form)
                 if response is None:
                     assert app is not None, "only a fallback entrypoint has no resolver"
                     response = app.resolve(event, context)

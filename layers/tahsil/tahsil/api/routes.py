@@ -22,6 +22,7 @@ UNDOCUMENTED: dict[str, tuple[str, ...]] = {
     "/favicon.ico": ("GET",),
     "/checkout/{id}": ("GET",),
     "/checkout/assets/{name}": ("GET",),
+    "/checkout/authenticate/{id}": ("GET", "POST"),  # the 3-D Secure page and the shopper's return (tahsil.payments.authentication)
     "/connectors/adyen/{merchant_id}/notifications": ("POST",),  # Adyen's, not a merchant's (docs/connectors.md)
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

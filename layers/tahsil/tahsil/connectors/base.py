@@ -52,15 +52,19 @@ class Operation(NamedTuple):
 
 @dataclass(frozen=True)
 class Outcome:
-    """approved: done; declined: refused (``code`` says why); pending: acknowledged, settles by notification."""
+    """approved: done; declined: refused (``code`` says why); pending: acknowledged, settles by notification;
+    requires_action: the shopper must authenticate first (3-D Secure 2; ``action`` says where to send them)."""
 
-    status: Literal["approved", "declined", "pending"]
+    status: Literal["approved", "declined", "pending", "requires_action"]
     code: str  # a key of SEED_CODES
     message: str
     processor_reference: str | None = None
     processor_reason: str | None = None
     auth_code: str | None = None
     risk_flag: bool = False  # the simulator's risky test card (adds to the fraud score)
+    # 3-D Secure 2: {version, flow, result, liability_shift} when the payment was authenticated
+    three_d_secure: dict[str, object] | None = None
+    action: dict[str, object] | None = None  # requires_action: what the processor asks (e.g. Adyen's action)
 
     def __post_init__(self) -> None:
         if self.code not in SEED_CODES:

@@ -28,10 +28,31 @@ class Simulator(Connector):
             if op.card is None:
                 raise ValueError("an authorization needs a card")
             answer = self._decide(op.card.number, op.payment_id)
+            if answer.authentication == "challenge" and not answer.approved and answer.response_code == "00":
+                return Outcome("requires_action", "00", "Authentication required", processor_reference=op.reference,
+                               action={"type": "challenge"}, three_d_secure=three_ds("challenge", None))
             return Outcome("approved" if answer.approved else "declined", answer.response_code, answer.response_message,
                            processor_reference=op.reference, processor_reason=None, auth_code=answer.auth_code,
-                           risk_flag=bool(answer.fraud_flag))
+                           risk_flag=bool(answer.fraud_flag),
+                           three_d_secure=three_ds(answer.authentication, "authenticated")
+                           if answer.authentication else None)
         return Outcome("approved", "00", "Approved", processor_reference=op.reference)
+
+    def authenticated(self, op: Operation, *, completed: bool) -> Outcome:
+        """The issuer's answer once the shopper completed (or failed) the test challenge."""
+        if not completed:
+            return Outcome("declined", "05", "Authentication failed", processor_reference=op.reference,
+                           processor_reason="authentication_failed", three_d_secure=three_ds("challenge", "failed"))
+        assert op.card is not None
+        answer = self._decide(op.card.number, op.payment_id, authenticated=True)
+        return Outcome("approved" if answer.approved else "declined", answer.response_code, answer.response_message,
+                       processor_reference=op.reference, auth_code=answer.auth_code,
+                       three_d_secure=three_ds("challenge", "authenticated"))
 
     def lookup(self, op: Operation, *, timeout: float = 0) -> Outcome:
         return self.execute(op, timeout=timeout)  # deterministic: asking again gives the same answer
+
+
+def three_ds(flow: str, result: str | None) -> dict[str, object]:
+    """A payment's ``three_d_secure``: liability shifts to the issuer once the cardholder authenticated."""
+    return {"version": "2.2.0", "flow": flow, "result": result, "liability_shift": result == "authenticated"}

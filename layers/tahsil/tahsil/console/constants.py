@@ -56,7 +56,7 @@ _TONES: dict[str, tuple[str, ...]] = {
            "ready_for_approval", "traceable", "installed", "latest", "current", "verified", "recorded"),
     "warn": ("pending", "retrying", "requested", "in_review", "rolled", "partial", "partially_refunded", "refunded",
              "missing", "no_endpoint", "no_endpoints", "unverified", "warn", "processing", "capture_pending",
-             "void_pending", "refund_pending"),
+             "void_pending", "refund_pending", "requires_action"),
     "bad": ("failed", "denied", "revoked", "disabled", "rejected", "blocked", "not_ready", "voided", "expired",
             "limited", "bad", "locked"),
     "": ("created", "canceled", "supported"),

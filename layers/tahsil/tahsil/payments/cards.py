@@ -53,6 +53,7 @@ class IssuerAnswer(NamedTuple):
     response_message: str
     auth_code: str | None
     fraud_flag: bool = False  # the card is on the risky list (adds to the fraud score)
+    authentication: str | None = None  # 3-D Secure test cards: "challenge" or "frictionless"
 
 
 # Seed 002, "Test Cards": number -> (response code, message).
@@ -76,6 +77,15 @@ VELOCITY_TEST_CARDS: dict[str, int] = {
 }
 
 
+# Tahsil's 3-D Secure 2 test cards (test mode): number -> (flow, the issuer's answer after a completed
+# authentication). Seed 002's cards never ask for authentication.
+THREEDS_TEST_CARDS: dict[str, tuple[str, tuple[str, str] | None]] = {
+    "4000002760003184": ("challenge", None),  # approved once the shopper completes the challenge
+    "4000000000003220": ("frictionless", None),  # authenticated without a challenge, authorized at once
+    "4000008400001629": ("challenge", ("05", "Do not honor")),  # declined by the issuer after authenticating
+}
+
+
 class TestCardRule(NamedTuple):
     """How the fraud rules treat a test card in test mode.
 
@@ -92,13 +102,22 @@ def test_card_rule(number: str, mode: str) -> TestCardRule | None:
         return None
     if number in VELOCITY_TEST_CARDS:
         return TestCardRule(velocity=VELOCITY_TEST_CARDS[number])
-    if number in SEED_TEST_CARDS:
+    if number in SEED_TEST_CARDS or number in THREEDS_TEST_CARDS:
         return TestCardRule()
     return None
 
 
-def issuer_decision(number: str, payment_id: str) -> IssuerAnswer:
-    """The simulated issuer: deterministic, so a test card always gives the same answer."""
+def issuer_decision(number: str, payment_id: str, *, authenticated: bool = False) -> IssuerAnswer:
+    """The simulated issuer: deterministic, so a test card always gives the same answer. A 3-D Secure test card
+    asks for authentication first (``authentication``); ``authenticated`` is its answer after a completed one."""
+    if number in THREEDS_TEST_CARDS:
+        flow, after = THREEDS_TEST_CARDS[number]
+        if flow == "challenge" and not authenticated:
+            return IssuerAnswer(False, "00", "Authentication required", None, authentication="challenge")
+        if after is not None:
+            return IssuerAnswer(False, after[0], after[1], None, authentication=flow)
+        auth_code = str(int(hashlib.sha256(payment_id.encode()).hexdigest()[:8], 16) % 1_000_000).zfill(6)
+        return IssuerAnswer(True, "00", "Approved", auth_code, authentication=flow)
     if number in TEST_DECLINES:
         code, message = TEST_DECLINES[number]
         return IssuerAnswer(False, code, message, None)

@@ -31,6 +31,7 @@ from tahsil.kernel.errors import ConcurrentUpdate, NotFound
 from tahsil.kernel.events import RequestContext, event_row, payload_of
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger
+from tahsil.payments import authentication
 from tahsil.payments.payments import load_payment, view
 from tahsil.store import aws, dal
 
@@ -145,6 +146,9 @@ def deadlines(event: dict[str, Any]) -> list[dict[str, str]]:
                 {"kind": "payment", "id": obj["id"], "action": "expire", "at": clock.iso(expires_at)}]
     if event["type"] == "payment.authorization_expiring" and obj.get("status") == "authorized" and obj.get("expires_at"):
         return [{"kind": "payment", "id": obj["id"], "action": "expire", "at": obj["expires_at"]}]
+    if event["type"] == "payment.requires_action":  # 3-D Secure: abandoned after an hour without the shopper
+        at = clock.parse(obj["created_at"]) + authentication.ABANDON_AFTER
+        return [{"kind": "payment", "id": obj["id"], "action": "abandon", "at": clock.iso(at)}]
     if event["type"] == "payment_intent.created" and obj.get("expires_at"):
         return [{"kind": "payment_intent", "id": obj["id"], "action": "expire", "at": obj["expires_at"]}]
     return []
@@ -230,6 +234,10 @@ def act(kind: str, item_id: str, action: str) -> bool:
         from tahsil.payments import intents
 
         return intents.expire(item_id) if action == "expire" else False
+    if action == "abandon":
+        from tahsil.payments import challenge
+
+        return challenge.abandon(item_id)
     # A payment is always warned before it expires, whichever deadline is swept. A warning swept
     # after its expiry has come too (a bucket longer than the warning's lead, a late sweep) also
     # expires it here: its event then reports the payment expired and registers nothing.
@@ -363,4 +371,15 @@ def advance(p: Principal, payment_id: str, seconds: int) -> dict[str, Any]:
             pass  # changed meanwhile (captured, voided, expired): nothing left to advance
         warn(payment_id)
         expire(payment_id)
+    if item["status"] == "requires_action" and item.get("authentication_expires_at"):
+        from tahsil.payments import challenge
+
+        shifted = clock.iso(clock.parse(item["authentication_expires_at"]) - dt.timedelta(seconds=seconds))
+        try:
+            dal.update(dal.payments_table(), item["pk"], "PAY", "SET authentication_expires_at = :shifted",
+                       names={"#status": "status"}, vals=dal.values(shifted=shifted, waiting="requires_action"),
+                       condition="#status = :waiting")
+        except dal.ConditionFailed:
+            pass  # the shopper came back meanwhile
+        challenge.abandon(payment_id)
     return view(load_payment(p, payment_id))

@@ -42,7 +42,7 @@ from tahsil.kernel.ids import new_id
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
-from tahsil.payments import cards, fraud, machine
+from tahsil.payments import authentication, cards, fraud, machine
 from tahsil.payments.models import PaymentCreate, PaymentStatus
 from tahsil.payments.payments import (
     SIMULATOR,
@@ -62,7 +62,7 @@ from tahsil.store import aws, crypto, dal
 if TYPE_CHECKING:
     from types import ModuleType
 
-TEST_CARDS: frozenset[str] = frozenset({*cards.SEED_TEST_CARDS, *cards.VELOCITY_TEST_CARDS})
+TEST_CARDS: frozenset[str] = frozenset({*cards.SEED_TEST_CARDS, *cards.VELOCITY_TEST_CARDS, *cards.THREEDS_TEST_CARDS})
 DECLINE_UNREACHABLE = "processor_unreachable"
 
 
@@ -244,7 +244,10 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     count = taken if taken is not None else count_attempt(p, fingerprint, now)
     risk = fraud.score(amount=req.amount, currency=req.currency, velocity=count,
                        risky_card=answer.risk_flag if answer else False, test_card=cards.test_card_rule(pan, p.mode))
-    if answer is not None and answer.status != "approved":
+    if answer is not None and answer.status == "requires_action" and risk.decision != "decline":
+        trigger, outcome = ("authorize.requires_action", answer) if req.return_url else \
+            ("authorize.declined", authentication.declined_without_return())
+    elif answer is not None and answer.status != "approved":
         trigger, outcome = "authorize.declined", answer
     elif risk.decision == "decline":
         trigger, outcome = "authorize.declined", Outcome("declined", "59", "Suspected fraud")
@@ -255,6 +258,12 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     status = machine.next_status(machine.NEW, trigger)
     assert status is not None
     payment = _new_payment(p, req, payment_id, new_txn_id(now), status, outcome, risk, connector, kind, now, pan)
+    if status == PaymentStatus.REQUIRES_ACTION:
+        payment |= authentication.fields(kind, payment_id, str(req.return_url), outcome, now)
+    elif outcome.processor_reason == authentication.DECLINE_REQUIRED:
+        payment["decline_code"] = authentication.DECLINE_REQUIRED
+    elif outcome.three_d_secure:
+        payment["three_d_secure"] = outcome.three_d_secure
 
     def exists() -> PaymentExists:
         if early is not None and taken is not None:
@@ -284,7 +293,9 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
                           status=status, amount=req.amount, now=now, response_code=outcome.code,
                           response_message=outcome.message, auth_code=payment["auth_code"])
     event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
-    actions = [dal.put_action(table, payment), dal.put_action(table, event), *transaction_actions(table, p, txn)]
+    actions = [dal.put_action(table, payment), dal.put_action(table, event)]
+    if status != PaymentStatus.REQUIRES_ACTION:  # its transaction is written when the shopper is back
+        actions += transaction_actions(table, p, txn)
     base = len(actions)
     if extra_actions:
         actions += extra_actions(payment, status)
@@ -368,7 +379,7 @@ def resume(p: Principal, item: dict[str, Any], *, card: CardData | None = None,
 
 def commit_authorization(payment_id: str, outcome: Outcome, *, ctx: RequestContext | None = None,
                          also: Sequence[dict[str, Any]] = (), known: dict[str, Any] | None = None,
-                         trigger: str | None = None) -> dict[str, Any]:
+                         trigger: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The processor's answer to an authorization or sale, applied to the state it finds (the machine decides):
     processing -> authorized | captured | failed; a late answer that contradicts Tahsil's record wins, flagged."""
 
@@ -378,7 +389,9 @@ def commit_authorization(payment_id: str, outcome: Outcome, *, ctx: RequestConte
         to = machine.next_status(item["status"], move)
         if to is None or (item["status"] == PaymentStatus.FAILED and item.get("response_code") == "59"):
             return None  # settled that way already, or a fraud decline that never reached the processor
-        contradicted = item["status"] != PaymentStatus.PROCESSING
+        if extra is not None and item["status"] != PaymentStatus.REQUIRES_ACTION:
+            return None  # the shopper's return, committed already (a refreshed or doubled return)
+        contradicted = item["status"] not in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION)
         approved = to != PaymentStatus.FAILED
         fields: dict[str, Any] = {
             "status": to, "response_code": outcome.code, "response_message": outcome.message,
@@ -390,6 +403,7 @@ def commit_authorization(payment_id: str, outcome: Outcome, *, ctx: RequestConte
         }
         if move == "authorize.unreachable":
             fields["decline_code"] = DECLINE_UNREACHABLE
+        fields |= extra or {}
         if contradicted:
             fields["review"] = {"reason": f"the processor's {move} arrived after Tahsil recorded {item['status']}",
                                 "at": clock.iso(now)}

@@ -21,6 +21,8 @@ NEW = "new"  # not written yet
 #   authorize.approved / sale.approved / authorize.declined: the processor's answer to an authorization
 #   authorize.unreachable: no answer from the processor before the recovery deadline (decline_code processor_unreachable)
 #   authorize.pending: the processor took it and answers later (live only; the recovery point stays)
+#   authorize.requires_action: the issuer asks the shopper to authenticate (3-D Secure 2 challenge)
+#   authorize.abandoned: nobody came back from the challenge within an hour (the timer)
 #   <kind>: the merchant (or the expiry timer, kind ``expire``) asks for a modification; the processor then
 #     answers in the request (simulator: <kind>.approved) or acknowledges it (<kind>.requested -> *_pending)
 #   <kind>.approved / <kind>.failed: the processor's final word on a modification, in the answer or a notification
@@ -30,6 +32,12 @@ PAYMENT: dict[tuple[str, str], str] = {
     (NEW, "sale.approved"): S.CAPTURED,
     (NEW, "authorize.declined"): S.FAILED,
     (NEW, "authorize.pending"): S.PROCESSING,
+    # 3-D Secure 2: the shopper authenticates with their bank, then the authorization completes
+    (NEW, "authorize.requires_action"): S.REQUIRES_ACTION,
+    (S.REQUIRES_ACTION, "authorize.approved"): S.AUTHORIZED,
+    (S.REQUIRES_ACTION, "sale.approved"): S.CAPTURED,
+    (S.REQUIRES_ACTION, "authorize.declined"): S.FAILED,
+    (S.REQUIRES_ACTION, "authorize.abandoned"): S.FAILED,
     (S.PROCESSING, "authorize.approved"): S.AUTHORIZED,
     (S.PROCESSING, "sale.approved"): S.CAPTURED,
     (S.PROCESSING, "authorize.declined"): S.FAILED,

@@ -47,6 +47,8 @@ class PaymentStatus(StrEnum):
     CAPTURE_PENDING = "capture_pending"  # capture acknowledged by the processor, waiting for its confirmation
     VOID_PENDING = "void_pending"
     REFUND_PENDING = "refund_pending"
+    # Waiting for the shopper to authenticate with their bank (3-D Secure 2; tahsil.payments.authentication).
+    REQUIRES_ACTION = "requires_action"
 
 
 # The lifecycle's transitions are written down once, in tahsil.payments.machine.
@@ -128,6 +130,16 @@ class Customer(Strict):
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
+ReturnUrl = Annotated[
+    str,
+    AfterValidator(lambda value: _redirect_url(value)),
+    Field(description="Where the shopper comes back after authenticating with their bank (3-D Secure); "
+                      "https:// (http://localhost and http://127.0.0.1 allowed for testing), at most 2048 characters. "
+                      "Without it, a card that needs authentication is declined (authentication_required)",
+          examples=["https://shop.example/order/123/paid"]),
+]
+
+
 class PaymentCreate(Strict):
     amount: Amount
     currency: Currency
@@ -135,6 +147,7 @@ class PaymentCreate(Strict):
     customer: Customer | None = None
     description: ShortText | None = None
     metadata: Metadata | None = None
+    return_url: ReturnUrl | None = None
 
 
 class CaptureRequest(Strict):
@@ -203,7 +216,15 @@ class Payment(BaseModel):
         default=None, description="A capture, void or refund acknowledged by the processor and not yet confirmed: "
                                   "type, amount, transaction_id")
     decline_code: str | None = Field(default=None, description="processor_unreachable when no answer came from the "
-                                                               "processor before the recovery deadline (live payments)")
+                                     "processor before the recovery deadline (live payments); authentication_required, "
+                                     "authentication_failed or authentication_abandoned (3-D Secure)")
+    three_d_secure: dict[str, Any] | None = Field(
+        default=None, description="null, or how the cardholder was authenticated (3-D Secure 2): version, "
+                                  "flow (frictionless or challenge), result (authenticated, failed, abandoned, or null "
+                                  "while waiting), liability_shift")
+    next_action: dict[str, Any] | None = Field(
+        default=None, description="While status is requires_action: {type: redirect_to_url, redirect_to_url: {url, "
+                                  "return_url}}; send the shopper to url")
     review: dict[str, Any] | None = Field(default=None, description="Set when the processor's notification "
                                                                   "contradicted Tahsil's record: reason, at")
 

@@ -22,7 +22,7 @@ from tahsil.kernel.errors import (
 )
 from tahsil.kernel.ids import looks_like, new_sortable_id
 from tahsil.kernel.principal import Principal
-from tahsil.payments import cards
+from tahsil.payments import authentication, cards
 from tahsil.payments.models import PaymentStatus
 from tahsil.store import crypto, dal
 
@@ -89,7 +89,18 @@ def view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]
         "refunded_at": item.get("refunded_at"),
         "refund_reason": item.get("refund_reason"),
         **_processor_view(item),
+        **_authentication_view(item),
     }
+
+
+def _authentication_view(item: dict[str, Any]) -> dict[str, Any]:
+    """3-D Secure: how the payment was authenticated, and where the shopper goes while it waits."""
+    shown = {"three_d_secure": item.get("three_d_secure")}
+    if item["status"] == PaymentStatus.REQUIRES_ACTION:
+        shown["next_action"] = authentication.next_action(item)
+    if item.get("decline_code") and not item.get("connector"):
+        shown["decline_code"] = item["decline_code"]
+    return shown
 
 
 def _processor_view(item: dict[str, Any]) -> dict[str, Any]:

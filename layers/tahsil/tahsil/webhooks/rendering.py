@@ -17,6 +17,8 @@ from tahsil.kernel.events import payload_of, payload_text
 EVENT_TYPES = (
     "payment.authorized", "payment.captured", "payment.voided", "payment.refunded", "payment.failed",
     "payment.expired", "payment.authorization_expiring",
+    # 3-D Secure: the payment waits for the shopper to authenticate (its next_action says where to send them).
+    "payment.requires_action",
     # Live payments through a processor connector: a capture, void or refund the processor refused after acknowledging it.
     "payment.capture_failed", "payment.void_failed", "payment.refund_failed",
     "payment_intent.created", "payment_intent.succeeded", "payment_intent.canceled",

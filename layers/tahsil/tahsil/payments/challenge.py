@@ -1,0 +1,99 @@
+"""The 3-D Secure test page and the shopper's return (``tahsil.payments.authentication`` says what waits for them).
+
+The return commits the issuer's answer through the lifecycle (``commit_authorization``), conditional on the
+payment still being ``requires_action``: a refreshed or doubled return commits nothing more and sends the shopper
+to the same ``return_url``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tahsil.connectors.base import CardData, Operation, Outcome
+from tahsil.kernel import clock
+from tahsil.kernel.errors import InvalidRequest, NotFound
+from tahsil.kernel.ids import looks_like
+from tahsil.payments import lifecycle
+from tahsil.payments.authentication import DECLINE_ABANDONED, DECLINE_FAILED, with_payment_id
+from tahsil.payments.models import PaymentStatus
+from tahsil.payments.payments import SIMULATOR
+from tahsil.store import crypto, dal
+
+
+def load(payment_id: str, token: str | None) -> dict[str, Any]:
+    """The payment the page is for, if ``token`` is its action token; a 404 that says nothing otherwise."""
+    if not looks_like("pay", payment_id):
+        raise InvalidRequest("id must be a payment id (pay_...)", param="id")
+    item = dal.get(dal.payments_table(), f"PAY#{payment_id}", "PAY")
+    if item is None or not token or not item.get("action_token") \
+            or not hmac.compare_digest(str(item["action_token"]), token):
+        raise NotFound("no authentication is waiting here", param="id")
+    return item
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
+    "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+}
+
+
+def page(item: dict[str, Any], token: str) -> str:
+    """Tahsil's test authentication page: a plain form (no script), Complete or Fail."""
+    amount = f"{item['amount']} {item['currency']} (minor units)"
+    hidden = f'<input type="hidden" name="token" value="{html.escape(token)}">'
+    return (
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>3-D Secure test authentication</title>"
+        "</head><body><main><h1>3-D Secure test authentication</h1>"
+        f"<p>Test mode: your bank would ask you to confirm this payment of {html.escape(amount)} "
+        f"with the card ending {html.escape(item['card_last4'])}.</p>"
+        f'<form method="post" action="{html.escape(item["id"])}">{hidden}'
+        '<button type="submit" name="result" value="complete">Complete</button> '
+        '<button type="submit" name="result" value="fail">Fail</button></form></main></body></html>')
+
+
+def complete(item: dict[str, Any], result: str) -> str:
+    """The shopper's return: commit the issuer's answer once, and say where to send the shopper (303)."""
+    if result not in ("complete", "fail"):
+        raise InvalidRequest("result must be complete or fail", param="result")
+    if item["status"] == PaymentStatus.REQUIRES_ACTION:
+        outcome = SIMULATOR.authenticated(_operation(item), completed=result == "complete") \
+            if not item.get("connector") or item["connector"] == SIMULATOR.name else None
+        if outcome is None:
+            raise InvalidRequest("this payment authenticates with its processor", param="id")
+        extra = {"three_d_secure": outcome.three_d_secure}
+        if result != "complete":
+            extra["decline_code"] = DECLINE_FAILED
+        item = lifecycle.commit_authorization(item["id"], outcome, extra=extra)
+    return with_payment_id(item.get("return_url") or "", item["id"])
+
+
+def abandon(payment_id: str) -> bool:
+    """The timer: a payment still ``requires_action`` an hour on fails (``authentication_abandoned``), once.
+    True if this call did it; False if the shopper came back first, or the time has not come."""
+    item = dal.get(dal.payments_table(), f"PAY#{payment_id}", "PAY")
+    if item is None or item["status"] != PaymentStatus.REQUIRES_ACTION \
+            or clock.iso(clock.now()) < str(item.get("authentication_expires_at") or ""):
+        return False
+    three_ds = {**(item.get("three_d_secure") or {}), "result": "abandoned", "liability_shift": False}
+    outcome = Outcome("declined", "05", "Authentication abandoned", processor_reference=item["id"],
+                      processor_reason=DECLINE_ABANDONED)
+    updated = lifecycle.commit_authorization(payment_id, outcome, trigger="authorize.abandoned", known=item,
+                                             extra={"decline_code": DECLINE_ABANDONED, "three_d_secure": three_ds})
+    return updated["status"] == PaymentStatus.FAILED and updated.get("decline_code") == DECLINE_ABANDONED
+
+
+def _operation(item: dict[str, Any]) -> Operation:
+    pan = crypto.vault.unseal(item["card_sealed"], context=f"{item['merchant_id']}/{item['id']}",
+                              merchant=item["merchant_id"])
+    card = CardData(pan, int(item["card_exp_month"]), int(item["card_exp_year"]))
+    kind = (item.get("attempt") or {}).get("kind", "authorize")
+    return Operation(kind, item["id"], int(item["amount"]), item["currency"], item["id"], card=card)
+
+
+def query(body: str) -> dict[str, str]:
+    """A form post's fields (application/x-www-form-urlencoded)."""
+    return dict(parse_qsl(body or "", keep_blank_values=True))
