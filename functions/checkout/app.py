@@ -50,19 +50,17 @@ def checkout_asset(name: str):
 @app.get("/checkout/authenticate/<id>", include_in_schema=False)
 def authentication_page(id: str):
     """Tahsil's 3-D Secure test page: a plain form (no script) with Complete and Fail."""
-    token = app.current_event.get_query_string_value("token") or ""
-    item = challenge.load(id, token)
-    return Response(200, "text/html; charset=utf-8", challenge.page(item, token),
+    return Response(200, "text/html; charset=utf-8",
+                    challenge.show(id, app.current_event.get_query_string_value("token")),
                     headers=dict(challenge.PAGE_HEADERS))
 
 
 @app.post("/checkout/authenticate/<id>", include_in_schema=False)
 def authentication_return(id: str):
     """The shopper's answer: committed once (tahsil.payments.authentication), then 303 to the return_url."""
-    form = challenge.query(app.current_event.decoded_body or "")
-    item = challenge.load(id, form.get("token"))
-    location = challenge.complete(item, form.get("result", ""))
-    return Response(303, "text/plain; charset=utf-8", "", headers={"Location": location, "Cache-Control": "no-store"})
+    return Response(303, "text/plain; charset=utf-8", "",
+                    headers={"Location": challenge.answer(id, app.current_event.decoded_body),
+                             "Cache-Control": "no-store"})
 
 
 handler = http.entrypoint(app, form=True)  # the authentication page posts an HTML form

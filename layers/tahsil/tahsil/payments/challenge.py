@@ -41,6 +41,19 @@ PAGE_HEADERS = {
 }
 
 
+def show(payment_id: str, token: str | None) -> str:
+    """GET /checkout/authenticate/{id}: the page for whoever holds the payment's authentication token."""
+    item = load(payment_id, token or "")
+    return page(item, token or "")
+
+
+def answer(payment_id: str, body: str | None) -> str:
+    """POST /checkout/authenticate/{id}: commit the form's result once; where to send the shopper (its return_url)."""
+    form = query(body or "")
+    item = load(payment_id, form.get("token"))
+    return complete(item, form.get("result", ""))
+
+
 def page(item: dict[str, Any], token: str) -> str:
     """Tahsil's test authentication page: a plain form (no script), Complete or Fail."""
     amount = f"{item['amount']} {item['currency']} (minor units)"
