@@ -42,7 +42,7 @@ from tahsil.kernel.ids import new_id
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
-from tahsil.payments import cards, fraud, machine
+from tahsil.payments import cards, fraud, ledger, machine
 from tahsil.payments.models import PaymentCreate, PaymentStatus
 from tahsil.payments.payments import (
     SIMULATOR,
@@ -284,7 +284,8 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
                           status=status, amount=req.amount, now=now, response_code=outcome.code,
                           response_message=outcome.message, auth_code=payment["auth_code"])
     event = event_row(p, ctx, type_=f"payment.{status}", obj=view(payment, now), sequence=1, previous={}, now=now)
-    actions = [dal.put_action(table, payment), dal.put_action(table, event), *transaction_actions(table, p, txn)]
+    actions = [dal.put_action(table, payment), dal.put_action(table, event), *transaction_actions(table, p, txn),
+               *ledger.movements(None, payment, now)]
     base = len(actions)
     if extra_actions:
         actions += extra_actions(payment, status)
