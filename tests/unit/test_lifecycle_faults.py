@@ -10,7 +10,9 @@ retries with the same key, notifications arrive and the recovery worker runs, an
 - one processor operation per Tahsil operation (the fake Adyen's ledger), none done twice;
 - every event exactly once (no duplicate type per payment);
 - same-key retries get the first answer (the second retry replays the same body);
-- per merchant, Tahsil's captured - refunded equals the processor's.
+- per merchant, Tahsil's captured - refunded equals the processor's;
+- the ledger invariant: every balance transaction balances, and the balance equals the sum of its entries
+  (and Tahsil's captured - refunded), whatever was killed and retried.
 """
 
 from __future__ import annotations
@@ -77,6 +79,20 @@ def _processor_books(fake: FakeAdyen) -> int:
     return sum(ledger.captured - ledger.refunded for ledger in fake.payments.values())
 
 
+def assert_ledger_holds(mid: str, mode: str) -> None:
+    """Every entry set balances; the balance counters equal the sum of the entries and the payments' money."""
+    from tahsil.payments import ledger
+
+    rows = ledger.history(mid, mode)
+    assert all(ledger.balanced(row) for row in rows), rows
+    per_currency: dict[str, int] = {}
+    for row in rows:
+        per_currency[row["currency"]] = per_currency.get(row["currency"], 0) + row["amount"]
+    counted = {b["currency"]: b["amount"] for b in ledger.balance(mid, mode)["pending"]}
+    assert {c: v for c, v in counted.items() if v} == {c: v for c, v in per_currency.items() if v}
+    assert sum(per_currency.values()) == _tahsil_books(mode)
+
+
 def _tahsil_books(mode: str) -> int:
     return sum(i["captured_amount"] - i["refunded_amount"] for i in all_items()
                if i["pk"].startswith("PAY#") and i["mode"] == mode and i["status"] != "failed")
@@ -131,6 +147,7 @@ def test_a_killed_request_retried_with_its_key_is_done_once_and_answers_the_firs
     expected = {"authorize": "authorized", "sale": "captured", "capture": "captured", "void": "voided",
                 "refund": "partially_refunded"}[op]
     assert payment["status"] == expected, (payment["status"], types)
+    assert_ledger_holds(mid, mode)
     if live:
         assert len(fake_adyen.payments) == 1  # one authorization at the processor, whatever was retried
         [ledger] = fake_adyen.payments.values()

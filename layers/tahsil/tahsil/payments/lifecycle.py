@@ -42,7 +42,7 @@ from tahsil.kernel.ids import new_id
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
-from tahsil.payments import authentication, cards, fraud, machine
+from tahsil.payments import authentication, cards, fraud, ledger, machine
 from tahsil.payments.models import PaymentCreate, PaymentStatus
 from tahsil.payments.payments import (
     SIMULATOR,
@@ -296,6 +296,7 @@ def create(p: Principal, req: PaymentCreate, *, capture: bool, ctx: RequestConte
     actions = [dal.put_action(table, payment), dal.put_action(table, event)]
     if status != PaymentStatus.REQUIRES_ACTION:  # its transaction is written when the shopper is back
         actions += transaction_actions(table, p, txn)
+    actions += ledger.movements(None, payment, now)
     base = len(actions)
     if extra_actions:
         actions += extra_actions(payment, status)

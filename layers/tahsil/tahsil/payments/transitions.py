@@ -23,7 +23,7 @@ from tahsil.kernel.errors import (
 )
 from tahsil.kernel.events import RequestContext, event_row
 from tahsil.kernel.principal import LATEST_API_VERSION, Principal
-from tahsil.payments import machine
+from tahsil.payments import ledger, machine
 from tahsil.payments.models import PaymentStatus
 from tahsil.payments.payments import (
     SIMULATOR,
@@ -119,7 +119,7 @@ def transition(payment_id: str, decide: Callable[[dict[str, Any], dt.datetime], 
         if step.txn_move is not None:
             row, status, fields = step.txn_move
             actions += transaction_move_actions(table, row, status, fields)
-        actions += list(step.more)
+        actions += list(step.more) + ledger.movements(item, updated, now)  # the money it moved, balanced
         base = len(actions)
         actions += list(also)
         bound = len(actions)
