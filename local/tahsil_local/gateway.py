@@ -2,7 +2,7 @@
 
 Routing is API Gateway's: the most specific resource that matches the path wins (a literal
 segment beats a ``{parameter}``, which beats a greedy ``{proxy+}``), then its method, else its
-``ANY``. The template's ``RouteFallbackFunction`` has ``ANY`` on every resource and on
+``ANY``. The template's ``RouteFallbackFunction`` has ``ANY`` (in the API's DefinitionBody) on every resource and on
 ``/{proxy+}``, so a method or path no route has gets the same 405/404 here as deployed. What the
 front door answers itself (a body over Lambda's 6 MB, a crashed function, a path no resource
 matches) is in the API's envelope with one request id in ``X-Request-Id`` and the body.

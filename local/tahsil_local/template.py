@@ -91,6 +91,42 @@ def functions(doc: dict[str, Any]) -> list[Function]:
             if event["Type"] == "Api":
                 fn.routes.append(_route(event["Properties"]["Method"], event["Properties"]["Path"]))
         found.append(fn)
+    by_id = {fn.logical_id: fn for fn in found}
+    for method, path, target in definition_routes(doc):
+        if target in by_id:
+            by_id[target].routes.append(_route(method, path))
+    return found
+
+
+_INTEGRATION_TARGET = re.compile(r"/functions/\$\{(\w+)(?:\.\w+)?\}/invocations")
+
+
+def _integration_target(uri: Any) -> str | None:
+    """The function a Lambda proxy URI invokes: ``!Sub ".../functions/${Fn.Alias}/invocations"``, or the list form
+    ``!Sub [".../functions/${Target}/invocations", {Target: !Ref Fn.Alias}]``."""
+    sub = uri.get("Fn::Sub") if isinstance(uri, dict) else uri
+    text, variables = (sub[0], sub[1]) if isinstance(sub, list) and len(sub) == 2 else (sub, {})
+    match = _INTEGRATION_TARGET.search(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    ref = variables.get(match.group(1)) if isinstance(variables, dict) else None
+    if isinstance(ref, dict) and isinstance(ref.get("Ref"), str):
+        return ref["Ref"].split(".", 1)[0]
+    return match.group(1)
+
+
+def definition_routes(doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(method, path, function logical id) for the routes an Api declares in its own ``DefinitionBody`` (its
+    Lambda proxy integrations; SAM merges the functions' Api events into the same document)."""
+    found = []
+    for props in resources(doc, "AWS::Serverless::Api").values():
+        for path, methods in ((props.get("DefinitionBody") or {}).get("paths") or {}).items():
+            for key, operation in methods.items():
+                integration = (operation or {}).get("x-amazon-apigateway-integration") or {}
+                target = _integration_target(integration.get("uri"))
+                if integration.get("type") == "aws_proxy" and target:
+                    method = "ANY" if key == "x-amazon-apigateway-any-method" else key.upper()
+                    found.append((method, path, target))
     return found
 
 

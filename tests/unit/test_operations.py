@@ -257,7 +257,9 @@ def test_api_functions_cannot_scan_credentials_and_webhook_functions_cannot_touc
 def test_the_stack_stays_under_cloudformations_500_resources(doc: dict[str, Any]) -> None:
     """What SAM expands each resource into (function: role, version, alias, log group counted apart, a deployment
     group where it has a DeploymentPreference, one permission per
-    API event, one mapping per queue or stream event). Near the limit, split the stack before adding functions."""
+    API event, one mapping per queue or stream event). Routes in TahsilApi's DefinitionBody cost nothing (the
+    fallback's one permission is its own resource). CI counts exactly with SAM's translator
+    (scripts/count_stack_resources.py). Near the limit, split the stack before adding functions."""
     total = 3 + 2  # the API's RestApi, Deployment, Stage; CodeDeploy's application and role
     for res in doc["Resources"].values():
         if res["Type"] == "AWS::Serverless::Function":
@@ -268,7 +270,7 @@ def test_the_stack_stays_under_cloudformations_500_resources(doc: dict[str, Any]
             total += 2
         elif res["Type"] != "AWS::Serverless::Api":
             total += 1
-    assert total < 500, f"about {total} resources after the SAM transform; CloudFormation allows 500"
+    assert total < 480, f"about {total} resources after the SAM transform; CloudFormation allows 500 (keep room)"
 
 
 # ------------------------------------------------------------------ redrive
