@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import invoke, load_event
-from tests.unit.connector_support import act, pay
+from tests.support.lambdas import invoke, load_event
+from tests.support.connectors import act, pay
 
 
 def _balance(key: str) -> dict[str, Any]:

@@ -29,8 +29,13 @@ class Simulator(Connector):
                 raise ValueError("an authorization needs a card")
             answer = self._decide(op.card.number, op.payment_id)
             if answer.authentication == "challenge" and not answer.approved and answer.response_code == "00":
+                # The issuer's answer after a completed challenge is decided now, while the request carries the
+                # card (a processor keeps its own state the same way): the return never needs the card again.
+                after = self._decide(op.card.number, op.payment_id, authenticated=True)
+                issuer = {"approved": bool(after.approved), "response_code": after.response_code,
+                          "response_message": after.response_message, "auth_code": after.auth_code}
                 return Outcome("requires_action", "00", "Authentication required", processor_reference=op.reference,
-                               action={"type": "challenge"}, three_d_secure=three_ds("challenge", None))
+                               action={"type": "challenge", "issuer": issuer}, three_d_secure=three_ds("challenge", None))
             return Outcome("approved" if answer.approved else "declined", answer.response_code, answer.response_message,
                            processor_reference=op.reference, processor_reason=None, auth_code=answer.auth_code,
                            risk_flag=bool(answer.fraud_flag),
@@ -38,15 +43,15 @@ class Simulator(Connector):
                            if answer.authentication else None)
         return Outcome("approved", "00", "Approved", processor_reference=op.reference)
 
-    def authenticated(self, op: Operation, *, completed: bool) -> Outcome:
-        """The issuer's answer once the shopper completed (or failed) the test challenge."""
+    def authenticated(self, reference: str, action: dict[str, Any], *, completed: bool) -> Outcome:
+        """The issuer's answer once the shopper completed (or failed) the test challenge: the one ``execute``
+        decided and kept in the payment's ``action`` (no card needed here)."""
         if not completed:
-            return Outcome("declined", "05", "Authentication failed", processor_reference=op.reference,
+            return Outcome("declined", "05", "Authentication failed", processor_reference=reference,
                            processor_reason="authentication_failed", three_d_secure=three_ds("challenge", "failed"))
-        assert op.card is not None
-        answer = self._decide(op.card.number, op.payment_id, authenticated=True)
-        return Outcome("approved" if answer.approved else "declined", answer.response_code, answer.response_message,
-                       processor_reference=op.reference, auth_code=answer.auth_code,
+        issuer = action["issuer"]
+        return Outcome("approved" if issuer["approved"] else "declined", issuer["response_code"],
+                       issuer["response_message"], processor_reference=reference, auth_code=issuer["auth_code"],
                        three_d_secure=three_ds("challenge", "authenticated"))
 
     def lookup(self, op: Operation, *, timeout: float = 0) -> Outcome:

@@ -12,7 +12,7 @@ import html
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tahsil.connectors.base import CardData, Operation, Outcome
+from tahsil.connectors.base import Outcome
 from tahsil.kernel import clock
 from tahsil.kernel.errors import InvalidRequest, NotFound
 from tahsil.kernel.ids import looks_like
@@ -20,7 +20,7 @@ from tahsil.payments import lifecycle
 from tahsil.payments.authentication import DECLINE_ABANDONED, DECLINE_FAILED, with_payment_id
 from tahsil.payments.models import PaymentStatus
 from tahsil.payments.payments import SIMULATOR
-from tahsil.store import crypto, dal
+from tahsil.store import dal
 
 
 def load(payment_id: str, token: str | None) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def complete(item: dict[str, Any], result: str) -> str:
     if result not in ("complete", "fail"):
         raise InvalidRequest("result must be complete or fail", param="result")
     if item["status"] == PaymentStatus.REQUIRES_ACTION:
-        outcome = SIMULATOR.authenticated(_operation(item), completed=result == "complete") \
+        outcome = SIMULATOR.authenticated(item["id"], item.get("action") or {}, completed=result == "complete") \
             if not item.get("connector") or item["connector"] == SIMULATOR.name else None
         if outcome is None:
             raise InvalidRequest("this payment authenticates with its processor", param="id")
@@ -97,14 +97,6 @@ def abandon(payment_id: str) -> bool:
     updated = lifecycle.commit_authorization(payment_id, outcome, trigger="authorize.abandoned", known=item,
                                              extra={"decline_code": DECLINE_ABANDONED, "three_d_secure": three_ds})
     return updated["status"] == PaymentStatus.FAILED and updated.get("decline_code") == DECLINE_ABANDONED
-
-
-def _operation(item: dict[str, Any]) -> Operation:
-    pan = crypto.vault.unseal(item["card_sealed"], context=f"{item['merchant_id']}/{item['id']}",
-                              merchant=item["merchant_id"])
-    card = CardData(pan, int(item["card_exp_month"]), int(item["card_exp_year"]))
-    kind = (item.get("attempt") or {}).get("kind", "authorize")
-    return Operation(kind, item["id"], int(item["amount"]), item["currency"], item["id"], card=card)
 
 
 def query(body: str) -> dict[str, str]:
