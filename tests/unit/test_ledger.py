@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.lambdas import invoke, load_event
 from tests.support.connectors import act, pay
+from tests.support.lambdas import invoke, load_event
 
 
 def _balance(key: str) -> dict[str, Any]:
