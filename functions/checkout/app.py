@@ -11,48 +11,42 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 
-from tahsil.api import http
-from tahsil.kernel.errors import NotFound
+from tahsil.api import http, static
 from tahsil.payments import challenge, checkout, intents
 
 app = http.resolver()
 
 STATIC = Path(__file__).resolve().parent / "static"
-TYPES = {"checkout.js": "text/javascript; charset=utf-8", "checkout.css": "text/css; charset=utf-8"}
+NAMES = ("checkout.js", "checkout.css")
 
 
 @functools.cache
-def asset(name: str) -> str:
-    return (STATIC / name).read_text(encoding="utf-8")
+def served() -> dict[str, str]:
+    return {name: (STATIC / name).read_text(encoding="utf-8") for name in NAMES}
 
 
 @functools.cache
 def asset_urls() -> dict[str, str]:
     """Relative to /checkout/{id} (so they work under a stage prefix too), versioned by content."""
-    return {name: f"assets/{name}?v={hashlib.sha256(asset(name).encode()).hexdigest()[:12]}" for name in TYPES}
+    return {name: f"assets/{name}?v={hashlib.sha256(text.encode()).hexdigest()[:12]}" for name, text in served().items()}
 
 
 @app.get("/checkout/<id>", include_in_schema=False)
 def checkout_page(id: str):
-    state = intents.checkout_state(id, app.current_event.get_query_string_value("client_secret"))
-    status, html = checkout.render(state, asset_urls())
-    return Response(status, "text/html; charset=utf-8", html, headers=dict(checkout.PAGE_HEADERS))
+    return static.page(*checkout.render(intents.checkout_state(id, app.current_event.get_query_string_value("client_secret")),
+                                        asset_urls()), headers=checkout.PAGE_HEADERS)
 
 
 @app.get("/checkout/assets/<name>", include_in_schema=False)
 def checkout_asset(name: str):
-    if name not in TYPES:
-        raise NotFound("no such asset", param="name")
-    return Response(200, TYPES[name], asset(name),
-                    headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return static.asset(served(), name)
 
 
 @app.get("/checkout/authenticate/<id>", include_in_schema=False)
 def authentication_page(id: str):
     """Tahsil's 3-D Secure test page: a plain form (no script) with Complete and Fail."""
-    return Response(200, "text/html; charset=utf-8",
-                    challenge.show(id, app.current_event.get_query_string_value("token")),
-                    headers=dict(challenge.PAGE_HEADERS))
+    return static.page(200, challenge.show(id, app.current_event.get_query_string_value("token")),
+                       headers=challenge.PAGE_HEADERS)
 
 
 @app.post("/checkout/authenticate/<id>", include_in_schema=False)

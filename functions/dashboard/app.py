@@ -16,25 +16,20 @@ import hashlib
 import re
 from pathlib import Path
 
-from aws_lambda_powertools.event_handler import Response
-
-from tahsil.api import http
+from tahsil.api import http, static
 from tahsil.console import constants
-from tahsil.kernel.errors import NotFound
 from tahsil.payments import checkout
 
 app = http.resolver()
 
 STATIC = Path(__file__).resolve().parent / "static"
-TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-ASSET_HEADERS = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
 IMPORT = re.compile(r'(^import\b[^"]*\bfrom\s*")(\./[a-z0-9-]+\.js)(")', re.M)  # a static import of a sibling module
 
 
 @functools.cache
 def release() -> tuple[str, dict[str, str]]:
     """The release tag and name -> served text of every asset (index.html is the page, not an asset)."""
-    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(STATIC.iterdir()) if p.suffix in TYPES}
+    files = {p.name: p.read_text(encoding="utf-8") for p in sorted(STATIC.iterdir()) if p.suffix in static.TYPES}
     files[constants.MODULE] = constants.module()
     tag = hashlib.sha256("".join(f"{name}\0{text}\0" for name, text in sorted(files.items())).encode()).hexdigest()[:12]
     served = {name: IMPORT.sub(rf"\g<1>\g<2>?v={tag}\g<3>", text) if name.endswith(".js") else text
@@ -62,21 +57,18 @@ def page() -> str:
 
 @app.get("/dashboard", include_in_schema=False)
 def dashboard_page():
-    return Response(200, "text/html; charset=utf-8", page(), headers=dict(checkout.PAGE_HEADERS))
+    return static.page(200, page(), headers=checkout.PAGE_HEADERS)
 
 
 @app.get("/dashboard/assets/<name>", include_in_schema=False)
 def dashboard_asset(name: str):
-    served = assets()
-    if name not in served:
-        raise NotFound("no such asset", param="name")
-    return Response(200, TYPES[Path(name).suffix], served[name], headers=dict(ASSET_HEADERS))
+    return static.asset(assets(), name)
 
 
 @app.get("/favicon.ico", include_in_schema=False)
 def favicon():
     # The SVG icon: the API has no binary media types, and browsers read an icon by its Content-Type.
-    return Response(200, TYPES[".svg"], assets()["icon.svg"], headers=dict(ASSET_HEADERS))
+    return static.asset(assets(), "icon.svg")
 
 
 handler = http.entrypoint(app, rate_class="public")

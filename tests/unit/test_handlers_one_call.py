@@ -19,19 +19,7 @@ import pytest
 FUNCTIONS = pathlib.Path(__file__).resolve().parents[2] / "functions"
 ROUTE_DECORATORS = {"get", "post", "put", "patch", "delete", "head", "route"}
 
-KNOWN: dict[str, str] = {
-    "checkout/app.py:checkout_page": "page rendering: tahsil.payments.checkout",
-    "checkout/app.py:checkout_asset": "static assets: one shared asset server",
-    "dashboard/app.py:dashboard_asset": "static assets: one shared asset server",
-    "connectors/adyen_notifications/app.py:notifications": "rate limit and logging: tahsil.payments.recovery",
-    "payment_intents/create/app.py:create_intent": "the public base URL: tahsil.payments.intents",
-    "payments/authorize/app.py:authorize": "the counted create: tahsil.payments.lifecycle",
-    "payments/list/app.py:list_payments": "upper-casing currency: the query model or tahsil.payments.payments",
-    "payments/sale/app.py:sale": "the counted create: tahsil.payments.lifecycle",
-    "public/confirm_intent/app.py:confirm_intent": "the client secret and no-store header: tahsil.payments.intents",
-    "public/get_intent/app.py:get_public_intent": "the public read and no-store header: tahsil.payments.intents",
-    "webhook_endpoints/create/app.py:create": "the default API version: tahsil.webhooks",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _routes() -> list[tuple[str, ast.FunctionDef]]:

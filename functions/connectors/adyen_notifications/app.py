@@ -13,9 +13,7 @@ which Adyen retries later. Counted before the signature is checked, so a flood o
 
 from aws_lambda_powertools.event_handler import Response
 
-from tahsil.api import http, ratelimit
-from tahsil.kernel.errors import TahsilError
-from tahsil.kernel.telemetry import logger
+from tahsil.api import http
 from tahsil.payments import recovery
 
 app = http.resolver()
@@ -24,16 +22,7 @@ app = http.resolver()
 @app.post("/connectors/adyen/<merchant_id>/notifications", summary="Receive Adyen notifications", tags=["Connectors"],
           include_in_schema=False)
 def notifications(merchant_id: str):
-    body = app.current_event.body or ""
-    source = app.current_event.request_context.identity.source_ip or "unknown"
-    ratelimit.admit(f"ip:{source}", "notifications")
-    try:
-        changed = recovery.apply_notification(merchant_id, body)
-    except TahsilError as exc:
-        logger.warning("adyen notification refused", extra={"merchant_id": merchant_id[:40], "code": exc.code})
-        raise
-    logger.info("adyen notification accepted", extra={"merchant_id": merchant_id, "changed": changed})
-    return Response(200, "text/plain", "[accepted]")
+    return Response(200, "text/plain", recovery.receive(merchant_id, app.current_event.body))
 
 
-handler = http.entrypoint(app, authenticate=False)  # counted in the route, in its own class (above)
+handler = http.entrypoint(app, authenticate=False, rate_class="notifications")  # per source IP, its own budget

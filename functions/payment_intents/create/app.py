@@ -4,7 +4,6 @@ from typing import Annotated
 
 from tahsil.api import http
 from tahsil.api.params import Body
-from tahsil.kernel.config import settings
 from tahsil.payments import intents
 from tahsil.payments.models import CreatedPaymentIntent, IntentCreate, intent_responses
 
@@ -14,11 +13,8 @@ app = http.resolver()
 @app.post("/v1/payment-intents", summary="Create a payment intent", tags=["Payment intents"],
           responses=intent_responses(CreatedPaymentIntent, 400, 401, 409, status=201))
 def create_intent(body: Annotated[IntentCreate, Body()]):
-    event = app.current_event
-    base_url = intents.public_base_url(settings().public_base_url,
-                                       domain_name=event.request_context.domain_name or event.headers.get("Host"),
-                                       stage=event.request_context.stage)
-    return http.respond(app, lambda who, ctx: intents.create(who, body, ctx, base_url=base_url), status=201)
+    return http.respond(app, lambda who, ctx: intents.create(who, body, ctx, base_url=http.public_base_url(app)),
+                        status=201)
 
 
 handler = http.entrypoint(app)

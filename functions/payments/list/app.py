@@ -25,7 +25,7 @@ def list_payments(
 ):
     return http.respond(app, lambda who, _ctx: payments.list_payments(
         who, limit=limit, starting_after=starting_after, status=status,
-        currency=currency.upper() if currency else None, created_gte=created_gte, created_lte=created_lte,
+        currency=currency, created_gte=created_gte, created_lte=created_lte,
     ))
 
 

@@ -23,11 +23,9 @@ def confirm_intent(
     body: Annotated[IntentConfirm, Body()],
     client_secret: Annotated[str | None, Query(description="Alternative to the X-Client-Secret header")] = None,
 ):
-    secret = app.current_event.headers.get("X-Client-Secret") or client_secret
-    answer = http.respond(app, lambda who, ctx: intents.confirm(who, id, secret, body, ctx),
-                          principal=intents.public_principal(id), idempotency_scope=id)
-    answer.headers["Cache-Control"] = "no-store"
-    return answer
+    return http.respond(app, lambda who, ctx: intents.confirm(
+        who, id, intents.presented_secret(app.current_event.headers.get("X-Client-Secret"), client_secret), body, ctx,
+    ), principal=intents.public_principal(id), idempotency_scope=id, headers=http.NO_STORE)
 
 
 # Seed 002 answered the public endpoints' errors as objects: rendered so for older versions.

@@ -4,7 +4,7 @@ no customer data, no return URLs (docs/decisions/security.md, "Public endpoints"
 from tahsil.api import http
 from tahsil.kernel import versions
 from tahsil.payments import intents
-from tahsil.payments.models import PublicPaymentIntent, intent_responses, public_read
+from tahsil.payments.models import PublicPaymentIntent, intent_responses
 
 app = http.resolver()
 
@@ -12,10 +12,7 @@ app = http.resolver()
 @app.get("/public/payment-intents/<id>", summary="Retrieve a payment intent (public)", tags=["Checkout (public)"],
          security=[{}], responses=intent_responses(PublicPaymentIntent, 400, 404))
 def get_public_intent(id: str):
-    item = intents.load_public(id)
-    answer = http.respond(app, lambda _who, _ctx: public_read(intents.public_view(item)), principal=intents.principal_of(item))
-    answer.headers["Cache-Control"] = "no-store"
-    return answer
+    return http.respond_as(app, intents.public_get(id), headers=http.NO_STORE)
 
 
 # Seed 002 answered the public endpoints' errors as objects: rendered so for older versions.

@@ -84,9 +84,10 @@ def _before(event: dict[str, Any], state: RequestState, rate_class: str | None, 
             check_form(event)
         else:
             check_body(event)  # after the key, as Stripe does: a bad key is a 401 whatever the body
-        if rate_class == "public" or (rate_class is None and path.startswith(ratelimit.PUBLIC_PREFIXES)):
+        per_ip = rate_class or ("public" if path.startswith(ratelimit.PUBLIC_PREFIXES) else None)
+        if per_ip is not None:
             source = ((event.get("requestContext") or {}).get("identity") or {}).get("sourceIp") or "unknown"
-            decision = ratelimit.check(f"ip:{source}", "public", ratelimit.limit_for("public"))
+            decision = ratelimit.check(f"ip:{source}", per_ip, ratelimit.limit_for(per_ip))
             state.rate, state.rate_counted = decision, True
             if not decision.allowed:
                 metrics.add_metric(name="RateLimited", unit=MetricUnit.Count, value=1)
@@ -174,7 +175,8 @@ def canonical(event: dict[str, Any]) -> dict[str, Any]:
 
 def entrypoint(app: APIGatewayRestResolver | None, *, rate_class: str | None = None, authenticate: bool = True,
                fallback: bool = False, form: bool = False) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler. ``rate_class="public"`` applies the per-IP limit to a route outside /public/;
+    """The Lambda handler. ``rate_class`` applies a per-source-IP limit of that class to the route (/public/...
+    routes get ``"public"`` without asking; ``"notifications"``: processor notifications, their own budget);
     ``authenticate=False`` opts a /v1 route out of API-key authentication (it then authenticates itself).
     ``fallback=True`` (``app`` None) is the handler API Gateway calls for a method or path no route has:
     405 with ``Allow``, or 404, with no key needed, in the same envelope, headers and request log."""

@@ -29,17 +29,53 @@ from tahsil.api.envelope import JSON, error_body, no_route, request_id_of
 from tahsil.api.handler import BASE_PATHS, canonical, entrypoint
 from tahsil.api.resolver import Resolver, resolver
 from tahsil.api.state import RequestState, current
+from tahsil.kernel.config import settings
 from tahsil.kernel.errors import InvalidRequest, PaymentProcessing, RateLimitExceeded, TahsilError
 from tahsil.kernel.events import Answer, RequestContext
 from tahsil.kernel.principal import Principal
 from tahsil.kernel.telemetry import logger, metrics
 
-__all__ = ["BASE_PATHS", "JSON", "Action", "RequestState", "Resolver", "canonical", "current", "entrypoint",
-           "no_route", "request_id_of", "resolver", "respond"]
+__all__ = ["BASE_PATHS", "JSON", "NO_STORE", "Action", "RequestState", "Resolver", "canonical", "current", "entrypoint",
+           "no_route", "principal", "public_base_url", "request_id_of", "requested_version", "resolver", "respond",
+           "respond_as"]
 
 MAX_IDEMPOTENCY_KEY = 255
 
 Action = Callable[[Principal, RequestContext], Any]
+NO_STORE = {"Cache-Control": "no-store"}  # answers that carry a client secret or a shopper's view
+
+
+def principal() -> Principal | None:
+    """The principal ``entrypoint`` authenticated for this request (None before, or on a public route)."""
+    state = current()
+    return state.principal if state is not None else None
+
+
+def requested_version() -> str | None:
+    """The API version this request asked for in ``Tahsil-Version``, when it sent one."""
+    state = current()
+    return state.version if state is not None else None
+
+
+def public_base_url(app: APIGatewayRestResolver) -> str:
+    """Where this deployment's public pages (hosted checkout, the 3-D Secure page) live, for this request.
+
+    PUBLIC_BASE_URL when set (the local runtime sets it; set the PublicBaseUrl parameter for a custom
+    domain). Otherwise the API's own address from the request: API Gateway's default endpoint carries the
+    stage in the path, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``.
+    """
+    configured = settings().public_base_url
+    if configured:
+        return configured.rstrip("/")
+    event = app.current_event
+    domain_name = event.request_context.domain_name or event.headers.get("Host")
+    if not domain_name:
+        raise RuntimeError("PUBLIC_BASE_URL is not set and the request names no host")
+    stage = event.request_context.stage
+    base = f"https://{domain_name}"
+    if domain_name.endswith(".amazonaws.com") and stage:
+        base += f"/{stage}"
+    return base
 
 
 def _success(data: Any, status: int, message: str | None) -> dict[str, Any]:
@@ -119,9 +155,17 @@ def _gate(pending: ratelimit.Pending | None, state: RequestState | None) -> None
                                 window=decision.window)
 
 
+def respond_as(app: APIGatewayRestResolver, owner_and_action: tuple[Principal, Action], **options: Any) -> Response:
+    """``respond`` on behalf of an object's owner, for public routes: the domain returns who owns the object
+    and what to do (e.g. ``tahsil.payments.intents.public_get``)."""
+    owner, action = owner_and_action
+    return respond(app, action, principal=owner, **options)
+
+
 def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
             principal: Principal | None = None, idempotency_scope: str | None = None,
-            rate_class: str | None = None, message: str | None = None) -> Response:
+            rate_class: str | None = None, message: str | None = None,
+            headers: dict[str, str] | None = None) -> Response:
     """Run ``action`` for the authenticated principal under the rate limit and Idempotency-Key.
 
     The principal is the one ``entrypoint`` authenticated, or the caller's (public endpoints
@@ -129,7 +173,8 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
     public endpoints pass their object's id, so a key sent from a browser can never collide
     with one of the merchant's own. ``rate_class`` overrides the class the path implies
     (``tahsil.api.ratelimit.classify``); /public/... paths are limited per IP by ``entrypoint``.
-    ``message`` adds seed 002's human-readable ``"message"`` beside ``data`` on success.
+    ``message`` adds seed 002's human-readable ``"message"`` beside ``data`` on success; ``headers`` are added
+    to a success (200/201/202), e.g. ``NO_STORE``.
     """
     event = app.current_event
     state = current()
@@ -140,7 +185,7 @@ def respond(app: APIGatewayRestResolver, action: Action, *, status: int = 200,
         state.principal = principal
     key = event.headers.get("Idempotency-Key")  # Powertools' headers are case-insensitive
     ctx = RequestContext(request_id=request_id_of(app.current_event.raw_event), idempotency_key=key)
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     idempotent = key is not None and event.http_method == "POST"
     if idempotent and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY):
         raise InvalidRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters", param="Idempotency-Key")

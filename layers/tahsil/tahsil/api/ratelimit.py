@@ -57,7 +57,6 @@ from typing import Any, NamedTuple
 
 from tahsil.identity.account import RATE_LIMIT_CLASSES
 from tahsil.kernel.config import settings
-from tahsil.kernel.errors import RateLimitExceeded
 from tahsil.kernel.telemetry import logger, metrics
 from tahsil.store import dal
 
@@ -236,15 +235,3 @@ def check(subject: str, rate_class: str, limit: Limit) -> Decision:
 
 def retry_after(decision: Decision) -> int:
     return max(1, math.ceil(decision.reset - seconds()))
-
-
-def admit(subject: str, rate_class: str) -> Decision:
-    """Count one request of ``subject`` in ``rate_class`` (the template's limit) and refuse it over the limit: 429
-    with the limiter's headers. For routes that count themselves, outside ``http.entrypoint``'s classes: processor
-    notifications, whose budget is apart from browsers' (Adyen sends from a few addresses, in bursts)."""
-    decision = check(subject, rate_class, limit_for(rate_class))
-    if not decision.allowed:
-        metrics.add_metric(name="RateLimited", unit="Count", value=1)
-        raise RateLimitExceeded(decision.message(), headers=decision.headers(), limit=decision.limit,
-                                window=decision.window)
-    return decision

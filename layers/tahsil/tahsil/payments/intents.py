@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -42,6 +43,7 @@ from tahsil.payments.models import (
     IntentStatus,
     PaymentCreate,
     PaymentStatus,
+    public_read,
     with_intent_id,
 )
 from tahsil.store import crypto, dal
@@ -134,23 +136,6 @@ def public_view(item: dict[str, Any], now: dt.datetime | None = None) -> dict[st
     }
 
 
-def public_base_url(configured: str, *, domain_name: str | None, stage: str | None) -> str:
-    """Where this deployment's checkout page lives.
-
-    PUBLIC_BASE_URL when set (the local runtime sets it; set the PublicBaseUrl parameter for a
-    custom domain). Otherwise the API's own address from the request: API Gateway's default
-    endpoint carries the stage in the path, ``https://{api}.execute-api.{region}.amazonaws.com/{stage}``.
-    """
-    if configured:
-        return configured.rstrip("/")
-    if not domain_name:
-        raise RuntimeError("PUBLIC_BASE_URL is not set and the request names no host")
-    base = f"https://{domain_name}"
-    if domain_name.endswith(".amazonaws.com") and stage:
-        base += f"/{stage}"
-    return base
-
-
 # ---------------------------------------------------------------- reads
 
 
@@ -189,6 +174,17 @@ def principal_of(item: dict[str, Any]) -> Principal:
 
 def public_principal(intent_id: str) -> Principal:
     return principal_of(load_public(intent_id))
+
+
+def public_get(intent_id: str) -> tuple[Principal, Callable[[Principal, RequestContext], dict[str, Any]]]:
+    """``GET /public/payment-intents/{id}``: who owns the intent (the request acts as them) and its public read."""
+    item = load_public(intent_id)
+    return principal_of(item), lambda _who, _ctx: public_read(public_view(item))
+
+
+def presented_secret(header: str | None, query: str | None) -> str | None:
+    """The client secret a public request presents: the ``X-Client-Secret`` header, else the query parameter."""
+    return header or query
 
 
 def _secret_ok(item: dict[str, Any], presented: str | None) -> bool:

@@ -163,10 +163,12 @@ def call(connector: Connector, op: Operation) -> Outcome | None:
 # ---------------------------------------------------------------- authorize and sale
 
 
-def create_counted(p: Principal | None, req: PaymentCreate, *, capture: bool,
+def create_counted(p: Principal | None, req: PaymentCreate, *, capture: bool, base_url: str,
                    respond: Callable[[Callable[[Principal, RequestContext], Any]], Any]) -> Any:
     """A handler's authorize or sale: ``respond`` (tahsil.api.http's) runs ``create`` under the idempotency
-    lock, with the attempt counted meanwhile (``EarlyCount``); a count no payment took is given back."""
+    lock, with the attempt counted meanwhile (``EarlyCount``); a count no payment took is given back.
+    ``base_url``: where this request's public pages live (a 3-D Secure challenge's next_action points there)."""
+    authentication.BASE_URL.set(base_url)
     early = EarlyCount(p, req.card.pan) if p is not None else None
     try:
         return respond(lambda who, ctx: create(who, req, capture=capture, ctx=ctx, early=early))

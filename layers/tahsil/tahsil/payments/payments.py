@@ -359,6 +359,7 @@ _STATUS_FILTERS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def list_payments(p: Principal, *, limit: int, starting_after: str | None, status: str | None,
                   currency: str | None, created_gte: dt.datetime | None, created_lte: dt.datetime | None) -> dict[str, Any]:
+    currency = currency.upper() if currency else None  # ISO 4217 codes are stored upper-case
     now = clock.now()
     table = dal.payments_table()
     start = None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from tahsil.connectors.base import Outcome, OutcomeUnknown
 from tahsil.kernel import clock
-from tahsil.kernel.errors import PaymentProcessing, ProcessorRefused, Unauthenticated
+from tahsil.kernel.errors import PaymentProcessing, ProcessorRefused, TahsilError, Unauthenticated
 from tahsil.kernel.telemetry import logger, metrics
 from tahsil.payments import lifecycle, modifications, transitions
 from tahsil.payments.models import PaymentStatus
@@ -91,6 +91,18 @@ def recover(payment_id: str, reference: str, attempt: int = 0) -> str:
 
 
 # ---------------------------------------------------------------- processor notifications
+
+
+def receive(merchant_id: str, body: str | None) -> str:
+    """POST /connectors/adyen/{merchant_id}/notifications: apply the batch, log the outcome, and answer what
+    Adyen expects (``[accepted]``, duplicates included). A refusal (bad signature: 401) is logged and raised."""
+    try:
+        changed = apply_notification(merchant_id, body or "")
+    except TahsilError as exc:
+        logger.warning("adyen notification refused", extra={"merchant_id": merchant_id[:40], "code": exc.code})
+        raise
+    logger.info("adyen notification accepted", extra={"merchant_id": merchant_id, "changed": changed})
+    return "[accepted]"
 
 
 def apply_notification(merchant_id: str, body: str) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tahsil.kernel import clock, versions
 from tahsil.kernel.errors import ConcurrentUpdate, InvalidRequest, NotFound
@@ -18,6 +18,9 @@ from tahsil.kernel.principal import Principal
 from tahsil.store import dal
 from tahsil.webhooks import guard, signing
 from tahsil.webhooks.rendering import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from tahsil.webhooks.models import EndpointCreate
 
 ROTATION_OVERLAP = dt.timedelta(hours=24)
 
@@ -63,6 +66,13 @@ def _check_events(events: list[str]) -> list[str]:
         raise InvalidRequest(f"unknown event types {unknown}; use ['*'] or some of {list(EVENT_TYPES)}",
                              param="enabled_events")
     return sorted(set(events))
+
+
+def create_from(p: Principal, req: EndpointCreate, *, requested_version: str | None) -> dict[str, Any]:
+    """POST /v1/webhook-endpoints: the body's ``api_version``, else the request's ``Tahsil-Version``, else the
+    account's; the name defaults to the URL."""
+    return create_endpoint(p, name=req.name or req.url, url=req.url, enabled_events=req.enabled_events,
+                           description=req.description, api_version=req.api_version or requested_version)
 
 
 def create_endpoint(p: Principal, *, name: str, url: str, enabled_events: list[str], description: str | None,
