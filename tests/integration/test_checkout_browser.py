@@ -8,34 +8,18 @@ TAHSIL_REQUIRE_BROWSER=1 (CI), where they fail instead.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from tests.integration.test_intents_api import expire
-from tests.support.gateway import ROOT, Gateway
-
-CHROMIUM = os.environ.get("TAHSIL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-WAIT_MS = 15_000  # every wait is bounded
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("TAHSIL_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser tests required (TAHSIL_REQUIRE_BROWSER=1) but {reason}")
-    pytest.skip(reason)
-
+from tests.support.browser import LOCAL_HOSTS, SCREENSHOTS, WAIT_MS
+from tests.support.gateway import Gateway
+from tests.support.intents import expire
 
 # ------------------------------------------------------------------ fixtures
 
@@ -65,40 +49,8 @@ def shop() -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (pip install -e '.[dev]')")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        # Debian's Chromium, never a downloaded one.
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=60_000)
-        yield chromium
-        chromium.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US", service_workers="block")
-
-    def local_only(route: Any) -> None:
-        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
-            route.continue_()
-        else:
-            route.abort()
-
-    context.route("**/*", local_only)
-    tab = context.new_page()
-    tab.set_default_timeout(WAIT_MS)
-    tab.set_default_navigation_timeout(WAIT_MS)
-    tab.console_messages = []  # type: ignore[attr-defined]
-    tab.on("console", lambda msg: tab.console_messages.append(msg.text))  # type: ignore[attr-defined]
-    yield tab
-    context.close()
 
 
 def new_intent(gw: Gateway, shop: str, **over: Any) -> dict[str, Any]:

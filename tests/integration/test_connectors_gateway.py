@@ -14,9 +14,8 @@ import time
 from typing import Any
 
 from tahsil_local.fake_adyen import FakeAdyen
-from tests.integration.test_console_gateway import tahsil
-from tests.integration.test_dashboard_browser import fresh_card
 from tests.support.gateway import Gateway
+from tests.support.local_gateway import fresh_card, tahsil
 
 SETTLE_S = 30
 

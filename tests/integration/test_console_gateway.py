@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import requests
 
-from tests.integration.test_dashboard_browser import fresh_card
 from tests.support.gateway import Gateway
-
-
-def tahsil(gw: Gateway, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TAHSIL_STATE_DIR": str(gw.state_dir), "TAHSIL_OPERATOR": "ops@tahsil.example"}
-    return subprocess.run([sys.executable, "-m", "tahsil_local.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=check)
+from tests.support.local_gateway import fresh_card, tahsil
 
 
 def session(gw: Gateway, body: dict[str, Any]) -> requests.Response:

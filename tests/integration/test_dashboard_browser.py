@@ -9,7 +9,6 @@ the README). Without /usr/bin/chromium the tests skip, unless TAHSIL_REQUIRE_BRO
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -20,21 +19,9 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.test_checkout_browser import SCREENSHOTS, WAIT_MS, browser, page  # noqa: F401 - fixtures
+from tests.support.browser import SCREENSHOTS, WAIT_MS
 from tests.support.gateway import Gateway
-
-_cards = itertools.count(1)
-
-
-def fresh_card() -> str:
-    """A Luhn-valid Visa the simulated issuer approves, new for each payment (velocity rules stay quiet)."""
-    body = f"4242420{int(time.time()) % 100000:05d}{next(_cards):03d}"
-    for d in "0123456789":
-        digits = [int(c) for c in body + d]
-        total = sum(digits[-1::-2]) + sum(sum(divmod(2 * x, 10)) for x in digits[-2::-2])
-        if total % 10 == 0:
-            return body + d
-    raise AssertionError("unreachable")
+from tests.support.local_gateway import fresh_card
 
 
 class Hooks(BaseHTTPRequestHandler):
@@ -165,7 +152,7 @@ def test_an_expired_access_token_is_renewed_with_the_refresh_token(gateway: Gate
 
 
 def test_a_new_user_turns_on_totp_and_is_asked_for_a_code_at_sign_in(gateway: Gateway, page: Any) -> None:  # noqa: F811
-    from tests.integration.test_console_gateway import tahsil
+    from tests.support.local_gateway import tahsil
 
     user = json.loads(tahsil(gateway, "users", "create", "--merchant-id", gateway.state["merchant_id"],
                              "--email", "mfa@demo.example", "--role", "developer").stdout)
@@ -288,7 +275,7 @@ def test_overview_charts_render_with_data(gateway: Gateway, page: Any, hooks: st
 def mfa_owner(page: Any, gateway: Gateway, email: str) -> None:  # noqa: F811 - the page fixture, passed on
     """A new owner who turns TOTP on, then signs in with the code: a session that may use live powers for 15 minutes.
     The same steps as test_a_new_user_turns_on_totp_and_is_asked_for_a_code_at_sign_in, as an owner."""
-    from tests.integration.test_console_gateway import tahsil
+    from tests.support.local_gateway import tahsil
 
     user = json.loads(tahsil(gateway, "users", "create", "--merchant-id", gateway.state["merchant_id"],
                              "--email", email, "--role", "owner").stdout)
@@ -350,7 +337,7 @@ def test_request_a_go_live_review(gateway: Gateway, page: Any) -> None:  # noqa:
     page.locator("#toast:has-text('Payout destination')").wait_for(timeout=WAIT_MS)
     page.locator("#payout-form:has-text('…9012')").wait_for(timeout=WAIT_MS)
     shot(page, "account")
-    from tests.integration.test_console_gateway import tahsil
+    from tests.support.local_gateway import tahsil
 
     tahsil(gateway, "merchants", "verify-payout", gateway.state["merchant_id"], "--reason", "bank letter checked")
 

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.integration.test_local_gateway import SEED_AUTHORIZE
-from tests.integration.test_webhooks_pipeline import card_number
 from tests.support.gateway import Gateway
+from tests.support.local_gateway import SEED_AUTHORIZE
+from tests.support.webhooks import card_number
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import requests
 
 from tests.support.gateway import Gateway
+from tests.support.intents import expire
 
 TIMEOUT = 30
 
@@ -50,17 +50,8 @@ def confirm(gw: Gateway, intent_id: str, secret: str | None, number: str | None 
                          json={"card": card(number)}, timeout=TIMEOUT)
 
 
-def payments_table(gw: Gateway) -> tuple[Any, str]:
-    state = gw.state
-    client = boto3.client("dynamodb", endpoint_url=state["aws_endpoint_url"], region_name=state.get("region", "us-east-1"),
-                          aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing")
-    return client, state["environment"]["PAYMENTS_TABLE"]
 
 
-def expire(gw: Gateway, intent_id: str) -> None:
-    client, table = payments_table(gw)
-    client.update_item(TableName=table, Key={"pk": {"S": f"PI#{intent_id}"}, "sk": {"S": "PI"}},
-                       UpdateExpression="SET expires_at = :past", ExpressionAttributeValues={":past": {"S": "2020-01-01T00:00:00Z"}})
 
 
 def fresh_key(gw: Gateway) -> str:

@@ -6,23 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from tests.support.gateway import ROOT, Gateway
-
-SEED_AUTHORIZE = {
-    "amount": 9999, "currency": "USD",
-    "card": {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030,
-             "cvv": "123"},
-    "customer": {"email": "john@example.com", "name": "John Doe"},
-    "description": "Order #12345 - Premium Plan",
-    "metadata": {"order_id": "12345", "plan": "premium"},
-}
+from tests.support.local_gateway import SEED_AUTHORIZE, count_payments, fire, fresh_key
 
 
 def curl(gw: Gateway, method: str, path: str, data: dict[str, Any] | None = None, idem: str | None = None) -> dict:
@@ -91,39 +81,10 @@ def test_dev_json_holds_base_url_merchant_and_keys(gateway: Gateway) -> None:
 # ------------------------------------------------------------------ concurrency
 
 
-def fire(n: int, call: Any) -> list[requests.Response]:
-    """n calls released together by a barrier."""
-    barrier = threading.Barrier(n)
-
-    def one(i: int) -> requests.Response:
-        barrier.wait(timeout=30)
-        return call(i)
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(one, range(n)))
 
 
-def count_payments(gw: Gateway, key: str) -> int:
-    total, cursor = 0, None
-    while True:
-        page = gw.call("GET", "/v1/payments?limit=100" + (f"&starting_after={cursor}" if cursor else ""), key=key).json()["data"]
-        total += len(page["payments"])
-        if not page["has_more"]:
-            return total
-        cursor = page["next_starting_after"]
 
 
-def fresh_key(gw: Gateway, *, limits: list[str] | None = None) -> str:
-    """A new merchant's test secret key; ``limits`` (``payments.per_second=100``...) override its rate limits."""
-    env = {**os.environ, "TAHSIL_STATE_DIR": str(gw.state_dir)}
-    out = subprocess.run([sys.executable, "-m", "tahsil_local.cli", "merchants", "create", "--name", "Race Store"],
-                         env=env, capture_output=True, text=True, timeout=60, check=True)
-    created = json.loads(out.stdout)
-    if limits:
-        subprocess.run([sys.executable, "-m", "tahsil_local.cli", "merchants", "limits", created["merchant_id"],
-                        *[arg for item in limits for arg in ("--set", item)]],
-                       env=env, capture_output=True, text=True, timeout=60, check=True)
-    return created["keys"]["test"]["secret"]
 
 
 def test_50_concurrent_identical_authorizes_with_one_key_make_exactly_one_payment(gateway: Gateway) -> None:

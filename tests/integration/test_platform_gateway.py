@@ -13,8 +13,8 @@ from typing import Any
 
 import requests
 
-from tests.integration.test_local_gateway import SEED_AUTHORIZE, count_payments, fire, fresh_key
 from tests.support.gateway import ROOT, Gateway
+from tests.support.local_gateway import SEED_AUTHORIZE, count_payments, fire, fresh_key
 
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 import tahsil_client  # noqa: E402

@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from tests.integration.test_local_gateway import SEED_AUTHORIZE, fire, fresh_key
 from tests.support.gateway import Gateway
+from tests.support.local_gateway import SEED_AUTHORIZE, fire, fresh_key
 
 
 def test_a_burst_of_concurrent_requests_each_answer_with_its_own_id(gateway: Gateway) -> None:

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.integration.test_local_gateway import SEED_AUTHORIZE, count_payments, fresh_key
 from tests.support.gateway import Gateway
+from tests.support.local_gateway import SEED_AUTHORIZE, count_payments, fresh_key
 
 AUTHORIZES = int(os.environ.get("TAHSIL_STRESS_AUTHORIZES", "300"))
 CONCURRENCY = 40

@@ -8,70 +8,14 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.test_local_gateway import SEED_AUTHORIZE, fresh_key
 from tests.support.gateway import Gateway
-
-
-class Receiver:
-    """A merchant's webhook endpoint on 127.0.0.1 whose answers the test scripts."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[dict[str, Any]] = []
-        self.plan: list[int] = []  # status codes for the next requests; then `default`
-        self.default = 200
-        self.fail_rate = 0.0
-        self.secret: str | None = None
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with receiver.lock:
-                    if receiver.plan:
-                        status = receiver.plan.pop(0)
-                    elif receiver.fail_rate and random.random() < receiver.fail_rate:  # noqa: S311
-                        status = 503
-                    else:
-                        status = receiver.default
-                    receiver.received.append({"at": time.monotonic(), "headers": headers, "body": body, "status": status})
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def delivered(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r for r in self.received if 200 <= r["status"] < 300]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
+from tests.support.local_gateway import SEED_AUTHORIZE, fresh_key
+from tests.support.webhooks import Receiver, card_number
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
@@ -84,16 +28,6 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def card_number(i: int) -> str:
-    """A distinct Luhn-valid Visa number per i, so velocity rules see 200 different cards."""
-    body = f"4111{i:011d}"
-    total = 0
-    for pos, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if pos % 2 == 0:
-            d = d * 2 - 9 if d * 2 > 9 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
 
 
 def register(gw: Gateway, key: str, url: str, events: list[str] | None = None) -> dict[str, Any]:

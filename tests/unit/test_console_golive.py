@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_webhooks_pipeline import Receiver
+from tests.support.account import IQD, PROFILE
 from tests.support.calls import CARD, fresh_card
 from tests.support.console import call
-from tests.unit.test_console_account import IQD, PROFILE
-from tests.unit.test_webhooks import create_endpoint, local, run_pipeline  # noqa: F401 - fixture
-
-SALE = {"amount": 2500, "currency": "USD", "description": "Order #7"}
-
-
-def sale(key: str, idem: str | None = None, **over: Any):
-    return call("payments-sale", key, body={**SALE, "card": {**CARD, "number": fresh_card()}, **over}, idem=idem)
+from tests.support.golive import SALE, sale
+from tests.support.webhooks import Receiver, create_endpoint, run_pipeline
 
 
 @pytest.fixture
@@ -28,11 +21,6 @@ def fresh(aws_env: Any) -> dict[str, Any]:
     return ops.create_merchant("New Shop")
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

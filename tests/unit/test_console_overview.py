@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_webhooks_pipeline import Receiver
 from tests.support.calls import flush_logs
 from tests.support.console import call
-from tests.unit.test_console_golive import receiver, sale  # noqa: F401 - fixture
-from tests.unit.test_webhooks import create_endpoint, local, run_pipeline  # noqa: F401 - fixture
+from tests.support.golive import sale
+from tests.support.webhooks import Receiver, create_endpoint, run_pipeline
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

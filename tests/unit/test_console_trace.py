@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_webhooks_pipeline import Receiver
 from tests.support.calls import CARD, flush_logs, fresh_card
 from tests.support.console import call
-from tests.unit.test_console_golive import receiver, sale  # noqa: F401 - fixture
-from tests.unit.test_intents import confirm, create, intent_body
-from tests.unit.test_webhooks import create_endpoint, local, run_pipeline  # noqa: F401 - fixture
+from tests.support.golive import sale
+from tests.support.intents import confirm, create, intent_body
+from tests.support.webhooks import Receiver, create_endpoint, run_pipeline
 
 
 @pytest.fixture

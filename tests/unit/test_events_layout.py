@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_webhooks_pipeline import Receiver
 from tests.support.lambdas import invoke, load_event
 from tests.support.payments import authorize
-from tests.unit.test_webhooks import create_endpoint, invoke_raw, run_pipeline
+from tests.support.webhooks import Receiver, create_endpoint, invoke_raw, run_pipeline
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def executions() -> list[dict[str, Any]]:
 def test_new_authorizations_put_their_deadlines_on_the_wheel_with_one_execution_per_bucket(sk: str) -> None:
     from tahsil.kernel import clock
     from tahsil.payments import expiry
-    from tests.unit.test_webhooks import invoke_raw, stream_records
+    from tests.support.webhooks import invoke_raw, stream_records
 
     first, second = authorize(sk).data["id"], authorize(sk).data["id"]
     authorize(sk, sale=True)  # a sale needs no timer
@@ -159,7 +159,7 @@ def pump_stream(seen: set[str]) -> None:
     """What Lambda's poller does for ExpiryTimersFunction: the new stream records its template filter passes."""
     from tahsil_local.pollers import passes
     from tahsil_local.template import load
-    from tests.unit.test_webhooks import invoke_raw, stream_records
+    from tests.support.webhooks import invoke_raw, stream_records
 
     pattern = load()["Resources"]["ExpiryTimersFunction"]["Properties"]["Events"]["Outbox"]["Properties"][
         "FilterCriteria"]["Filters"]
@@ -255,7 +255,7 @@ def test_a_deadline_whose_bucket_has_already_ended_is_applied_when_it_is_registe
 
 def test_an_intent_expires_by_the_sweep_of_its_bucket_and_a_paid_one_is_skipped(sk: str, later: Any) -> None:
     from tahsil.payments import expiry
-    from tests.unit.test_intents import confirm, create
+    from tests.support.intents import confirm, create
 
     left, paid = create(sk).data, create(sk).data
     assert confirm(paid["id"], paid["client_secret"]).status == 200
@@ -272,7 +272,7 @@ def test_a_capture_racing_the_sweep_has_exactly_one_winner(sk: str, monkeypatch:
     from tahsil.kernel import clock
     from tahsil.payments import expiry
     from tahsil.store import dal
-    from tests.integration.test_webhooks_pipeline import card_number
+    from tests.support.webhooks import card_number
 
     monkeypatch.setenv("EXPIRY_BUCKET_SECONDS", "1")
     monkeypatch.setattr(expiry, "SWEEP_THREADS", 2)
@@ -316,7 +316,7 @@ def test_a_capture_racing_the_expiry_has_exactly_one_winner_in_50_trials(sk: str
     from tahsil.store import dal
 
     outcomes = []
-    from tests.integration.test_webhooks_pipeline import card_number
+    from tests.support.webhooks import card_number
 
     for trial in range(50):
         pid = authorize(sk, {"amount": 500, "currency": "USD", "card": {"number": card_number(trial), "exp_month": 12,
@@ -366,7 +366,7 @@ def advance_intent(key: str, intent_id: str, seconds: int):
 
 def test_an_intent_expires_after_an_hour_once_and_then_refuses_confirms(sk: str) -> None:
     from tahsil.payments import intents
-    from tests.unit.test_intents import confirm, create
+    from tests.support.intents import confirm, create
 
     created = create(sk).data
     assert advance_intent(sk, created["id"], 1800).data["status"] == "created"
@@ -380,7 +380,7 @@ def test_an_intent_expires_after_an_hour_once_and_then_refuses_confirms(sk: str)
 
 def test_a_paid_intent_is_left_alone_by_its_timer(sk: str) -> None:
     from tahsil.payments import intents
-    from tests.unit.test_intents import confirm, create
+    from tests.support.intents import confirm, create
 
     created = create(sk).data
     assert confirm(created["id"], created["client_secret"]).status == 200
@@ -451,7 +451,7 @@ def drain_retries(rounds: int = 50) -> list[dict[str, Any]]:
 
     import boto3
 
-    from tests.unit.test_webhooks import invoke_raw
+    from tests.support.webhooks import invoke_raw
 
     sqs, url = boto3.client("sqs"), os.environ["EXPIRY_RETRY_QUEUE_URL"]
     answers = []
@@ -681,7 +681,7 @@ def test_a_wheel_written_under_4_shards_is_fully_swept_after_the_count_changes(
 
 
 def card(n: int) -> dict[str, Any]:
-    from tests.integration.test_webhooks_pipeline import card_number
+    from tests.support.webhooks import card_number
 
     return {"number": card_number(900 + n), "exp_month": 12, "exp_year": 2030, "cvv": "123"}
 

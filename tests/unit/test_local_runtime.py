@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.runtime import _PROBE
+from tests.support.runtime import alive as _alive
+
 
 @pytest.fixture
 def fixed_moto(aws_env: Any) -> Any:
@@ -162,63 +165,6 @@ def test_the_local_router_serves_the_templates_base_path_mapping_too() -> None:
 
 
 # ------------------------------------------------------------------ execution environments (processes)
-
-_PROBE = '''
-import os
-import time
-
-CALLS = 0  # module state: one counter per execution environment
-if os.environ.get("PROBE_INIT_FAILS"):
-    raise ImportError("no such dependency")
-
-
-def handler(event, context):
-    global CALLS
-    CALLS += 1
-    if event.get("raise"):
-        raise ValueError("card declined by the probe")
-    if event.get("sleep"):
-        time.sleep(event["sleep"])
-    if event.get("exit"):
-        os._exit(3)
-    return {"pid": os.getpid(), "calls": CALLS, "request_id": context.aws_request_id,
-            "remaining_ms": context.get_remaining_time_in_millis(), "color": os.environ.get("COLOR"),
-            "other": os.environ.get("OTHER_FUNCTION_ONLY"), "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")}
-'''
-
-
-@pytest.fixture
-def probe_pool(tmp_path: Any) -> Any:
-    """A pool of a tiny function (in a temporary directory) whose environments report their pid and state."""
-    from tahsil_local.runtime import FunctionPool
-    from tahsil_local.template import Function
-
-    (tmp_path / "app.py").write_text(_PROBE)
-    pools = []
-
-    def make(timeout: int = 5, **variables: str) -> FunctionPool:
-        fn = Function(logical_id="ProbeFunction", code_dir=tmp_path, handler="app.handler", timeout=timeout,
-                      memory=128, environment={})
-        pool = FunctionPool(fn, {"PATH": "/usr/bin:/bin", "COLOR": "blue", **variables})
-        pools.append(pool)
-        return pool
-
-    yield make
-    for pool in pools:
-        pool.stop()
-
-
-def _alive(pid: int) -> bool:
-
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:  # a zombie is gone too
-        stat = fh.read()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
 
 def test_each_environment_is_a_process_with_its_own_module_state_and_idle_ones_are_reused(probe_pool: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor

@@ -12,10 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit import test_local_runtime
-
-_alive = test_local_runtime._alive
-probe_pool = test_local_runtime.probe_pool  # the fixture, by name
+from tests.support.runtime import alive as _alive
 
 
 def _until(check: Any, timeout: float = 10.0) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.template import _refs
+
 STATEFUL = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key", "AWS::SecretsManager::Secret",
             "AWS::Cognito::UserPool", "AWS::Logs::LogGroup")
 # The credential-guards report audits every key of a merchant: the one function allowed to Scan credentials.
@@ -30,28 +32,6 @@ def _of_type(doc: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in doc["Resources"].items() if v["Type"] == kind}
 
 
-def _refs(value: Any) -> set[str]:
-    """Every logical id a value mentions (Ref, GetAtt, ${X} / ${X.Attr} in Sub)."""
-    import re
-
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k == "Ref" and isinstance(v, str):
-                found.add(v.split(".")[0])
-            elif k == "Fn::GetAtt":
-                found.add(v[0] if isinstance(v, list) else v.split(".")[0])
-            elif k == "Fn::Sub":
-                text = v if isinstance(v, str) else v[0]
-                found |= {m.split(".")[0] for m in re.findall(r"\$\{([A-Za-z0-9.:]+)\}", text)}
-                if not isinstance(v, str):
-                    found |= _refs(v[1])
-            else:
-                found |= _refs(v)
-    elif isinstance(value, list):
-        for v in value:
-            found |= _refs(v)
-    return found
 
 
 def _alarms(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -280,7 +260,7 @@ def _drain(queue_url: str, logical_id: str) -> int:
     """What Lambda's SQS poller does: hand the queue's messages to the function, delete the processed ones."""
     import boto3
 
-    from tests.unit.test_webhooks import invoke_raw
+    from tests.support.webhooks import invoke_raw
 
     sqs = boto3.client("sqs")
     handled = 0
@@ -368,7 +348,7 @@ def test_a_failed_stream_batch_is_replayed_once_its_deliveries_queued_once_and_r
     from tahsil_local.pollers import passes
     from tahsil_local.template import load
     from tests.support.payments import authorize
-    from tests.unit.test_webhooks import create_endpoint, invoke_raw, stream_records
+    from tests.support.webhooks import create_endpoint, invoke_raw, stream_records
 
     key = merchant["keys"]["test"]["secret"]
     endpoint = create_endpoint(key, "http://127.0.0.1:9/hook").data
@@ -406,7 +386,7 @@ def test_a_batch_that_fails_again_stays_on_its_failure_queue(local_webhooks: dic
     from tahsil.console import redrive
     from tahsil.store import dal
     from tests.support.payments import authorize
-    from tests.unit.test_webhooks import stream_records
+    from tests.support.webhooks import stream_records
 
     authorize(merchant["keys"]["test"]["secret"])
     failure_queue = local_webhooks["ExpiryTimersFailureQueue"]
@@ -495,9 +475,8 @@ def test_a_dead_lettered_delivery_is_redriven_and_delivered_once_even_if_dead_le
     from tahsil.console import redrive
     from tahsil_local.pollers import passes
     from tahsil_local.template import load
-    from tests.integration.test_webhooks_pipeline import Receiver
     from tests.support.payments import authorize
-    from tests.unit.test_webhooks import create_endpoint, invoke_raw, stream_records
+    from tests.support.webhooks import Receiver, create_endpoint, invoke_raw, stream_records
 
     receiver = Receiver()
     try:

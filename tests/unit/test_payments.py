@@ -11,7 +11,7 @@ import pytest
 
 from tahsil.kernel.events import payload_of, payload_text
 from tests.support.lambdas import handler_of, invoke, load_event
-from tests.support.payments import CARD, act, authorize, body, get, table_items  # noqa: F401 - used by the tests below
+from tests.support.payments import CARD, act, authorize, body, get, table_items
 
 
 @pytest.fixture
@@ -542,7 +542,7 @@ def test_transaction_counters_stay_exact_under_concurrent_writes(sk: str, mercha
 
     account.set_rate_limits(merchant["merchant_id"], {"payments": {"per_second": 1000}})  # 24 writes at once
 
-    from tests.integration.test_webhooks_pipeline import card_number
+    from tests.support.webhooks import card_number
 
     pids = [authorize(sk, body(card={"number": card_number(300 + n)})).data["id"] for n in range(8)]
     statuses: list[int] = []

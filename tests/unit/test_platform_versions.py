@@ -9,6 +9,7 @@ import pytest
 
 from tahsil.kernel import versions
 from tests.support.calls import CARD, PAYMENT, authorize, call
+from tests.support.versions import pin
 
 BASRA_ERROR = {"success": False, "error": {"code": "PAYMENT_DECLINED", "message": "payment declined: insufficient funds (code: 51)",
                                            "param": None, "request_id": "r-1", "decline_code": "51"}}
@@ -66,13 +67,6 @@ def sk(merchant: dict[str, Any]) -> str:
     return merchant["keys"]["test"]["secret"]
 
 
-def pin(merchant_id: str, version: str) -> None:
-    """Move a merchant's pin directly in the table (the API only moves it forward)."""
-    from tahsil.identity import account
-    from tahsil.store import dal
-
-    dal.update(dal.credentials_table(), f"MER#{merchant_id}", "MER", "SET api_version = :v", vals=dal.values(v=version))
-    account.copy_to_keys(merchant_id, "api_version", version)
 
 
 def declined(key: str, **kwargs: Any) -> Any:

@@ -12,47 +12,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 # (importing file, imported test module) pairs left from before tests/support existed: move the helper into
 # tests/support/ and delete the line. A new pair fails the test, and so does a line that no longer applies.
-KNOWN = {
-    ("integration/test_checkout_browser.py", "tests.integration.test_intents_api"),
-    ("integration/test_connectors_gateway.py", "tests.integration.test_console_gateway"),
-    ("integration/test_connectors_gateway.py", "tests.integration.test_dashboard_browser"),
-    ("integration/test_console_gateway.py", "tests.integration.test_dashboard_browser"),
-    ("integration/test_dashboard_browser.py", "tests.integration.test_checkout_browser"),
-    ("integration/test_dashboard_browser.py", "tests.integration.test_console_gateway"),
-    ("integration/test_expiry_timers.py", "tests.integration.test_local_gateway"),
-    ("integration/test_expiry_timers.py", "tests.integration.test_webhooks_pipeline"),
-    ("integration/test_platform_gateway.py", "tests.integration.test_local_gateway"),
-    ("integration/test_request_ids.py", "tests.integration.test_local_gateway"),
-    ("integration/test_runtime_stress.py", "tests.integration.test_local_gateway"),
-    ("integration/test_webhooks_pipeline.py", "tests.integration.test_local_gateway"),
-    ("unit/test_console_golive.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_console_golive.py", "tests.unit.test_console_account"),
-    ("unit/test_console_golive.py", "tests.unit.test_webhooks"),
-    ("unit/test_console_overview.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_console_overview.py", "tests.unit.test_console_golive"),
-    ("unit/test_console_overview.py", "tests.unit.test_webhooks"),
-    ("unit/test_console_trace.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_console_trace.py", "tests.unit.test_console_golive"),
-    ("unit/test_console_trace.py", "tests.unit.test_intents"),
-    ("unit/test_console_trace.py", "tests.unit.test_webhooks"),
-    ("unit/test_events_layout.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_events_layout.py", "tests.unit.test_webhooks"),
-    ("unit/test_expiry.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_expiry.py", "tests.unit.test_intents"),
-    ("unit/test_expiry.py", "tests.unit.test_webhooks"),
-    ("unit/test_local_runtime_kills.py", "tests.unit.test_local_runtime"),
-    ("unit/test_operations.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_operations.py", "tests.unit.test_webhooks"),
-    ("unit/test_payments.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_trust_boundaries.py", "tests.unit.test_operations"),
-    ("unit/test_validation_messages.py", "tests.unit.test_intents"),
-    ("unit/test_versions_tigris_intents.py", "tests.unit.test_intents"),
-    ("unit/test_versions_tigris_intents.py", "tests.unit.test_platform_versions"),
-    ("unit/test_webhook_delivery_counters.py", "tests.unit.test_webhooks"),
-    ("unit/test_webhook_storage.py", "tests.unit.test_webhooks"),
-    ("unit/test_webhooks.py", "tests.integration.test_webhooks_pipeline"),
-    ("unit/test_webhooks.py", "tests.unit.test_intents"),
-}
+KNOWN: set[tuple[str, str]] = set()
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -57,7 +57,7 @@ def doc() -> dict[str, Any]:
 
 
 def _refs(value: Any) -> set[str]:
-    from tests.unit.test_operations import _refs as refs
+    from tests.support.template import _refs as refs
 
     return refs(value)
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import console as console_support
 from tests.support.calls import CARD, PAYMENT, call
-from tests.unit.test_intents import create, intent_body
+from tests.support.intents import create, intent_body
 
 LEAKS = re.compile(r"pattern|\^|\$'|\[\^|instance of|after validation|String should match")
 

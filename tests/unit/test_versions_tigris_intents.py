@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tahsil.kernel import versions
+from tests.support.intents import DECLINED, cancel, create, get, get_public, list_intents
 from tests.support.lambdas import invoke, load_event
-from tests.unit.test_intents import DECLINED, cancel, create, get, get_public, list_intents
 
 TIGRIS = {"Tahsil-Version": versions.TIGRIS}
 CARD = {"number": "4242424242424242", "cardholder_name": "John Doe", "exp_month": 12, "exp_year": 2030, "cvv": "123"}
@@ -140,7 +140,7 @@ def test_under_tigris_public_errors_are_objects_and_merchant_errors_strings(sk: 
 
 
 def test_an_intent_of_a_tigris_pinned_merchant_renders_tigris_on_its_public_endpoints(merchant: dict[str, Any]) -> None:
-    from tests.unit.test_platform_versions import pin
+    from tests.support.versions import pin
 
     pin(merchant["merchant_id"], versions.TIGRIS)
     made = create(merchant["keys"]["test"]["secret"]).data

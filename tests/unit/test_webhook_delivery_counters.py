@@ -15,7 +15,7 @@ import pytest
 from tests.support.console import call
 from tests.support.lambdas import invoke, load_event
 from tests.support.payments import act, authorize
-from tests.unit.test_webhooks import Receiver, create_endpoint, invoke_raw, stream_records
+from tests.support.webhooks import Receiver, create_endpoint, invoke_raw, stream_records
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.support.lambdas import invoke, load_event
 from tests.support.payments import authorize
-from tests.unit.test_webhooks import Receiver, create_endpoint, invoke_raw, run_pipeline
+from tests.support.webhooks import Receiver, create_endpoint, invoke_raw, run_pipeline
 
 
 @pytest.fixture

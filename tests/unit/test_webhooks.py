@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.integration.test_webhooks_pipeline import Receiver
 from tests.support.lambdas import invoke, load_event
 from tests.support.payments import authorize
-
-
-@pytest.fixture
-def local(monkeypatch: pytest.MonkeyPatch, aws_env: Any) -> Any:
-    monkeypatch.setenv("TAHSIL_LOCAL_RUNTIME", "true")  # test mode may target http://127.0.0.1
-    return aws_env
+from tests.support.webhooks import Receiver, create_endpoint, invoke_raw, run_pipeline, stream_records
 
 
 @pytest.fixture
@@ -28,53 +22,12 @@ def receiver() -> Iterator[Receiver]:
     r.stop()
 
 
-def create_endpoint(key: str, url: str, events: list[str] | None = None):
-    return invoke("CreateWebhookEndpointFunction", load_event(
-        "webhook-endpoints-create", key=key, body={"url": url, "enabled_events": events or ["*"]}))
 
 
-def stream_records() -> list[dict[str, Any]]:
-    from moto.dynamodb.models import dynamodb_backends
-
-    from tahsil.store import dal
-
-    shard = dynamodb_backends["123456789012"]["us-east-1"].tables[dal.payments_table()].stream_shard
-    return [r.to_json() for r in shard.items]
 
 
-def run_pipeline() -> None:
-    """What Lambda's pollers do: the stream to the fan-out, then the queue to the first attempt."""
-    import boto3
-
-    from tahsil_local.pollers import passes
-    from tahsil_local.template import load
-
-    pattern = load()["Resources"]["WebhookFanoutFunction"]["Properties"]["Events"]["Outbox"]["Properties"]["FilterCriteria"]["Filters"]
-    records = [r for r in stream_records() if passes(pattern, r)]
-    assert invoke_raw("WebhookFanoutFunction", {"Records": records}) == {"batchItemFailures": []}
-    sqs = boto3.client("sqs")
-    import os
-
-    queue = os.environ["DELIVERY_QUEUE_URL"]
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return
-        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                              "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs"} for m in messages]}
-        assert invoke_raw("WebhookDeliverFunction", event) == {"batchItemFailures": []}
-        for m in messages:
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
 
 
-def invoke_raw(logical_id: str, event: dict[str, Any]) -> Any:
-    import time
-    import uuid
-
-    from tahsil_local.gateway import LambdaContext
-    from tests.support.lambdas import handler_of
-
-    return handler_of(logical_id)(event, LambdaContext(logical_id, 512, str(uuid.uuid4()), time.monotonic() + 30))
 
 
 # ------------------------------------------------------------------ signatures
@@ -323,7 +276,7 @@ def test_a_tigris_endpoint_gets_seed_002s_payload_signed_both_ways(local: Any, m
     assert got["headers"]["x-webhook-signature"] == expected
     Webhook(endpoint["secret"]).verify(got["body"], got["headers"])
 
-    from tests.unit.test_intents import create as create_intent
+    from tests.support.intents import create as create_intent
 
     intent = create_intent(key).data
     run_pipeline()
