@@ -258,6 +258,15 @@
 
   function handle(status, body) {
     var error = body && body.error;
+    if (status === 200 && body && body.success && body.data.next_action) {
+      // 3-D Secure: the bank's page, then back here (the client secret rides along, never stored) or on to the store.
+      setBusy(true, "Confirming with your bank…");
+      progress.textContent = "Your bank asks you to confirm this payment. Taking you to your bank.";
+      var next = new URL(body.data.next_action.redirect_to_url.url, window.location.href);
+      next.searchParams.set("client_secret", secret);
+      window.location.assign(next.toString());
+      return;
+    }
     if (status === 200 && body && body.success) {
       setBusy(true, "Paid");
       progress.textContent = "Payment successful. Taking you back to the store.";

@@ -4,12 +4,12 @@ from typing import Annotated, Literal
 
 from tahsil.api import http
 from tahsil.api.params import Query
-from tahsil.payments import intents
+from tahsil.payments import intent_listing
 from tahsil.payments.models import PaymentIntentList, intent_responses
 
 app = http.resolver()
 
-Status = Literal["created", "succeeded", "canceled", "expired", "locked"]
+Status = Literal["created", "requires_action", "succeeded", "canceled", "expired", "locked"]
 
 
 @app.get("/v1/payment-intents", summary="List payment intents", tags=["Payment intents"],
@@ -19,8 +19,8 @@ def list_intents(
     starting_after: Annotated[str | None, Query(description="id of the last intent of the previous page")] = None,
     status: Annotated[Status | None, Query()] = None,
 ):
-    return http.respond(app, lambda who, _ctx: intents.list_intents(who, limit=limit, starting_after=starting_after,
-                                                                     status=status))
+    return http.respond(app, lambda who, _ctx: intent_listing.list_intents(who, limit=limit,
+                                                                            starting_after=starting_after, status=status))
 
 
 handler = http.entrypoint(app)

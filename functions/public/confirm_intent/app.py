@@ -25,6 +25,7 @@ def confirm_intent(
 ):
     return http.respond(app, lambda who, ctx: intents.confirm(
         who, id, intents.presented_secret(app.current_event.headers.get("X-Client-Secret"), client_secret), body, ctx,
+        base_url=http.public_base_url(app),
     ), principal=intents.public_principal(id), idempotency_scope=id, headers=http.NO_STORE)
 
 

@@ -2,7 +2,8 @@
 
 The return commits the issuer's answer through the lifecycle (``commit_authorization``), conditional on the
 payment still being ``requires_action``: a refreshed or doubled return commits nothing more and sends the shopper
-to the same ``return_url``.
+to the same ``return_url``. A payment intent's payment settles its intent in the same transaction, and its
+shopper goes back to the hosted checkout flow (``tahsil.payments.intent_challenge``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from urllib.parse import parse_qsl
 
 from tahsil.connectors.base import Outcome
 from tahsil.kernel import clock
-from tahsil.kernel.errors import InvalidRequest, NotFound
+from tahsil.kernel.errors import ConcurrentUpdate, InvalidRequest, NotFound
 from tahsil.kernel.ids import looks_like
-from tahsil.payments import lifecycle
+from tahsil.payments import intent_challenge, lifecycle
 from tahsil.payments.authentication import DECLINE_ABANDONED, DECLINE_FAILED, with_payment_id
 from tahsil.payments.models import PaymentStatus
 from tahsil.payments.payments import SIMULATOR
+from tahsil.payments.transitions import OPTIMISTIC_RETRIES, AlsoFailed
 from tahsil.store import dal
 
 
@@ -41,23 +43,27 @@ PAGE_HEADERS = {
 }
 
 
-def show(payment_id: str, token: str | None) -> str:
-    """GET /checkout/authenticate/{id}: the page for whoever holds the payment's authentication token."""
+def show(payment_id: str, token: str | None, client_secret: str | None = None) -> str:
+    """GET /checkout/authenticate/{id}: the page for whoever holds the payment's authentication token
+    (and, from the hosted checkout page, its intent's client secret, carried on to the return)."""
     item = load(payment_id, token or "")
-    return page(item, token or "")
+    return page(item, token or "", client_secret)
 
 
 def answer(payment_id: str, body: str | None) -> str:
-    """POST /checkout/authenticate/{id}: commit the form's result once; where to send the shopper (its return_url)."""
+    """POST /checkout/authenticate/{id}: commit the form's result once; where to send the shopper (its return_url,
+    or for a payment intent's payment its success_url or the hosted page)."""
     form = query(body or "")
     item = load(payment_id, form.get("token"))
-    return complete(item, form.get("result", ""))
+    return complete(item, form.get("result", ""), form.get("client_secret"))
 
 
-def page(item: dict[str, Any], token: str) -> str:
+def page(item: dict[str, Any], token: str, client_secret: str | None = None) -> str:
     """Tahsil's test authentication page: a plain form (no script), Complete or Fail."""
     amount = f"{item['amount']} {item['currency']} (minor units)"
     hidden = f'<input type="hidden" name="token" value="{html.escape(token)}">'
+    if client_secret and len(client_secret) <= 256:
+        hidden += f'<input type="hidden" name="client_secret" value="{html.escape(client_secret)}">'
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>3-D Secure test authentication</title>"
         "</head><body><main><h1>3-D Secure test authentication</h1>"
@@ -68,7 +74,7 @@ def page(item: dict[str, Any], token: str) -> str:
         '<button type="submit" name="result" value="fail">Fail</button></form></main></body></html>')
 
 
-def complete(item: dict[str, Any], result: str) -> str:
+def complete(item: dict[str, Any], result: str, client_secret: str | None = None) -> str:
     """The shopper's return: commit the issuer's answer once, and say where to send the shopper (303)."""
     if result not in ("complete", "fail"):
         raise InvalidRequest("result must be complete or fail", param="result")
@@ -80,8 +86,23 @@ def complete(item: dict[str, Any], result: str) -> str:
         extra = {"three_d_secure": outcome.three_d_secure}
         if result != "complete":
             extra["decline_code"] = DECLINE_FAILED
-        item = lifecycle.commit_authorization(item["id"], outcome, extra=extra)
-    return with_payment_id(item.get("return_url") or "", item["id"])
+        item = _commit(item, outcome, extra)
+    return intent_challenge.destination(item, client_secret) or with_payment_id(item.get("return_url") or "", item["id"])
+
+
+def _commit(item: dict[str, Any], outcome: Outcome, extra: dict[str, Any], **how: Any) -> dict[str, Any]:
+    """The payment's outcome and, for an intent's payment, the intent's change, in one transaction (once)."""
+    for _ in range(OPTIMISTIC_RETRIES):
+        also = intent_challenge.settle(item, outcome, extra.get("decline_code"))
+        try:
+            updated = lifecycle.commit_authorization(item["id"], outcome, extra=extra, also=also, **how)
+        except AlsoFailed:  # the intent changed after it was read: read both again
+            item = dal.get(dal.payments_table(), item["pk"], "PAY") or item
+            how.pop("known", None)
+            continue
+        intent_challenge.settled(updated)
+        return updated
+    raise ConcurrentUpdate("the payment intent is being changed by other requests; retry")
 
 
 def abandon(payment_id: str) -> bool:
@@ -94,8 +115,8 @@ def abandon(payment_id: str) -> bool:
     three_ds = {**(item.get("three_d_secure") or {}), "result": "abandoned", "liability_shift": False}
     outcome = Outcome("declined", "05", "Authentication abandoned", processor_reference=item["id"],
                       processor_reason=DECLINE_ABANDONED)
-    updated = lifecycle.commit_authorization(payment_id, outcome, trigger="authorize.abandoned", known=item,
-                                             extra={"decline_code": DECLINE_ABANDONED, "three_d_secure": three_ds})
+    updated = _commit(item, outcome, {"decline_code": DECLINE_ABANDONED, "three_d_secure": three_ds},
+                      trigger="authorize.abandoned", known=item)
     return updated["status"] == PaymentStatus.FAILED and updated.get("decline_code") == DECLINE_ABANDONED
 
 

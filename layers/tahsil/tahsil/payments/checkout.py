@@ -62,6 +62,7 @@ _ICONS = {
                          ' 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z"/>'),
     "canceled": ('muted', '<path fill="currentColor" d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12'
                           ' 2.9 5.7l1.4-1.4 6.3 6.3 6.3-6.3z"/>'),
+    "requires_action": ('warn', '<path fill="currentColor" d="M12 1 3 5v6c0 5.5 3.8 10.7 9 12 5.2-1.3 9-6.5 9-12V5z"/>'),
     "locked": ('warn', '<path fill="currentColor" d="M12 1a5 5 0 0 0-5 5v3H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h12a2 2 0 0 0'
                        ' 2-2V11a2 2 0 0 0-2-2h-1V6a5 5 0 0 0-5-5zm-3 8V6a3 3 0 1 1 6 0v3H9z"/>'),
     "invalid": ('warn', '<path fill="currentColor" d="M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z"/>'),
@@ -103,6 +104,9 @@ _NOTICES = {
                 "Nothing was charged. Return to {merchant} to start again.", "Return to {merchant}", "cancel_url"),
     "canceled": ("This payment was canceled", "{merchant} canceled this payment. Nothing was charged.",
                  "Return to {merchant}", "cancel_url"),
+    "requires_action": ("Confirm this payment with your bank", "Your bank asked you to confirm this payment of "
+                        "{amount} to {merchant}. Nothing is charged until you do.", "Continue to your bank",
+                        "authentication_url"),
     "locked": ("This payment is locked", "There were too many declined attempts, so this link cannot be used again. "
                "Nothing was charged. Return to {merchant} to try again.", "Return to {merchant}", "cancel_url"),
 }

@@ -34,7 +34,7 @@ from tahsil.kernel.events import RequestContext, event_row, owner_keys
 from tahsil.kernel.ids import looks_like, new_id, random_token
 from tahsil.kernel.money import max_amount
 from tahsil.kernel.principal import LATEST_API_VERSION, Principal
-from tahsil.payments import lifecycle, payments, transitions
+from tahsil.payments import authentication, lifecycle, payments, transitions
 from tahsil.payments.models import (
     INTENT_TRANSITIONS,
     Customer,
@@ -187,7 +187,7 @@ def presented_secret(header: str | None, query: str | None) -> str | None:
     return header or query
 
 
-def _secret_ok(item: dict[str, Any], presented: str | None) -> bool:
+def secret_ok(item: dict[str, Any], presented: str | None) -> bool:
     return bool(presented) and len(presented or "") <= 256 and crypto.same_secret(item["secret_hash"], presented or "")
 
 
@@ -206,57 +206,23 @@ def get_public(intent_id: str) -> dict[str, Any]:
     return public_view(load_public(intent_id))
 
 
-_STATUS_FILTERS: dict[str, str] = {
-    # An intent past its expiry is reported expired even before a timer flips it.
-    IntentStatus.CREATED: "#s = :created AND expires_at > :now",
-    IntentStatus.EXPIRED: "#s = :expired OR (#s = :created AND expires_at <= :now)",
-}
-
-
-def list_intents(p: Principal, *, limit: int, starting_after: str | None, status: str | None) -> dict[str, Any]:
-    now = clock.now()
-    table = dal.payments_table()
-    start = None
-    if starting_after:
-        try:
-            anchor = load(p, starting_after)
-        except (InvalidRequest, NotFound):
-            raise InvalidRequest("starting_after must be the id of one of your payment intents",
-                                 param="starting_after") from None
-        start = dal.resume_after(anchor)
-    flt, names, vals = None, None, None
-    if status:
-        names = {"#s": "status"}
-        if status in _STATUS_FILTERS:
-            flt = _STATUS_FILTERS[status]
-            vals = dal.values(created="created", expired="expired", now=clock.iso(now))
-        else:
-            flt, vals = "#s = :status", dal.values(status=status)
-    items = dal.query_owner(table, f"{p.owner}#PI", start=start, filter_expression=flt, names=names, vals=vals,
-                            page_size=min(100, limit + 1) if not flt else 100)
-    page, has_more = dal.take(items, limit)
-    linked = dal.get_many(table, [(f"PAY#{i['payment_id']}", "PAY") for i in page if i.get("payment_id")])
-    return {
-        "object": "list",
-        "payment_intents": [view(i, now, linked.get((f"PAY#{i.get('payment_id')}", "PAY"))) for i in page],
-        "has_more": has_more,
-        "limit": limit,
-        "next_starting_after": page[-1]["id"] if has_more else None,
-    }
-
-
 def checkout_state(intent_id: str, client_secret: str | None) -> dict[str, Any] | None:
     """What the hosted page shows, for whoever holds the client secret; None for any bad link."""
     if not looks_like("pi", intent_id):
         return None
     item = dal.get(dal.payments_table(), f"PI#{intent_id}", "PI")
-    if item is None or not _secret_ok(item, client_secret):
+    if item is None or not secret_ok(item, client_secret):
         return None
     now = clock.now()
     state = {**public_view(item, now), "customer_email": item.get("customer_email"),
              "last_payment_error": item.get("last_payment_error")}
     if state["status"] == IntentStatus.SUCCEEDED:
         state["redirect_url"] = redirect_url(item)
+    payment = _linked_payment(item) if state["status"] == IntentStatus.REQUIRES_ACTION else None
+    if payment is not None and payment["status"] == PaymentStatus.REQUIRES_ACTION and payment.get("action_token"):
+        # Back on the page mid-challenge: a way on to the bank's page (relative: works under a stage prefix too).
+        query = urlencode({"token": payment["action_token"], "client_secret": client_secret})
+        state["authentication_url"] = f"authenticate/{quote(payment['id'], safe='')}?{query}"
     return state
 
 
@@ -291,7 +257,7 @@ def create(p: Principal, req: IntentCreate, ctx: RequestContext, *, base_url: st
             "checkout_url": f"{base_url}/checkout/{intent_id}?client_secret={quote(secret, safe='')}"}
 
 
-def _change(p: Principal, ctx: RequestContext, item: dict[str, Any], fields: dict[str, Any], *, event_type: str,
+def change(p: Principal, ctx: RequestContext, item: dict[str, Any], fields: dict[str, Any], *, event_type: str,
             now: dt.datetime, condition: str, names: dict[str, str],
             vals: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The conditional update of the intent (on the version read, plus ``condition``) and its event."""
@@ -322,6 +288,9 @@ def _require_payable(item: dict[str, Any], now: dt.datetime) -> None:
         raise MaxAttemptsReached(f"maximum payment attempts reached ({MAX_ATTEMPTS})")
     if status == IntentStatus.SUCCEEDED:
         raise Conflict("payment intent already succeeded", status=status)
+    if status == IntentStatus.REQUIRES_ACTION:
+        raise Conflict("the customer is authenticating a payment of this intent with their bank; wait for it",
+                       status=status)
     raise Conflict("payment intent was canceled", status=status)
 
 
@@ -332,6 +301,18 @@ def _decline_text(payment: dict[str, Any]) -> str:
     return f"card declined: {payment['response_message'].lower()}"
 
 
+def failed_attempt(item: dict[str, Any], payment: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The intent's fields after a declined attempt (seed 002: counted once, the fifth locks it). The code is
+    the decline code when there is one (3-D Secure: ``authentication_failed``...), else the issuer's."""
+    attempts = item["attempts"] + 1
+    code = payment.get("decline_code") or payment["response_code"]
+    fields: dict[str, Any] = {"attempts": attempts, "last_payment_error": {
+        "code": code, "message": _decline_text(payment), "payment_id": payment["id"]}}
+    if attempts >= MAX_ATTEMPTS:
+        fields |= {"status": IntentStatus.LOCKED, "locked_at": clock.iso(now)}
+    return fields
+
+
 def _live_route(p: Principal, req: IntentConfirm) -> None:
     """Live mode never fakes: a test card is a 402 and no connector a 403 (tahsil.payments.lifecycle.route).
     Confirming through a remote processor is not built yet: refused before anything is charged."""
@@ -340,15 +321,19 @@ def _live_route(p: Principal, req: IntentConfirm) -> None:
 
 
 def confirm(p: Principal, intent_id: str, client_secret: str | None, req: IntentConfirm,
-            ctx: RequestContext) -> dict[str, Any]:
-    """Pay the intent with a card. The payment and the intent's change land in one transaction."""
+            ctx: RequestContext, *, base_url: str = "") -> dict[str, Any]:
+    """Pay the intent with a card. The payment and the intent's change land in one transaction.
+
+    A card that needs 3-D Secure leaves both ``requires_action``: the payment's return_url is this hosted
+    checkout (``base_url``), and ``tahsil.payments.intent_challenge`` settles the intent on the customer's return."""
+    authentication.BASE_URL.set(base_url)
     # The client secret first: nothing else (live or test, connector or none) is told to a caller without it.
-    if not _secret_ok(load_public(intent_id), client_secret):
+    if not secret_ok(load_public(intent_id), client_secret):
         raise InvalidClientSecret("client secret is invalid", param="client_secret")
     _live_route(p, req)
     for _ in range(OPTIMISTIC_RETRIES):
         item = load_public(intent_id)
-        if not _secret_ok(item, client_secret):
+        if not secret_ok(item, client_secret):
             raise InvalidClientSecret("client secret is invalid", param="client_secret")
         now = clock.now()
         _require_payable(item, now)
@@ -361,25 +346,25 @@ def confirm(p: Principal, intent_id: str, client_secret: str | None, req: Intent
             amount=item["amount"], currency=item["currency"], card=req.card,
             customer=Customer(email=email, name=name) if email or name else None,
             description=item.get("description"), metadata=metadata,
+            return_url=f"{authentication.base_url()}/checkout/{item['id']}" if authentication.base_url() else None,
         )
         outcome: dict[str, Any] = {}
 
         def attempt(payment: dict[str, Any], status: str, item: dict[str, Any] = item, now: dt.datetime = now,
                     outcome: dict[str, Any] = outcome) -> list[dict[str, Any]]:
             if status == PaymentStatus.FAILED:
-                attempts = item["attempts"] + 1
-                fields: dict[str, Any] = {"attempts": attempts, "last_payment_error": {
-                    "code": payment["response_code"], "message": _decline_text(payment), "payment_id": payment["id"]}}
-                if attempts >= MAX_ATTEMPTS:
-                    fields |= {"status": IntentStatus.LOCKED, "locked_at": clock.iso(now)}
+                fields = failed_attempt(item, payment, now)
                 event_type = "payment_intent.payment_failed"
             else:
-                fields = {"status": IntentStatus.SUCCEEDED, "payment_id": payment["id"],
-                          "payment_status": payment["status"], "succeeded_at": clock.iso(now)}
+                waiting = status == PaymentStatus.REQUIRES_ACTION
+                fields = {"status": IntentStatus.REQUIRES_ACTION if waiting else IntentStatus.SUCCEEDED,
+                          "payment_id": payment["id"], "payment_status": payment["status"]}
+                if not waiting:
+                    fields["succeeded_at"] = clock.iso(now)
                 if req.customer_email and not item.get("customer_email"):
                     fields["customer_email"] = req.customer_email
-                event_type = "payment_intent.succeeded"
-            updated, actions = _change(
+                event_type = "payment_intent.requires_action" if waiting else "payment_intent.succeeded"
+            updated, actions = change(
                 p, ctx, item, fields, event_type=event_type, now=now,
                 condition="#st = :payable AND #exp > :now", names={"#st": "status", "#exp": "expires_at"},
                 vals=dal.values(payable=IntentStatus.CREATED, now=clock.iso(now)))
@@ -396,8 +381,12 @@ def confirm(p: Principal, intent_id: str, client_secret: str | None, req: Intent
 
         def answer(payment: dict[str, Any], now: dt.datetime, outcome: dict[str, Any] = outcome) -> dict[str, Any]:
             after = outcome["intent"]
-            return {**public_view(after, now), "payment_id": payment["id"], "payment_status": payment["status"],
-                    "redirect_url": redirect_url(after)}
+            shown = {**public_view(after, now), "payment_id": payment["id"], "payment_status": payment["status"],
+                     "redirect_url": redirect_url(after)}
+            if payment["status"] == PaymentStatus.REQUIRES_ACTION:  # the payment's view, or its item when bound
+                action = payment["next_action"] if "next_action" in payment else authentication.next_action(payment)
+                shown |= {"next_action": action, "redirect_url": action["redirect_to_url"]["url"]}
+            return shown
 
         def bind(payment: dict[str, Any], now: dt.datetime) -> list[dict[str, Any]]:
             # The confirm's own answer (not the payment's) is stored with the payment and the intent's change.
@@ -427,8 +416,12 @@ def cancel(p: Principal, intent_id: str, ctx: RequestContext) -> dict[str, Any]:
             raise IntentCompleted("cannot cancel completed payment intent", status=status)
         if status == IntentStatus.EXPIRED:
             raise IntentExpired("payment intent expired (valid for 1 hour); there is nothing to cancel")
+        if status == IntentStatus.REQUIRES_ACTION:
+            raise Conflict("the customer is authenticating this payment with their bank (3-D Secure); cancel once "
+                           "it settles (the payment_intent.succeeded or payment_intent.payment_failed webhook)",
+                           status=status)
         assert status in INTENT_TRANSITIONS["cancel"]
-        updated, actions = _change(
+        updated, actions = change(
             p, ctx, item, {"status": IntentStatus.CANCELED, "canceled_at": clock.iso(now)},
             event_type="payment_intent.canceled", now=now,
             condition="#st IN (:created, :locked)", names={"#st": "status"},
@@ -453,7 +446,7 @@ def expire(intent_id: str, ctx: RequestContext | None = None) -> bool:
         now = clock.now()
         if item is None or item["status"] != IntentStatus.CREATED or clock.iso(now) < item["expires_at"]:
             return False
-        _, actions = _change(
+        _, actions = change(
             principal_of(item), ctx, item, {"status": IntentStatus.EXPIRED, "expired_at": clock.iso(now)},
             event_type="payment_intent.expired", now=now,
             condition="#st = :created AND expires_at <= :now", names={"#st": "status"},

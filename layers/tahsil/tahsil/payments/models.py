@@ -277,15 +277,21 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
 
 class IntentStatus(StrEnum):
     CREATED = "created"  # waiting for the customer to pay (Stripe: requires_payment_method)
+    # The customer's card needs 3-D Secure: their payment waits for them at their bank's page (payment_id set)
+    REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"  # the payment is captured (automatic) or authorized (manual capture)
     CANCELED = "canceled"  # by the merchant
     EXPIRED = "expired"  # not paid by expires_at (reads say so from that moment)
     LOCKED = "locked"  # five declined attempts: create a new intent to try again
 
 
-# The lifecycle, written down once: action -> statuses it may start from.
+# The lifecycle, written down once: action -> statuses it may start from. A confirm goes to succeeded, to
+# requires_action (a card that needs 3-D Secure), or stays created (a decline; locked at the fifth); the
+# customer's return from their bank (or the timer an hour on) settles requires_action: succeeded, or a failed
+# attempt (created, locked at the fifth, expired when the hour is over). Cancel waits for that return.
 INTENT_TRANSITIONS: dict[str, frozenset[IntentStatus]] = {
     "confirm": frozenset({IntentStatus.CREATED}),
+    "authenticated": frozenset({IntentStatus.REQUIRES_ACTION}),
     "cancel": frozenset({IntentStatus.CREATED, IntentStatus.LOCKED}),
 }
 
@@ -435,7 +441,12 @@ class ConfirmedPaymentIntent(PublicPaymentIntent):
     cancel_url: str
     payment_id: str
     payment_status: str
-    redirect_url: str = Field(description="success_url with payment_intent=pi_... appended")
+    redirect_url: str = Field(description="Where to send the customer now: success_url with payment_intent=pi_... "
+                                          "appended; while status is requires_action, the authentication page")
+    next_action: dict[str, Any] | None = Field(
+        default=None, description="While status is requires_action (3-D Secure): {type: redirect_to_url, "
+                                  "redirect_to_url: {url, return_url}}; send the customer to url (the hosted "
+                                  "checkout page adds its client_secret, so a failed attempt comes back to it)")
 
 
 INTENT_ERRORS: dict[int, str] = {
@@ -443,7 +454,8 @@ INTENT_ERRORS: dict[int, str] = {
     401: "Missing or invalid API key; on public endpoints a wrong client secret (`INVALID_CLIENT_SECRET`)",
     402: "Card declined (`PAYMENT_DECLINED`); `remaining_attempts` says how many tries are left",
     404: "No such payment intent (for this merchant and mode)",
-    409: "The intent is not waiting for a payment (already succeeded or canceled), or a race was lost",
+    409: "The intent is not waiting for a payment (already succeeded or canceled, or its customer is authenticating "
+         "with their bank), or a race was lost",
     410: "`INTENT_EXPIRED` past expires_at; `MAX_ATTEMPTS_REACHED` after five declines",
 }
 

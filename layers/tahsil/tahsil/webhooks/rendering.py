@@ -23,6 +23,8 @@ EVENT_TYPES = (
     "payment.capture_failed", "payment.void_failed", "payment.refund_failed",
     "payment_intent.created", "payment_intent.succeeded", "payment_intent.canceled",
     "payment_intent.payment_failed", "payment_intent.expired",
+    # 3-D Secure: the intent's customer is authenticating its payment with their bank (then succeeded or payment_failed).
+    "payment_intent.requires_action",
     # The account: the payout bank account changed (live mode; old and new last four digits, tahsil.console.profile).
     "account.updated",
 )
