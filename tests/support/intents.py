@@ -80,3 +80,94 @@ def cancel(key: str, intent_id: str):
 
 def list_intents(key: str, **query: str):
     return invoke("ListPaymentIntentsFunction", load_event("payment-intents-list", key=key, query=query))
+
+
+# ---------------------------------------------------------------- the hosted page and the 3-D Secure test page
+
+CHALLENGE, FRICTIONLESS, CHALLENGE_DECLINED = "4000002760003184", "4000000000003220", "4000008400001629"
+
+
+class Html:
+    """An answer of the page function: HTML or a redirect, not the JSON envelope."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.status = raw["statusCode"]
+        self.headers = {k.lower(): v for k, v in (raw.get("headers") or {}).items()}
+        for k, vs in (raw.get("multiValueHeaders") or {}).items():
+            self.headers[k.lower()] = vs[-1]
+        self.text = raw.get("body") or ""
+
+    @property
+    def location(self) -> str:
+        return self.headers["location"]
+
+
+def invoke_page(event: dict[str, Any]) -> Html:
+    import time
+    import uuid
+
+    from tahsil_local.gateway import LambdaContext
+    from tests.support.lambdas import handler_of
+
+    context = LambdaContext("CheckoutPageFunction", 512, str(uuid.uuid4()), deadline=time.monotonic() + 15)
+    return Html(handler_of("CheckoutPageFunction")(event, context))
+
+
+def hosted_page(url: str) -> Html:
+    """GET a hosted checkout URL (``.../checkout/pi_...?client_secret=...``) as the browser would."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    return invoke_page(load_event("checkout-page", path_id=parts.path.rsplit("/", 1)[1],
+                                  query=dict(parse_qsl(parts.query))))
+
+
+def bank_url(next_action: dict[str, Any], client_secret: str) -> str:
+    """Where the hosted page's script sends the browser: next_action's url with the client secret added."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(next_action["redirect_to_url"]["url"])
+    query = [*parse_qsl(parts.query), ("client_secret", client_secret)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def bank_page(url: str) -> Html:
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    return invoke_page(load_event("payments-authenticate-page", path_id=parts.path.rsplit("/", 1)[1],
+                                  query=dict(parse_qsl(parts.query))))
+
+
+def bank_return(url: str, result: str) -> Html:
+    """Open the test page at ``url`` and press Complete or Fail: its form's hidden fields are posted back."""
+    import re
+    from urllib.parse import urlencode, urlsplit
+
+    shown = bank_page(url)
+    assert shown.status == 200, shown.text
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', shown.text)
+    event = load_event("payments-authenticate-return", path_id=urlsplit(url).path.rsplit("/", 1)[1])
+    event["body"] = urlencode([(k, html_unescape(v)) for k, v in fields] + [("result", result)])
+    return invoke_page(event)
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def stored_events(object_id: str) -> list[str]:
+    """The outbox's events of one object (a payment or an intent), in their sequence."""
+    from tahsil.kernel.events import payload_of
+    from tahsil.store import dal
+
+    client = dal._ddb()
+    found = []
+    for chunk in client.get_paginator("scan").paginate(TableName=dal.payments_table()):
+        for raw in chunk["Items"]:
+            item = dal.load(raw)
+            if item["pk"].startswith(("EVTS#", "EVT#")) and item.get("object_id") == object_id:
+                found.append(payload_of(item))
+    return [e["type"] for e in sorted(found, key=lambda e: e["sequence"])]
