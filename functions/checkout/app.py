@@ -45,9 +45,8 @@ def checkout_asset(name: str):
 @app.get("/checkout/authenticate/<id>", include_in_schema=False)
 def authentication_page(id: str):
     """Tahsil's 3-D Secure test page: a plain form (no script) with Complete and Fail."""
-    return static.page(200, challenge.show(id, app.current_event.get_query_string_value("token"),
-                                           app.current_event.get_query_string_value("client_secret")),
-                       headers=challenge.PAGE_HEADERS)
+    return static.page(*challenge.show(id, app.current_event.get_query_string_value("token"),
+                                       app.current_event.get_query_string_value("client_secret")))
 
 
 @app.post("/checkout/authenticate/<id>", include_in_schema=False)

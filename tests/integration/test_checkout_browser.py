@@ -233,3 +233,42 @@ def test_a_link_without_its_secret_shows_no_form(gateway: Gateway, shop: str, pa
     assert response is not None and response.status == 404
     assert page.locator("h1").inner_text() == "This payment link is not valid"
     assert page.locator("#checkout-form").count() == 0
+
+
+def test_a_3ds_challenge_card_goes_to_the_bank_and_lands_on_the_success_url(gateway: Gateway, shop: str,
+                                                                           page: Any) -> None:
+    intent = new_intent(gateway, shop)
+    page.goto(intent["checkout_url"])
+    fill_card(page, "4000002760003184")
+    page.locator("#pay-button").click()
+    page.wait_for_url("**/checkout/authenticate/**", timeout=WAIT_MS)
+    assert page.locator("h1").inner_text() == "3-D Secure test authentication"
+    waiting = gateway.call("GET", f"/v1/payment-intents/{intent['id']}").json()["data"]
+    assert waiting["status"] == "requires_action" and waiting["payment_status"] == "requires_action"
+    screenshot(page, "checkout-3ds-challenge.png")
+    page.get_by_role("button", name="Complete").click()
+    page.wait_for_url(f"{shop}/success**", timeout=WAIT_MS)
+    assert parse_qs(urlsplit(page.url).query)["session_id"] == [intent["id"]]
+    paid = gateway.call("GET", f"/v1/payment-intents/{intent['id']}").json()["data"]
+    assert paid["status"] == "succeeded" and paid["payment_status"] == "captured"
+    assert not [m for m in page.console_messages if "Content Security Policy" in m]
+
+
+def test_a_failed_3ds_challenge_comes_back_to_the_page_and_another_card_pays(gateway: Gateway, shop: str,
+                                                                            page: Any) -> None:
+    intent = new_intent(gateway, shop)
+    page.goto(intent["checkout_url"])
+    fill_card(page, "4000002760003184")
+    page.locator("#pay-button").click()
+    page.wait_for_url("**/checkout/authenticate/**", timeout=WAIT_MS)
+    page.get_by_role("button", name="Fail").click()
+    page.wait_for_url(f"**/checkout/{intent['id']}?client_secret=*", timeout=WAIT_MS)
+    alert = page.locator("#form-error")
+    assert alert.is_visible() and "authentication failed" in alert.inner_text()
+    assert "4 attempts left" in alert.inner_text()
+    screenshot(page, "checkout-3ds-failed.png")
+    fill_card(page, "4242424242424242")
+    page.locator("#pay-button").click()
+    page.wait_for_url(f"{shop}/success**", timeout=WAIT_MS)
+    paid = gateway.call("GET", f"/v1/payment-intents/{intent['id']}").json()["data"]
+    assert paid["status"] == "succeeded" and paid["attempts"] == 1

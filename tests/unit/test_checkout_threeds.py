@@ -91,6 +91,10 @@ def test_a_completed_challenge_pays_the_intent_and_lands_on_its_success_url(sk: 
     url = bank_url(action, intent["client_secret"])
     page = bank_page(url)
     assert page.status == 200 and 'name="client_secret"' in page.text
+    # Browsers check form-action on the form's redirect too: the shop's origin is allowed, no script is.
+    csp = page.headers["content-security-policy"]
+    form_action = next(d for d in csp.split("; ") if d.startswith("form-action ")).split()[1:]
+    assert "'self'" in form_action and "https://shop.example" in form_action and "script-src" not in csp
     back = bank_return(url, "complete")
     assert back.status == 303 and _same_url(back.location, _success_url(intent["id"]))
 

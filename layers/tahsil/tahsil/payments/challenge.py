@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hmac
 import html
+import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from tahsil.connectors.base import Outcome
 from tahsil.kernel import clock
@@ -41,13 +42,28 @@ PAGE_HEADERS = {
                                "base-uri 'none'",
     "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
 }
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?")
 
 
-def show(payment_id: str, token: str | None, client_secret: str | None = None) -> str:
+def headers_for(item: dict[str, Any]) -> dict[str, str]:
+    """The page's headers: ``form-action`` lets the form's 303 reach where the shopper goes next (browsers check
+    form-action on a submission's redirects too): the return_url's origin, or an intent's success and cancel URLs'."""
+    targets = [item.get("return_url") or "", *intent_challenge.destinations(item)]
+    origins = sorted({m.group(0) for m in (_ORIGIN.fullmatch(_origin(t)) for t in targets) if m})
+    csp = PAGE_HEADERS["Content-Security-Policy"].replace("form-action 'self'", " ".join(["form-action 'self'", *origins]))
+    return {**PAGE_HEADERS, "Content-Security-Policy": csp}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def show(payment_id: str, token: str | None, client_secret: str | None = None) -> tuple[int, str, dict[str, str]]:
     """GET /checkout/authenticate/{id}: the page for whoever holds the payment's authentication token
     (and, from the hosted checkout page, its intent's client secret, carried on to the return)."""
     item = load(payment_id, token or "")
-    return page(item, token or "", client_secret)
+    return 200, page(item, token or "", client_secret), headers_for(item)
 
 
 def answer(payment_id: str, body: str | None) -> str:

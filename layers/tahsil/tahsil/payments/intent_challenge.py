@@ -74,6 +74,12 @@ def settled(item: dict[str, Any]) -> None:
         intents.expire(intent_id)
 
 
+def destinations(item: dict[str, Any]) -> list[str]:
+    """Every place ``destination`` may send this payment's shopper outside the hosted page (none for others)."""
+    intent = intent_of(item)
+    return [] if intent is None else [intents.redirect_url(intent), intents.cancel_url(intent)]
+
+
 def destination(item: dict[str, Any], client_secret: str | None) -> str | None:
     """Where the customer goes after the return, for an intent's payment (None for any other payment):
     the intent's success_url once this payment paid it; else the hosted page, to try again (or to read that
