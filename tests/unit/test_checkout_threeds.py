@@ -248,3 +248,42 @@ def test_the_intent_lists_by_requires_action(sk: str, intent: dict[str, Any]) ->
     listed = list_intents(sk, status="requires_action")
     assert listed.status == 200, listed.body
     assert [i["id"] for i in listed.data["payment_intents"]] == [intent["id"]] and other["id"] != intent["id"]
+
+
+def test_the_webhooks_come_in_order_each_once(local: Any, merchant: dict[str, Any], receiver: Any) -> None:
+    from tests.support.webhooks import create_endpoint, run_pipeline
+
+    key = merchant["keys"]["test"]["secret"]
+    kinds = ["payment.requires_action", "payment.failed", "payment.captured", "payment_intent.requires_action",
+             "payment_intent.payment_failed", "payment_intent.succeeded"]
+    assert create_endpoint(key, receiver.url, kinds).status == 201
+    intent = create(key).data
+    data = _challenge(intent)
+    run_pipeline()
+    bank_return(bank_url(data["next_action"], intent["client_secret"]), "fail")
+    run_pipeline()
+    retry = confirm(intent["id"], intent["client_secret"])
+    run_pipeline()
+    run_pipeline()  # a second pass of the pollers sends nothing more
+    sent = [json.loads(r["body"]) for r in receiver.delivered()]
+    # Each step's two events (one transaction) arrive in that step's pass, in either order.
+    steps = [{(e["type"], e["data"]["object"]["id"]) for e in sent[i:i + 2]} for i in (0, 2, 4)]
+    assert steps == [
+        {("payment.requires_action", data["payment_id"]), ("payment_intent.requires_action", intent["id"])},
+        {("payment.failed", data["payment_id"]), ("payment_intent.payment_failed", intent["id"])},
+        {("payment.captured", retry.data["payment_id"]), ("payment_intent.succeeded", intent["id"])},
+    ]
+    assert len({e["id"] for e in sent}) == len(sent) == 6
+    waiting = next(e for e in sent if e["type"] == "payment_intent.requires_action")["data"]["object"]
+    assert waiting["status"] == "requires_action" and waiting["payment_id"] == data["payment_id"]
+    failed = next(e for e in sent if e["type"] == "payment_intent.payment_failed")["data"]["object"]
+    assert failed["status"] == "created" and failed["last_payment_error"]["code"] == "authentication_failed"
+
+
+def test_the_test_page_lets_its_form_reach_a_payments_return_url(sk: str) -> None:
+    from tests.support.payments import authorize, body
+
+    pay = authorize(sk, body(card={"number": CHALLENGE}, return_url="https://shop.example/order/7")).data
+    page = bank_page(pay["next_action"]["redirect_to_url"]["url"])
+    csp = page.headers["content-security-policy"]
+    assert "form-action 'self' https://shop.example;" in csp and 'name="client_secret"' not in page.text
